@@ -1,0 +1,43 @@
+# Everything a fresh machine needs: `make test` creates .venv, installs devenv with its
+# test extras, and runs the suite; `make demo` renders the embedded platform.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+
+.PHONY: venv test unit integration reliability demo bench lint clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/pytest tests
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest tests/integration
+
+reliability: $(STAMP)
+	$(BIN)/pytest tests/reliability
+
+demo: $(STAMP)
+	$(BIN)/devenv render demo --explain
+
+bench: $(STAMP)
+	$(BIN)/python bench/render_bench.py
+	$(BIN)/python bench/up_bench.py
+	$(BIN)/python bench/fixture_bench.py
+
+lint: $(STAMP)
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,111 @@
+"""Wires the commands (one module each) into one typer app and renders DevenvErrors.
+
+Only wiring lives here: each command's module imports what it needs, heavy SDKs
+(docker, kubernetes, testcontainers) inside the command body, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from typing import Callable
+
+import typer
+
+from devenv import __version__
+from devenv.errors import DevenvError, Interrupted
+
+app = typer.Typer(
+    name="devenv",
+    help=(
+        "Short-lived copies of a Flux-deployed platform: a kind cluster per branch, a namespace "
+        "in a shared cluster, or just the data services on Docker for tests and IDEs.\n\n"
+        "Examples:\n\n"
+        "  devenv render demo --explain          what Flux would apply locally, and what is left out\n\n"
+        "  devenv up demo --profile test         MariaDB (and OpenSearch) on Docker, seeded\n\n"
+        "  devenv env demo --format dotenv       connection facts for your IDE\n\n"
+        "  devenv down demo                      remove everything the environment created"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"devenv {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log lines on stderr (-vv for debug)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr; results still go to stdout."),
+    debug: bool = typer.Option(False, "--debug", help="Debug logging, and a traceback with errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    state["debug"] = debug
+    level = logging.ERROR if quiet else logging.DEBUG if (debug or verbose > 1) else logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    from devenv.cli import output
+
+    output.configure(quiet=quiet)
+
+
+def handle_errors(command: Callable) -> Callable:
+    """Render a DevenvError as one paragraph on stderr and exit with its code (traceback only with --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except DevenvError as err:
+            _report(err)
+        except KeyboardInterrupt:
+            _report(Interrupted("interrupted", hint="run `devenv list` to see what exists; `devenv down NAME` or `devenv gc` removes it"))
+
+    return wrapper
+
+
+def _report(err: DevenvError) -> None:
+    if state["debug"]:
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+    typer.echo(f"error: {err}", err=True)
+    raise typer.Exit(err.exit_code)
+
+
+def _register(name: str, module: str) -> None:
+    mod = __import__(f"devenv.cli.{module}", fromlist=["command"])
+    app.command(name)(handle_errors(mod.command))
+
+
+for _name, _module in [
+    ("up", "up"),
+    ("down", "down"),
+    ("list", "list_"),
+    ("status", "status"),
+    ("env", "env"),
+    ("gc", "gc"),
+    ("render", "render"),
+    ("substitute", "substitute"),
+    ("components", "components"),
+    ("profiles", "profiles"),
+    ("doctor", "doctor"),
+]:
+    try:
+        _register(_name, _module)
+    except ModuleNotFoundError as _missing:  # a command still being written
+        if _missing.name != f"devenv.cli.{_module}":
+            raise
+
+
+def main() -> None:
+    app(prog_name="devenv")

@@ -1,0 +1,73 @@
+"""What the CLI prints: results on stdout (JSON, YAML, tables), progress and notes on stderr."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from typing import Any, Iterable, Iterator, Sequence
+
+import yaml
+
+_quiet = False
+
+
+def configure(*, quiet: bool) -> None:
+    global _quiet
+    _quiet = quiet
+
+
+def emit_json(data: Any) -> None:
+    """Machine-readable result on stdout (stable keys, 2-space indent)."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def emit_yaml_stream(docs: Iterable[Any]) -> None:
+    """A multi-document YAML stream on stdout."""
+    sys.stdout.write(yaml.safe_dump_all(list(docs), sort_keys=False, default_flow_style=False, explicit_start=True))
+
+
+def emit_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """A plain aligned table on stdout (no colour: it is a result, and may be piped)."""
+    rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    sys.stdout.write(line([h.upper() for h in headers]) + "\n")
+    for row in rows:
+        sys.stdout.write(line(row) + "\n")
+
+
+def note(message: str) -> None:
+    """A line for the human on stderr (suppressed by -q)."""
+    if not _quiet:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"warning: {message}\n")
+    sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def step(message: str) -> Iterator[None]:
+    """A progress line for a slow step: `• message ... done (1.2s)`; plain lines when stderr is not a terminal."""
+    started = time.monotonic()
+    tty = sys.stderr.isatty() and not _quiet
+    if tty:
+        sys.stderr.write(f"• {message} ...")
+        sys.stderr.flush()
+    else:
+        note(f"• {message}")
+    try:
+        yield
+    except BaseException:
+        if tty:
+            sys.stderr.write(" failed\n")
+        raise
+    elapsed = time.monotonic() - started
+    if tty:
+        sys.stderr.write(f" done ({elapsed:.1f}s)\n")
+    elif elapsed >= 1:
+        note(f"  done ({elapsed:.1f}s)")

@@ -1,0 +1,65 @@
+"""Label keys devenv puts on everything it creates, and the label sets for an environment.
+
+The labels are the state: `list`, `status`, `down` and `gc` find resources by them,
+and devenv never touches a resource without `devenv.managed=true`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+import time
+
+MANAGED = "devenv.managed"
+ENVIRONMENT = "devenv.environment"
+PROFILE = "devenv.profile"
+TARGET = "devenv.target"
+OWNER = "devenv.owner"
+CREATED = "devenv.created"  # unix seconds: a valid label value everywhere, sortable
+EXPIRES = "devenv.expires"  # unix seconds; absent or 0 means never
+SERVICE = "devenv.service"
+SERVICE_TYPE = "devenv.service-type"
+HOST_PORT = "devenv.host-port"
+CONFIG_HASH = "devenv.config-hash"  # what the resource was created from; a change means re-create
+BRANCH = "devenv.branch"
+
+
+def owner() -> str:
+    """The local user, as a valid label value."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        user = "unknown"
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", user)[:63].strip("-_.") or "unknown"
+
+
+def for_environment(environment: str, *, profile: str, target: str, ttl_seconds: int | None,
+                    now: float | None = None) -> dict[str, str]:
+    """The labels every resource of an environment carries."""
+    created = int(now if now is not None else time.time())
+    labels = {
+        MANAGED: "true",
+        ENVIRONMENT: environment,
+        PROFILE: profile,
+        TARGET: target,
+        OWNER: owner(),
+        CREATED: str(created),
+    }
+    if ttl_seconds:
+        labels[EXPIRES] = str(created + ttl_seconds)
+    return labels
+
+
+def selector(environment: str | None = None) -> dict[str, str]:
+    """Label filter for devenv's resources, optionally of one environment."""
+    found = {MANAGED: "true"}
+    if environment:
+        found[ENVIRONMENT] = environment
+    return found
+
+
+def is_expired(labels: dict[str, str], now: float | None = None) -> bool:
+    expires = labels.get(EXPIRES)
+    if not expires or not expires.isdigit() or int(expires) == 0:
+        return False
+    return int(expires) <= (now if now is not None else time.time())

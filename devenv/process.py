@@ -1,0 +1,90 @@
+"""The only place that runs subprocesses: argument lists, timeouts, redacted logging, clear errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from devenv.errors import CommandFailed, ToolMissing
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINTS = {
+    "kind": "install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+    "kubectl": "install kubectl: https://kubernetes.io/docs/tasks/tools/ (it includes `kubectl kustomize`)",
+    "kustomize": "install kustomize (https://kubectl.docs.kubernetes.io/installation/kustomize/) or kubectl",
+    "flux": "install the Flux CLI: https://fluxcd.io/flux/installation/#install-the-flux-cli",
+    "docker": "install Docker: https://docs.docker.com/engine/install/",
+    "git": "install git",
+}
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def pasteable(argv: Sequence[str], redact: Sequence[str] = ()) -> str:
+    text = shlex.join(argv)
+    for secret in redact:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    stdin: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike | None = None,
+    timeout: float,
+    redact: Sequence[str] = (),
+    check: bool = True,
+) -> Result:
+    """Run argv (never through a shell); raise CommandFailed on a non-zero exit when `check`."""
+    argv = [str(a) for a in argv]
+    if shutil.which(argv[0]) is None:
+        raise ToolMissing(f"{argv[0]} is not installed (not found on PATH)", hint=INSTALL_HINTS.get(argv[0]))
+    command = pasteable(argv, redact)
+    log.debug("run: %s", command)
+    full_env = {**os.environ, **env} if env else None
+    try:
+        proc = subprocess.run(
+            argv, input=stdin, env=full_env, cwd=cwd, timeout=timeout,
+            capture_output=True, text=True, check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise CommandFailed(f"`{command}` did not finish within {timeout:g}s", command=command,
+                            output=_tail(exc.stderr or exc.stdout, redact)) from None
+    result = Result(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+    if check and proc.returncode != 0:
+        tail = _tail(proc.stderr or proc.stdout, redact)
+        raise CommandFailed(
+            f"`{command}` failed with exit code {proc.returncode}",
+            command=command, returncode=proc.returncode, output=tail,
+            context=tail.splitlines(),
+        )
+    return result
+
+
+def _tail(text: str | bytes | None, redact: Sequence[str], lines: int = 15) -> str:
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    tail = "\n".join((text or "").strip().splitlines()[-lines:])
+    for secret in redact:
+        if secret:
+            tail = tail.replace(secret, "***")
+    return tail
+
+
+def which(name: str) -> str | None:
+    return shutil.which(name)

@@ -1,0 +1,398 @@
+"""Profiles: load `profiles/*.yaml`, validate strictly (every problem at once, with file, line
+and field), apply defaults in one place, and return frozen dataclasses."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from devenv.errors import ProfileError
+
+PROFILE_VERSION = 1
+TARGETS = ("kind", "namespace", "docker")
+DELIVERIES = ("apply", "flux")
+SERVICE_TYPES = ("mariadb", "opensearch")
+# The connection facts each kind of swap exposes, usable as {services.<name>.<fact>}.
+FACTS = {
+    "mariadb": ("host", "port", "url", "user", "password", "database"),
+    "opensearch": ("host", "port", "url"),
+}
+DEFAULT_VERSIONS = {"mariadb": "10.11", "opensearch": "2"}
+DEFAULT_PORTS = {"mariadb": 3306, "opensearch": 9200}
+SEED_SUFFIXES = {"mariadb": (".sql", ".sql.gz"), "opensearch": (".json", ".ndjson")}
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUILTIN_PROFILES = REPO_ROOT / "profiles"
+EMBEDDED_PLATFORM = REPO_ROOT / "components"
+
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_VERSION = re.compile(r"^\d+(\.\d+){0,2}$")
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_SIZE = re.compile(r"^\d+[kmgKMG]?$")
+_VAR_NAME = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
+_TEMPLATE_REF = re.compile(r"\{([^{}]*)\}")
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One data service swapped in for a managed AWS one."""
+
+    name: str
+    type: str
+    version: str
+    image: str | None = None  # None: the official image for type:version (or DEVENV_<TYPE>_IMAGE)
+    port: int | None = None  # preferred host port; a free one is picked when taken
+    database: str = "app"
+    user: str = "app"
+    seed: tuple[Path, ...] = ()
+    heap: str = "512m"  # opensearch JVM heap
+    memory: str | None = None  # container memory limit, e.g. 1g
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    """The `environment` ConfigMap (and its Secret) devenv writes in place of Terraform."""
+
+    name: str = "environment"
+    namespace: str = "flux-system"
+    data: Mapping[str, str] = field(default_factory=dict)
+    secret_name: str = "environment-secrets"
+    secret_data: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    target: str
+    mirror: str
+    path: Path
+    delivery: str = "apply"
+    exclude: tuple[str, ...] = ()
+    services: tuple[ServiceSpec, ...] = ()
+    environment: EnvironmentSpec = field(default_factory=EnvironmentSpec)
+    ingress_class: str = "nginx"
+    storage_class: str = "standard"
+    ttl: str = "8h"
+    ttl_seconds: int = 8 * 3600
+    sources: Mapping[str, Path] = field(default_factory=dict)  # "Kind/namespace/name" -> local folder
+
+    def service(self, name: str) -> ServiceSpec:
+        for svc in self.services:
+            if svc.name == name:
+                return svc
+        raise KeyError(name)
+
+
+def parse_duration(text: str) -> int | None:
+    """'8h', '30m', '1d12h', '90s' -> seconds; '0' -> 0 (never expires); None when malformed."""
+    text = str(text).strip()
+    if text == "0":
+        return 0
+    match = _DURATION.match(text)
+    if not text or not match or not any(match.groups()):
+        return None
+    d, h, m, s = (int(g or 0) for g in match.groups())
+    return ((d * 24 + h) * 60 + m) * 60 + s
+
+
+def render_template(template: str, facts: Mapping[str, Mapping[str, Any]], env: Mapping[str, str]) -> str:
+    """Fill `{services.<name>.<fact>}` and `{env.<key>}` references (validated at load time)."""
+
+    def value(match: re.Match) -> str:
+        parts = match.group(1).split(".")
+        if parts[0] == "env":
+            return str(env[parts[1]])
+        return str(facts[parts[1]][parts[2]])
+
+    return _TEMPLATE_REF.sub(value, template)
+
+
+def find_profile(ref: str, search: list[Path] | None = None) -> Path:
+    """A profile by path, or by name in ./profiles then devenv's built-in profiles/."""
+    candidate = Path(ref)
+    if candidate.suffix in (".yaml", ".yml") or os.sep in ref or "/" in ref:
+        if candidate.is_file():
+            return candidate
+        raise ProfileError(f"profile file {ref} does not exist")
+    dirs = search if search is not None else [Path.cwd() / "profiles", BUILTIN_PROFILES]
+    for folder in dirs:
+        for suffix in (".yaml", ".yml"):
+            path = folder / f"{ref}{suffix}"
+            if path.is_file():
+                return path
+    known = sorted({p.stem for folder in dirs if folder.is_dir() for p in folder.glob("*.y*ml")})
+    raise ProfileError(
+        f"no profile named {ref!r}",
+        context=[f"looked in: {', '.join(str(d) for d in dirs)}"],
+        hint=f"known profiles: {', '.join(known) or 'none'}; or pass a path to a profile file",
+    )
+
+
+def list_profiles(search: list[Path] | None = None) -> list[Path]:
+    dirs = search if search is not None else [Path.cwd() / "profiles", BUILTIN_PROFILES]
+    seen: dict[str, Path] = {}
+    for folder in dirs:
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.y*ml")):
+                seen.setdefault(path.stem, path)
+    return list(seen.values())
+
+
+def load_profile(ref: str | os.PathLike) -> Profile:
+    """Find, parse and validate a profile; raise ProfileError listing every problem."""
+    path = find_profile(str(ref))
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc.strerror}") from None
+    data, lines = _parse(text, path)
+    return _Validator(path, lines).profile(data)
+
+
+# -- parsing with line numbers -------------------------------------------------------------------
+
+
+def _parse(text: str, path: Path) -> tuple[Any, dict[tuple, int]]:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ProfileError(f"profile {path} is not valid YAML", context=[f"{where}: {problem}"]) from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise ProfileError(f"profile {path} is empty", context=[f"{path}:1: expected a mapping with version: 1"])
+    lines: dict[tuple, int] = {}
+    duplicates: list[str] = []
+    data = _to_data(node, (), lines, loader, path, duplicates)
+    if duplicates:
+        raise ProfileError(f"profile {path} has duplicate keys", context=duplicates)
+    return data, lines
+
+
+def _to_data(node, at: tuple, lines: dict, loader, path: Path, duplicates: list[str]) -> Any:
+    lines.setdefault(at, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key in out:
+                duplicates.append(f"{path}:{key_node.start_mark.line + 1}: {_dotted(at + (key,))}: duplicate key")
+            lines[at + (key,)] = key_node.start_mark.line + 1
+            out[key] = _to_data(value_node, at + (key,), lines, loader, path, duplicates)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_data(item, at + (i,), lines, loader, path, duplicates) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+def _dotted(at: tuple) -> str:
+    out = ""
+    for part in at:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+# -- validation ----------------------------------------------------------------------------------
+
+
+class _Validator:
+    """Collects every problem as `file:line: field: why`, then raises them together."""
+
+    def __init__(self, path: Path, lines: dict[tuple, int]):
+        self.path = path
+        self.lines = lines
+        self.problems: list[str] = []
+
+    def problem(self, at: tuple, why: str) -> None:
+        line = self.lines.get(at)
+        probe = at
+        while line is None and probe:
+            probe = probe[:-1]
+            line = self.lines.get(probe)
+        self.problems.append(f"{self.path}:{line or 1}: {_dotted(at)}: {why}")
+
+    def mapping(self, value: Any, at: tuple, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
+        if not isinstance(value, dict):
+            self.problem(at, f"must be a mapping, not {_type_name(value)}")
+            return {}
+        for key in value:
+            if key not in allowed:
+                self.problem(at + (key,), f"unknown field (allowed: {', '.join(allowed)})")
+        for key in required:
+            if key not in value:
+                self.problem(at, f"missing required field {key!r}")
+        return value
+
+    def string(self, value: Any, at: tuple, *, pattern: re.Pattern | None = None, choices: tuple = (),
+               hint: str = "") -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            extra = f" (quote it: \"{value}\")" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+            self.problem(at, f"must be a string, not {_type_name(value)}{extra}")
+            return None
+        if choices and value not in choices:
+            self.problem(at, f"{value!r} is not one of {', '.join(choices)}")
+            return None
+        if pattern and not pattern.match(value):
+            self.problem(at, f"{value!r} is not valid{': ' + hint if hint else ''}")
+            return None
+        return value
+
+    def profile(self, data: Any) -> Profile:
+        top = ("version", "name", "description", "target", "delivery", "mirror", "exclude", "services",
+               "environment", "ingressClass", "storageClass", "ttl", "sources")
+        data = self.mapping(data, (), top, required=("version", "name", "target", "mirror"))
+        if "version" in data and data["version"] != PROFILE_VERSION:
+            self.problem(("version",), f"unsupported version {data['version']!r} (this devenv reads version {PROFILE_VERSION})")
+        name = self.string(data.get("name"), ("name",), pattern=_NAME, hint="lowercase letters, digits and '-'")
+        description = self.string(data.get("description", ""), ("description",)) or ""
+        target = self.string(data.get("target"), ("target",), choices=TARGETS)
+        delivery = self.string(data.get("delivery", "apply"), ("delivery",), choices=DELIVERIES) or "apply"
+        mirror = self.string(data.get("mirror"), ("mirror",))
+        if mirror is not None and (Path(mirror).is_absolute() or ".." in Path(mirror).parts):
+            self.problem(("mirror",), f"{mirror!r} must be a folder inside the platform, e.g. clusters/production")
+        exclude = self.string_list(data.get("exclude", []), ("exclude",))
+        services = self.services(data.get("services", {}))
+        environment = self.environment(data.get("environment", {}), services)
+        ingress = self.string(data.get("ingressClass", "nginx"), ("ingressClass",), pattern=_NAME) or "nginx"
+        storage = self.string(data.get("storageClass", "standard"), ("storageClass",), pattern=_NAME) or "standard"
+        ttl = data.get("ttl", "8h")
+        ttl_seconds = parse_duration(ttl) if isinstance(ttl, (str, int)) and not isinstance(ttl, bool) else None
+        if ttl_seconds is None:
+            self.problem(("ttl",), f"{ttl!r} is not a duration (e.g. 8h, 30m, 2d; 0 for never)")
+        sources = self.sources(data.get("sources", {}))
+        if self.problems:
+            raise ProfileError(f"profile {self.path} is invalid ({len(self.problems)} problem"
+                               f"{'s' if len(self.problems) > 1 else ''})", context=self.problems)
+        return Profile(
+            name=name, description=description, target=target, mirror=mirror.strip("/").removeprefix("./"),
+            path=self.path, delivery=delivery, exclude=tuple(exclude), services=services,
+            environment=environment, ingress_class=ingress, storage_class=storage, ttl=str(ttl),
+            ttl_seconds=ttl_seconds, sources=sources,
+        )
+
+    def string_list(self, value: Any, at: tuple) -> list[str]:
+        if not isinstance(value, list):
+            self.problem(at, f"must be a list, not {_type_name(value)}")
+            return []
+        return [s for i, item in enumerate(value) if (s := self.string(item, at + (i,))) is not None]
+
+    def services(self, value: Any) -> tuple[ServiceSpec, ...]:
+        at = ("services",)
+        if not isinstance(value, dict):
+            self.problem(at, f"must be a mapping of service name to settings, not {_type_name(value)}")
+            return ()
+        fields = ("type", "version", "image", "port", "database", "user", "seed", "heap", "memory")
+        out = []
+        for name, spec in value.items():
+            here = at + (name,)
+            if not isinstance(name, str) or not _NAME.match(name):
+                self.problem(here, f"service name {name!r} must be lowercase letters, digits and '-'")
+                continue
+            spec = self.mapping(spec, here, fields, required=("type",))
+            kind = self.string(spec.get("type"), here + ("type",), choices=SERVICE_TYPES)
+            version = spec.get("version", DEFAULT_VERSIONS.get(kind or "", ""))
+            version = self.string(version, here + ("version",), pattern=_VERSION, hint="a version such as 10.11 or 2.17.1")
+            image = self.string(spec.get("image"), here + ("image",))
+            port = spec.get("port", DEFAULT_PORTS.get(kind or ""))
+            if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535):
+                self.problem(here + ("port",), f"{port!r} is not a port number (1-65535)")
+                port = None
+            for key in ("database", "user"):
+                self.string(spec.get(key), here + (key,), pattern=re.compile(r"^[A-Za-z0-9_]{1,64}$"),
+                            hint="letters, digits and '_'")
+            heap = self.string(spec.get("heap", "512m"), here + ("heap",), pattern=_SIZE, hint="e.g. 512m or 1g")
+            memory = self.string(spec.get("memory"), here + ("memory",), pattern=_SIZE, hint="e.g. 1g")
+            seeds = self.seeds(spec.get("seed", []), here + ("seed",), kind)
+            if kind is None or version is None:
+                continue
+            out.append(ServiceSpec(
+                name=name, type=kind, version=version, image=image, port=port,
+                database=spec.get("database") or "app", user=spec.get("user") or "app",
+                seed=seeds, heap=heap or "512m", memory=memory,
+            ))
+        return tuple(out)
+
+    def seeds(self, value: Any, at: tuple, kind: str | None) -> tuple[Path, ...]:
+        out = []
+        for i, entry in enumerate(self.string_list(value, at)):
+            path = (self.path.parent / entry).resolve()
+            suffixes = SEED_SUFFIXES.get(kind or "", ())
+            if suffixes and not entry.endswith(suffixes):
+                self.problem(at + (i,), f"{entry!r}: a {kind} seed file must end with {' or '.join(suffixes)}")
+            elif not path.is_file():
+                self.problem(at + (i,), f"seed file {entry!r} not found (looked for {path})")
+            out.append(path)
+        return tuple(out)
+
+    def environment(self, value: Any, services: tuple[ServiceSpec, ...]) -> EnvironmentSpec:
+        at = ("environment",)
+        value = self.mapping(value, at, ("name", "namespace", "data", "secretName", "secretData"))
+        name = self.string(value.get("name", "environment"), at + ("name",), pattern=_NAME) or "environment"
+        namespace = self.string(value.get("namespace", "flux-system"), at + ("namespace",), pattern=_NAME) or "flux-system"
+        secret_name = self.string(value.get("secretName", "environment-secrets"), at + ("secretName",),
+                                  pattern=_NAME) or "environment-secrets"
+        data = self.templates(value.get("data", {}), at + ("data",), services)
+        secret_data = self.templates(value.get("secretData", {}), at + ("secretData",), services)
+        return EnvironmentSpec(name=name, namespace=namespace, data=data, secret_name=secret_name, secret_data=secret_data)
+
+    def templates(self, value: Any, at: tuple, services: tuple[ServiceSpec, ...]) -> dict[str, str]:
+        if not isinstance(value, dict):
+            self.problem(at, f"must be a mapping of KEY: template, not {_type_name(value)}")
+            return {}
+        kinds = {svc.name: svc.type for svc in services}
+        out = {}
+        for key, template in value.items():
+            here = at + (key,)
+            if not isinstance(key, str) or not _VAR_NAME.match(key):
+                self.problem(here, f"{key!r} is not a valid Flux variable name (letters, digits, '_'; not starting with a digit)")
+                continue
+            if isinstance(template, bool) or template is None or isinstance(template, (dict, list)):
+                self.problem(here, f"must be a string template, not {_type_name(template)}")
+                continue
+            template = str(template)
+            for ref in _TEMPLATE_REF.findall(template):
+                parts = ref.split(".")
+                if parts[0] == "env" and len(parts) == 2 and parts[1] in ("name", "namespace"):
+                    continue
+                if parts[0] == "services" and len(parts) == 3:
+                    if parts[1] not in kinds:
+                        self.problem(here, f"{{{ref}}}: no service named {parts[1]!r} in services")
+                    elif parts[2] not in FACTS[kinds[parts[1]]]:
+                        self.problem(here, f"{{{ref}}}: a {kinds[parts[1]]} service has no fact {parts[2]!r} "
+                                           f"(it has: {', '.join(FACTS[kinds[parts[1]]])})")
+                    continue
+                self.problem(here, f"{{{ref}}} is not a known reference "
+                                   "(use {services.<name>.<fact>}, {env.name} or {env.namespace})")
+            out[key] = template
+        return out
+
+    def sources(self, value: Any) -> dict[str, Path]:
+        at = ("sources",)
+        if not isinstance(value, dict):
+            self.problem(at, f"must be a mapping of Kind/namespace/name to a local folder, not {_type_name(value)}")
+            return {}
+        out = {}
+        for ref, folder in value.items():
+            if not isinstance(ref, str) or ref.count("/") != 2:
+                self.problem(at + (ref,), f"{ref!r} must read Kind/namespace/name, e.g. GitRepository/flux-system/shared")
+                continue
+            if self.string(folder, at + (ref,)) is not None:
+                out[ref] = (self.path.parent / folder).resolve()
+        return out
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "empty"}.get(type(value), type(value).__name__)
