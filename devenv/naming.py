@@ -49,11 +49,11 @@ def validate_name(name: str) -> str:
 def current_branch(cwd: str | None = None) -> str | None:
     """The checked-out git branch, or None outside a checkout or on a detached HEAD."""
     try:
-        proc = process.run(["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=cwd, timeout=5, check=False)
+        proc = process.run(["git", "symbolic-ref", "--short", "-q", "HEAD"], cwd=cwd, timeout=5, check=False)
     except DevenvError:
         return None
     branch = proc.stdout.strip()
-    if proc.returncode != 0 or not branch or branch == "HEAD":
+    if proc.returncode != 0 or not branch:
         return None
     return branch
 

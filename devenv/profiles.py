@@ -370,7 +370,7 @@ class _Validator:
                     if parts[1] not in kinds:
                         self.problem(here, f"{{{ref}}}: no service named {parts[1]!r} in services")
                     elif parts[2] not in FACTS[kinds[parts[1]]]:
-                        self.problem(here, f"{{{ref}}}: a {kinds[parts[1]]} service has no fact {parts[2]!r} "
+                        self.problem(here, f"{{{ref}}}: service {parts[1]!r} ({kinds[parts[1]]}) has no fact {parts[2]!r} "
                                            f"(it has: {', '.join(FACTS[kinds[parts[1]]])})")
                     continue
                 self.problem(here, f"{{{ref}}} is not a known reference "

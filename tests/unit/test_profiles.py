@@ -1,0 +1,87 @@
+"""Profiles: table tests over tests/data/profiles (valid-* load; invalid-* report exactly their `# expect:` lines)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from devenv.errors import ProfileError
+from devenv.profiles import BUILTIN_PROFILES, find_profile, load_profile, parse_duration, render_template
+
+DATA = Path(__file__).parents[1] / "data" / "profiles"
+VALID = sorted(DATA.glob("valid-*.yaml")) + sorted(BUILTIN_PROFILES.glob("*.yaml"))
+INVALID = sorted(DATA.glob("invalid-*.yaml"))
+
+
+@pytest.mark.parametrize("path", VALID, ids=lambda p: p.name)
+def test_valid_profiles_load(path: Path) -> None:
+    profile = load_profile(path)
+    assert profile.path == path
+    assert profile.target in ("kind", "namespace", "docker")
+    assert profile.ttl_seconds >= 0
+
+
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.name)
+def test_invalid_profiles_report_every_problem_with_line_and_field(path: Path) -> None:
+    expected = re.findall(r"^# expect: (.*)$", path.read_text(), flags=re.M)
+    assert expected, f"{path.name} has no `# expect:` lines"
+    with pytest.raises(ProfileError) as caught:
+        load_profile(path)
+    problems = caught.value.context
+    assert len(problems) == len(expected), problems
+    for want, got in zip(expected, problems):
+        assert got.startswith(f"{path}:"), got
+        assert want in got, f"expected {want!r} in {got!r}"
+
+
+def test_defaults_are_applied_in_one_place() -> None:
+    profile = load_profile(DATA / "valid-minimal.yaml")
+    assert (profile.delivery, profile.ingress_class, profile.storage_class) == ("apply", "nginx", "standard")
+    assert profile.ttl_seconds == 8 * 3600
+    assert profile.environment.name == "environment" and profile.environment.namespace == "flux-system"
+    assert profile.services == ()
+
+
+def test_full_profile_fields() -> None:
+    profile = load_profile(DATA / "valid-full.yaml")
+    assert profile.mirror == "clusters/staging"  # ./ and trailing / normalised
+    db = profile.service("db")
+    assert (db.type, db.version, db.port, db.database, db.user, db.memory) == ("mariadb", "10.6", 13306, "shop", "shop_rw", "1g")
+    assert db.seed[0].name == "orders.sql" and db.seed[0].is_absolute()
+    assert profile.service("search").port == 9200  # type default
+    assert profile.ttl_seconds == 36 * 3600
+    assert profile.environment.secret_data == {"DB_PASSWORD": "{services.db.password}"}
+    assert list(profile.sources) == ["GitRepository/flux-system/shared-infra"]
+
+
+def test_profiles_are_frozen() -> None:
+    profile = load_profile("test")
+    with pytest.raises(AttributeError):
+        profile.name = "other"  # type: ignore[misc]
+
+
+def test_find_profile_by_name_and_unknown_name_lists_known() -> None:
+    assert find_profile("local") == BUILTIN_PROFILES / "local.yaml"
+    with pytest.raises(ProfileError) as caught:
+        find_profile("nope")
+    assert "no profile named 'nope'" in caught.value.message
+    assert "local" in caught.value.hint and "test" in caught.value.hint
+
+
+def test_missing_profile_path() -> None:
+    with pytest.raises(ProfileError, match="does not exist"):
+        load_profile("/nonexistent/p.yaml")
+
+
+@pytest.mark.parametrize("text,seconds", [("8h", 28800), ("30m", 1800), ("1d12h", 129600), ("90s", 90), ("0", 0),
+                                          ("", None), ("8x", None), ("h", None)])
+def test_parse_duration(text: str, seconds: int | None) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_render_template_fills_service_facts_and_env() -> None:
+    facts = {"db": {"host": "devenv-x-db", "port": "3306"}}
+    out = render_template("{services.db.host}:{services.db.port}/{env.name}", facts, {"name": "x", "namespace": "ns"})
+    assert out == "devenv-x-db:3306/x"
