@@ -1,0 +1,77 @@
+"""kind clusters through a recording fake runner (the kind CLI itself is exercised by tests marked `kind`)."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+import yaml
+
+from devenv import process
+from devenv.errors import DevenvError
+from devenv.kind import KindClusters, cluster_config
+
+
+class FakeRunner:
+    """Records argv/stdin and answers from a script of (argv prefix -> stdout, returncode)."""
+
+    def __init__(self, answers: dict[tuple[str, ...], tuple[str, int]]):
+        self.answers = answers
+        self.calls: list[tuple[list[str], str | None]] = []
+
+    def __call__(self, argv, *, stdin=None, timeout, check=True, **_):
+        self.calls.append((list(argv), stdin))
+        for prefix, (out, code) in self.answers.items():
+            if tuple(argv[: len(prefix)]) == prefix:
+                return process.Result(tuple(argv), code, out, "")
+        return process.Result(tuple(argv), 0, "", "")
+
+
+def test_config_binds_the_api_server_to_loopback_and_labels_the_node() -> None:
+    config = yaml.safe_load(cluster_config("feat-x", {"devenv.managed": "true", "devenv.environment": "feat-x"}))
+    assert config["name"] == "devenv-feat-x"
+    assert config["networking"]["apiServerAddress"] == "127.0.0.1"
+    assert config["nodes"][0]["labels"]["devenv.environment"] == "feat-x"
+
+
+def test_create_passes_the_config_on_stdin_and_keeps_the_kubeconfig_private(tmp_path) -> None:
+    runner = FakeRunner({("kind", "get", "clusters"): ("other\ndevenv-old\n", 0)})
+    clusters = KindClusters(run=runner, home=tmp_path)
+
+    def fake_create(argv, *, stdin=None, timeout, check=True, **kw):
+        if argv[:3] == ["kind", "create", "cluster"]:
+            (tmp_path / "kubeconfig" / "feat-x").write_text("apiVersion: v1\n")
+        return runner(argv, stdin=stdin, timeout=timeout, check=check, **kw)
+
+    clusters.run = fake_create
+    path = clusters.create("feat-x", {"devenv.managed": "true"})
+    create = next(argv for argv, _ in runner.calls if argv[:3] == ["kind", "create", "cluster"])
+    stdin = next(s for argv, s in runner.calls if argv[:3] == ["kind", "create", "cluster"])
+    assert create[create.index("--config") + 1] == "-"
+    assert create[create.index("--name") + 1] == "devenv-feat-x"
+    assert yaml.safe_load(stdin)["name"] == "devenv-feat-x"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_names_lists_only_devenv_clusters(tmp_path) -> None:
+    runner = FakeRunner({("kind", "get", "clusters"): ("kind\ndevenv-a\ndevenv-b-2\nmine\n", 0)})
+    assert KindClusters(run=runner, home=tmp_path).names() == ["a", "b-2"]
+
+
+def test_an_existing_cluster_without_our_node_label_is_refused(tmp_path) -> None:
+    runner = FakeRunner({
+        ("kind", "get", "clusters"): ("devenv-x\n", 0),
+        ("kind", "get", "kubeconfig"): ("apiVersion: v1\n", 0),
+        ("kubectl",): ("", 0),  # no node labelled devenv.managed=true
+    })
+    with pytest.raises(DevenvError, match="was not created by devenv"):
+        KindClusters(run=runner, home=tmp_path).create("x", {})
+    assert not any(argv[:2] == ["kind", "delete"] for argv, _ in runner.calls)
+
+
+def test_delete_only_existing_clusters(tmp_path) -> None:
+    runner = FakeRunner({("kind", "get", "clusters"): ("devenv-x\n", 0)})
+    clusters = KindClusters(run=runner, home=tmp_path)
+    assert clusters.delete("y") is False
+    assert clusters.delete("x") is True
+    assert ["kind", "delete", "cluster", "--name", "devenv-x"] in [argv for argv, _ in runner.calls]
