@@ -1,0 +1,1 @@
+"""Reading, rewriting and rendering Flux objects offline."""
