@@ -1,0 +1,51 @@
+"""`devenv components`: every Flux Kustomization and HelmRelease of the mirrored cluster, kept or left out, and why."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from devenv.cli import output
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def command(
+    profile: str = typer.Option("local", "--profile", "-p",
+                                help="A profile name (./profiles, then devenv's own) or a path to a profile file."),
+    platform: Optional[Path] = typer.Option(None, "--platform",
+                                            help="Root of the Flux repository; default: devenv's embedded platform."),
+    fmt: Format = typer.Option(Format.table, "--output", "-o", help="table or json."),
+) -> None:
+    """List the Flux Kustomizations and HelmReleases of the profile's cluster folder (nested ones
+    included) with what render does with each: kept, or left out and why.
+
+    JSON: [{kind, namespace, name, kustomization, status: kept|excluded, reason, path, source}].
+
+    Examples:
+
+      devenv components
+
+      devenv components --platform ../fleet --profile ./profiles/dev-eu.yaml -o json
+    """
+    from devenv.flux.render import render_environment
+    from devenv.profiles import load_profile
+
+    prof = load_profile(profile)
+    with output.step(f"reading {prof.mirror} (profile {prof.name})"):
+        result = render_environment(prof, prof.name, platform=platform)
+    if fmt is Format.json:
+        output.emit_json(result.components)
+        return
+    output.emit_table(
+        ["kind", "name", "kustomization", "status", "reason"],
+        [[row["kind"], f"{row['namespace']}/{row['name']}" if row["namespace"] else row["name"],
+          row["kustomization"] or "-", row["status"], row["reason"] or row.get("source") or ""]
+         for row in result.components],
+    )

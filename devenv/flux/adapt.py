@@ -1,0 +1,353 @@
+"""Exclusions and local adaptations of rendered resources.
+
+What is left out (AWS-only objects, whole Flux Kustomizations of nothing else, what the profile
+excludes) and how what stays is changed to run off AWS (dependsOn rewired, IRSA annotations
+removed, ALB ingress moved to the profile's ingress class, AWS storage classes replaced); every
+decision carries a reason or a description of the change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+from devenv import aws
+
+FLUX_SOURCE_GROUP = "source.toolkit.fluxcd.io"
+SUBSTITUTE_DISABLED = "kustomize.toolkit.fluxcd.io/substitute"
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    kind: str
+    name: str
+    namespace: str | None
+    kustomization: str | None  # the Flux Kustomization (namespace/name) whose output held it
+    reason: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    kind: str
+    name: str
+    namespace: str | None
+    kustomization: str | None
+    change: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def identity(resource: Mapping[str, Any]) -> tuple[str, str | None, str]:
+    meta = resource.get("metadata") or {}
+    return str(resource.get("kind") or ""), meta.get("namespace"), str(meta.get("name") or "")
+
+
+def exclusion(resource: Mapping[str, Any], kustomization: str | None, reason: str) -> Exclusion:
+    kind, namespace, name = identity(resource)
+    return Exclusion(kind, name, namespace, kustomization, reason)
+
+
+def is_flux_source(resource: Mapping[str, Any]) -> bool:
+    return str(resource.get("apiVersion") or "").startswith(f"{FLUX_SOURCE_GROUP}/")
+
+
+def is_supporting(resource: Mapping[str, Any]) -> bool:
+    """Objects that only serve the others of their Kustomization: chart sources, namespaces, and
+    ServiceAccounts that exist for an IAM role. A Kustomization of AWS-only objects plus these is
+    AWS-only as a whole."""
+    kind = resource.get("kind")
+    if is_flux_source(resource) or (kind == "Namespace" and resource.get("apiVersion") == "v1"):
+        return True
+    annotations = (resource.get("metadata") or {}).get("annotations") or {}
+    return kind == "ServiceAccount" and any(aws.is_irsa_annotation(k) for k in annotations)
+
+
+def profile_exclusion_reason(resource: Mapping[str, Any], exclude: Iterable[str], profile: str) -> str | None:
+    """A HelmRelease or Flux Kustomization whose name is in the profile's `exclude`."""
+    kind, namespace, name = identity(resource)
+    group = aws.api_group(resource)
+    if kind in ("HelmRelease", "Kustomization") and group.endswith("toolkit.fluxcd.io"):
+        if name in exclude or f"{namespace}/{name}" in exclude:
+            return f"listed in the profile's exclude ({profile})"
+    return None
+
+
+def whole_exclusion_reason(resources: Sequence[Mapping], reasons: Sequence[str | None]) -> str | None:
+    """Why a Flux Kustomization is left out as a whole: everything it applies is AWS-only, apart
+    from objects that only support those (see is_supporting); None otherwise."""
+    left_out = [(r, why) for r, why in zip(resources, reasons) if why]
+    if not left_out:
+        return None
+    if not all(is_supporting(r) for r, why in zip(resources, reasons) if not why):
+        return None
+    shown = "; ".join(f"{r.get('kind')} {identity(r)[2]}: {why}" for r, why in left_out[:3])
+    more = f"; and {len(left_out) - 3} more" if len(left_out) > 3 else ""
+    return f"everything it applies is left out: {shown}{more}"
+
+
+def unused_chart_sources(resources: Sequence[Mapping], dropped: Sequence[Mapping]) -> dict[int, str]:
+    """Chart sources (HelmRepository, OCIRepository) of this output that only left-out HelmReleases
+    use: index -> reason."""
+    def refs(release: Mapping) -> set[tuple[str, str, str]]:
+        spec = release.get("spec") or {}
+        namespace = (release.get("metadata") or {}).get("namespace") or ""
+        found = set()
+        for ref in (((spec.get("chart") or {}).get("spec") or {}).get("sourceRef"), spec.get("chartRef")):
+            if isinstance(ref, dict) and ref.get("name"):
+                found.add((str(ref.get("kind")), ref.get("namespace") or namespace, str(ref["name"])))
+        return found
+
+    releases = lambda items: [r for r in items if r.get("kind") == "HelmRelease"]  # noqa: E731
+    kept_refs = set().union(*(refs(r) for r in releases(resources))) if releases(resources) else set()
+    dropped_refs: dict[tuple, list[str]] = {}
+    for release in releases(dropped):
+        for ref in refs(release):
+            dropped_refs.setdefault(ref, []).append(identity(release)[2])
+    out = {}
+    for i, resource in enumerate(resources):
+        kind, namespace, name = identity(resource)
+        key = (kind, namespace or "", name)
+        if is_flux_source(resource) and key in dropped_refs and key not in kept_refs:
+            out[i] = f"only used by HelmRelease {', '.join(dropped_refs[key])}, which is left out"
+    return out
+
+
+def aws_storage_classes(seen: Iterable[Mapping], kept: Iterable[Mapping]) -> set[str]:
+    """Storage class names that will not exist locally: StorageClasses with AWS provisioners, and
+    EKS's usual names unless the platform defines them with another provisioner."""
+    aws_names = {identity(r)[2] for r in seen if r.get("kind") == "StorageClass" and aws.aws_only_reason(r)}
+    local = {identity(r)[2] for r in kept if r.get("kind") == "StorageClass"}
+    return aws_names | (set(aws.EKS_STORAGE_CLASSES) - local)
+
+
+class Adapter:
+    """Rewrites kept resources (in place) to run off AWS and describes each change."""
+
+    def __init__(self, *, ingress_class: str, storage_class: str, aws_storage: set[str],
+                 excluded_kustomizations: set[str], excluded_objects: set[tuple[str, str, str]]):
+        self.ingress_class = ingress_class
+        self.storage_class = storage_class
+        self.aws_storage = aws_storage
+        self.excluded_kustomizations = excluded_kustomizations
+        self.excluded_objects = excluded_objects  # (kind, namespace, name)
+
+    def adapt(self, resource: dict) -> list[str]:
+        kind = resource.get("kind")
+        group = aws.api_group(resource)
+        changes: list[str] = []
+        if kind == "ServiceAccount" and group == "":
+            changes += self._irsa_annotations(resource)
+        elif kind == "Ingress" and group in ("networking.k8s.io", "extensions"):
+            changes += self._ingress(resource)
+        elif kind == "PersistentVolumeClaim" and group == "":
+            changes += self._claim(resource, "spec")
+        elif kind == "StatefulSet" and group == "apps":
+            for i, template in enumerate((resource.get("spec") or {}).get("volumeClaimTemplates") or []):
+                if isinstance(template, dict):
+                    changes += self._claim(template, f"spec.volumeClaimTemplates[{i}].spec")
+        elif kind == "HelmRelease" and group == "helm.toolkit.fluxcd.io":
+            changes += self._depends_on(resource, "HelmRelease")
+            values = (resource.get("spec") or {}).get("values")
+            if isinstance(values, dict):
+                changes += self._values(values, "spec.values", ())
+        elif kind == "Kustomization" and group == "kustomize.toolkit.fluxcd.io":
+            changes += self.rewire_kustomization(resource)
+        return changes
+
+    def rewire_kustomization(self, obj: dict) -> list[str]:
+        changes = self._depends_on(obj, "Kustomization")
+        spec = obj.get("spec") or {}
+        checks = spec.get("healthChecks")
+        if isinstance(checks, list):
+            namespace = (obj.get("metadata") or {}).get("namespace") or "default"
+            kept = []
+            for check in checks:
+                key = (str(check.get("kind")), check.get("namespace") or namespace, str(check.get("name"))) \
+                    if isinstance(check, dict) else None
+                if key in self.excluded_objects:
+                    changes.append(f"spec.healthChecks: removed {key[0]} {key[1]}/{key[2]} (left out)")
+                else:
+                    kept.append(check)
+            if len(kept) != len(checks):
+                if kept:
+                    spec["healthChecks"] = kept
+                else:
+                    del spec["healthChecks"]
+        return changes
+
+    def _depends_on(self, obj: dict, kind: str) -> list[str]:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict) or not isinstance(spec.get("dependsOn"), list):
+            return []
+        namespace = (obj.get("metadata") or {}).get("namespace") or "default"
+        kept, changes = [], []
+        for entry in spec["dependsOn"]:
+            if not isinstance(entry, dict):
+                kept.append(entry)
+                continue
+            ref = f"{entry.get('namespace') or namespace}/{entry.get('name')}"
+            gone = (ref in self.excluded_kustomizations if kind == "Kustomization"
+                    else (kind, *ref.split("/", 1)) in self.excluded_objects)
+            if gone:
+                changes.append(f"spec.dependsOn: removed {ref} (left out)")
+            else:
+                kept.append(entry)
+        if changes:
+            if kept:
+                spec["dependsOn"] = kept
+            else:
+                del spec["dependsOn"]
+        return changes
+
+    def _irsa_annotations(self, resource: dict) -> list[str]:
+        meta = resource.get("metadata") or {}
+        annotations = meta.get("annotations")
+        if not isinstance(annotations, dict):
+            return []
+        removed = [k for k in annotations if aws.is_irsa_annotation(k)]
+        for key in removed:
+            del annotations[key]
+        if removed and not annotations:
+            del meta["annotations"]
+        return [f"metadata.annotations: removed {key} (IRSA: IAM roles exist only on EKS)" for key in removed]
+
+    def _ingress(self, resource: dict) -> list[str]:
+        meta = resource.setdefault("metadata", {})
+        spec = resource.get("spec")
+        if not isinstance(spec, dict):
+            spec = resource["spec"] = {}
+        annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+        changes = []
+        legacy = annotations.get(aws.INGRESS_CLASS_ANNOTATION) == aws.ALB_CLASS
+        if spec.get("ingressClassName") == aws.ALB_CLASS or legacy:
+            if legacy:
+                del annotations[aws.INGRESS_CLASS_ANNOTATION]
+                changes.append(f"metadata.annotations: removed {aws.INGRESS_CLASS_ANNOTATION}: {aws.ALB_CLASS}")
+            if spec.get("ingressClassName") in (None, aws.ALB_CLASS):
+                changes.append(f"spec.ingressClassName: {spec.get('ingressClassName') or '(unset)'} -> "
+                               f"{self.ingress_class} (the AWS Load Balancer Controller does not run locally)")
+                spec["ingressClassName"] = self.ingress_class
+        alb = [k for k in annotations if k.startswith(aws.ALB_ANNOTATION_PREFIX)]
+        for key in alb:
+            del annotations[key]
+        if alb:
+            changes.append(f"metadata.annotations: removed {len(alb)} {aws.ALB_ANNOTATION_PREFIX}* "
+                           f"annotation{'s' if len(alb) > 1 else ''} ({', '.join(alb)})")
+        if "annotations" in meta and not meta["annotations"]:
+            del meta["annotations"]
+        return changes
+
+    def _claim(self, claim: dict, where: str) -> list[str]:
+        changes = []
+        spec = claim.get("spec")
+        if isinstance(spec, dict) and spec.get("storageClassName") in self.aws_storage:
+            changes.append(f"{where}.storageClassName: {spec['storageClassName']} -> {self.storage_class} "
+                           f"(an AWS storage class)")
+            spec["storageClassName"] = self.storage_class
+        annotations = (claim.get("metadata") or {}).get("annotations") or {}
+        legacy = "volume.beta.kubernetes.io/storage-class"
+        if annotations.get(legacy) in self.aws_storage:
+            changes.append(f"metadata.annotations.{legacy}: {annotations[legacy]} -> {self.storage_class}")
+            annotations[legacy] = self.storage_class
+        return changes
+
+    def _values(self, node: Any, where: str, keys: tuple[str, ...]) -> list[str]:
+        """HelmRelease values: IRSA annotations, ALB ingress settings and AWS storage classes,
+        wherever a chart puts them."""
+        changes: list[str] = []
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                changes += self._values(item, f"{where}[{i}]", keys)
+            return changes
+        if not isinstance(node, dict):
+            return changes
+        in_ingress = any("ingress" in k.lower() for k in keys)
+        for key in list(node):
+            value = node[key]
+            path = f"{where}.{key}"
+            if isinstance(key, str) and aws.is_irsa_annotation(key):
+                del node[key]
+                changes.append(f"{where}: removed {key} (IRSA: IAM roles exist only on EKS)")
+            elif isinstance(key, str) and key.startswith(aws.ALB_ANNOTATION_PREFIX):
+                del node[key]
+                changes.append(f"{where}: removed {key} (AWS Load Balancer Controller annotation)")
+            elif value == aws.ALB_CLASS and (key == aws.INGRESS_CLASS_ANNOTATION or (
+                    in_ingress and key in ("className", "ingressClassName", "ingressClass", "class"))):
+                node[key] = self.ingress_class
+                changes.append(f"{path}: {aws.ALB_CLASS} -> {self.ingress_class}")
+            elif key in ("storageClass", "storageClassName") and isinstance(value, str) and value in self.aws_storage:
+                node[key] = self.storage_class
+                changes.append(f"{path}: {value} -> {self.storage_class} (an AWS storage class)")
+            elif isinstance(value, (dict, list)):
+                changes += self._values(value, path, keys + (str(key),))
+        return changes
+
+
+# -- fields the API server needs as strings ------------------------------------------------------
+
+_POD_SPECS = (("spec",), ("spec", "template", "spec"), ("spec", "jobTemplate", "spec", "template", "spec"))
+_POD_METADATA = (("spec", "template", "metadata"), ("spec", "jobTemplate", "spec", "template", "metadata"))
+
+
+def non_string_fields(resource: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(field, value) where a value that must be a string is not one: labels, annotations,
+    container env values, ConfigMap data, Secret stringData. Post-build substitution round-trips
+    through YAML 1.1, so `"${PORT}"` with PORT=3306 arrives as the integer 3306."""
+    found: list[tuple[str, Any]] = []
+
+    def scalars(mapping: Any, where: str) -> None:
+        if isinstance(mapping, dict):
+            for key, value in mapping.items():
+                if value is not None and not isinstance(value, str):
+                    found.append((f"{where}.{key}", value))
+
+    def dig(path: tuple[str, ...]) -> Any:
+        node: Any = resource
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+    scalars(dig(("metadata", "labels")), "metadata.labels")
+    scalars(dig(("metadata", "annotations")), "metadata.annotations")
+    kind = resource.get("kind")
+    if kind == "ConfigMap" and resource.get("apiVersion") == "v1":
+        scalars(resource.get("data"), "data")
+    if kind == "Secret" and resource.get("apiVersion") == "v1":
+        scalars(resource.get("stringData"), "stringData")
+    for path in _POD_METADATA:
+        where = ".".join(path)
+        scalars(dig(path + ("labels",)), f"{where}.labels")
+        scalars(dig(path + ("annotations",)), f"{where}.annotations")
+    for path in _POD_SPECS:
+        pod = dig(path)
+        if not isinstance(pod, dict) or not any(k in pod for k in ("containers", "initContainers")):
+            continue
+        for group in ("initContainers", "containers", "ephemeralContainers"):
+            for i, container in enumerate(pod.get(group) or []):
+                for j, env in enumerate((container or {}).get("env") or []):
+                    if isinstance(env, dict) and env.get("value") is not None and not isinstance(env["value"], str):
+                        found.append((f"{'.'.join(path)}.{group}[{i}].env[{j}].value", env["value"]))
+    return found
+
+
+def substitution_disabled(resource: Mapping[str, Any]) -> bool:
+    meta = resource.get("metadata") or {}
+    return "disabled" in ((meta.get("labels") or {}).get(SUBSTITUTE_DISABLED),
+                          (meta.get("annotations") or {}).get(SUBSTITUTE_DISABLED))
+
+
+def apply_common_metadata(resource: dict, common: Mapping[str, Any] | None) -> None:
+    """spec.commonMetadata: labels and annotations set on every object after substitution
+    (kustomize-controller does this after the build, so they are not substituted)."""
+    if not common:
+        return
+    meta = resource.setdefault("metadata", {})
+    for field in ("labels", "annotations"):
+        extra = common.get(field)
+        if isinstance(extra, dict) and extra:
+            current = meta.get(field) if isinstance(meta.get(field), dict) else {}
+            meta[field] = {**current, **{str(k): v for k, v in extra.items()}}
