@@ -148,19 +148,21 @@ def default_labels(profile: Profile, environment: str) -> dict[str, str]:
 
 def render_environment(profile: Profile, environment: str, *, platform: str | os.PathLike | None = None,
                        labels: Mapping[str, str] | None = None, namespace: str | None = None,
-                       strict: bool = True, workers: int | None = None) -> RenderResult:
+                       passwords: Mapping[str, str] | None = None, strict: bool = True,
+                       workers: int | None = None) -> RenderResult:
     """Render what Flux would apply for `environment` from the profile's cluster folder of `platform`
     (default: the embedded platform), AWS-only components left out and the rest adapted.
 
     `labels` go on the generated `environment` ConfigMap/Secret (default: managed/environment/profile);
     `namespace` is the target namespace of a namespace-target environment (endpoints differ);
+    `passwords` are the services' generated passwords (an offline render shows placeholders);
     `strict` is Flux's strict post-build substitution (undefined variables are errors).
     Raises PlatformError, SubstitutionError, CommandFailed or ToolMissing, each naming what failed.
     """
     root = Path(platform) if platform is not None else EMBEDDED_PLATFORM
     root = root.resolve()
     env_objects = facts.environment_objects(
-        profile, environment, facts.cluster_facts(profile, environment, namespace),
+        profile, environment, facts.cluster_facts(profile, environment, namespace, passwords),
         dict(labels) if labels is not None else default_labels(profile, environment), namespace)
     with Workspace() as workspace:
         renderer = _Renderer(profile, environment, root, env_objects, strict, workspace)
