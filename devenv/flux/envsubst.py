@@ -58,6 +58,7 @@ _PARSE_DEFAULT_FUNCTION = "unable to parse default function"
 # Operators that supply their own value when the variable is unset, so strict mode lets them pass.
 _DEFAULT_OPS = frozenset({"-", "+", "=", "?", ":-", ":+", ":=", ":?"})
 _TEXT_STOP = re.compile(r"[$\x00]")
+_SIMPLE_REFERENCE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 _ATOI = re.compile(r"[+-]?[0-9]+")
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
@@ -383,6 +384,9 @@ def evaluate(text: str, variables: Mapping[str, str], *, strict: bool = True) ->
     """Substitute `${...}` in text; in strict mode an unset variable without a default raises VariableNotSet."""
     if "$" not in text:
         return text
+    simple = _simple_references(text)
+    if simple is not None:
+        return _evaluate_simple(simple, variables, strict)
     if strict:
         def lookup(name: str) -> tuple[str, bool]:
             value = variables.get(name)
@@ -393,6 +397,31 @@ def evaluate(text: str, variables: Mapping[str, str], *, strict: bool = True) ->
     out: list[str] = []
     for node in parse(text):
         _evaluate(node, lookup, out)
+    return "".join(out)
+
+
+def _simple_references(text: str) -> list[str] | None:
+    """Text in which every `${` opens a bare `${NAME}` (ASCII name), and with neither a `$$` escape
+    nor a NUL (which the scanner takes for the end): split as text, name, text, ..., text. For such
+    text the parser's result is exactly that (a lone `$` is text), so it need not run. None otherwise."""
+    if "$$" in text or "\x00" in text:
+        return None
+    parts = _SIMPLE_REFERENCE.split(text)
+    for i in range(0, len(parts), 2):
+        if "${" in parts[i]:
+            return None
+    return parts
+
+
+def _evaluate_simple(parts: list[str], variables: Mapping[str, str], strict: bool) -> str:
+    out = parts[:]
+    for i in range(1, len(parts), 2):
+        value = variables.get(parts[i])
+        if value is None:
+            if strict:
+                raise VariableNotSet(parts[i])
+            value = ""
+        out[i] = value
     return "".join(out)
 
 

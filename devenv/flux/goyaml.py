@@ -20,7 +20,7 @@ from typing import Any, Iterator, NamedTuple
 
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
-from yaml.nodes import Node, ScalarNode, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import BaseResolver
 
 _TAG = "tag:yaml.org,2002:"
@@ -258,12 +258,20 @@ _analyze_cached = functools.lru_cache(maxsize=8192)(_analyze_text)
 
 
 def _string_style(s: str) -> str:
+    # Keys and short values repeat across resources; long text is rarely seen twice.
+    return _string_style_cached(s) if len(s) <= 128 else _string_style_text(s)
+
+
+def _string_style_text(s: str) -> str:
     """encode.go stringv: literal for multi-line text, plain unless it would read back as non-string."""
     if "\n" in s:
         return _LITERAL
     if resolve(s)[0] == STR and not is_base60_float(s):
         return _PLAIN_STYLE
     return _DOUBLE
+
+
+_string_style_cached = functools.lru_cache(maxsize=8192)(_string_style_text)
 
 
 def _scalar(value: Any) -> tuple[str, str]:
@@ -335,6 +343,28 @@ def _key_less(a: str, b: str) -> bool:
 _KEY_ORDER = functools.cmp_to_key(lambda a, b: -1 if _key_less(a, b) else (1 if _key_less(b, a) else 0))
 
 
+@functools.lru_cache(maxsize=4096)
+def _sorted_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The keys of a mapping in go-yaml v2's order (resources share most of their key sets)."""
+    return tuple(sorted(keys, key=_KEY_ORDER))
+
+
+@functools.lru_cache(maxsize=8192)
+def _plain_simple_key(key: str) -> bool:
+    """Whether `key` is written as a plain simple key: `key:` exactly, nothing to quote or fold."""
+    if not key or len(key.encode("utf-8", "surrogateescape")) > 128:
+        return False
+    analysis = _analyze(key)
+    return not analysis.multiline and analysis.block_plain_allowed and _string_style(key) == _PLAIN_STYLE
+
+
+# Text the emitter can write in one piece: no line break (plain, single-quoted) and, double-quoted,
+# nothing to escape (printable ASCII but `"` and `\`).
+_HAS_BREAK = re.compile("[\r\n\x85\u2028\u2029]")
+_DOUBLE_ESCAPED = re.compile(r'[^\x20\x21\x23-\x5b\x5d-\x7e]')
+_BREAK_SPLIT = re.compile("([\r\n\x85\u2028\u2029])")
+
+
 class _Emitter:
     """The parts of go-yaml v2's emitter state machine that a JSON-shaped document exercises."""
 
@@ -402,9 +432,13 @@ class _Emitter:
     def block_mapping(self, mapping: dict) -> None:
         self.increase_indent(False, False)
         items = {_key_text(k): v for k, v in mapping.items()}
-        for key in sorted(items, key=_KEY_ORDER):
+        for key in _sorted_keys(tuple(items)):
             self.write_indent()
-            if not _analyze(key).multiline and len(key.encode("utf-8", "surrogateescape")) <= 128:
+            if _plain_simple_key(key):  # what the general case below writes for it, in one piece
+                self.parts.append(key + ":")
+                self.column += len(key) + 1
+                self.whitespace = self.indention = False
+            elif not _analyze(key).multiline and len(key.encode("utf-8", "surrogateescape")) <= 128:
                 self.scalar(key, _string_style(key), simple_key=True)
                 self.write_indicator(":", False, False, False)
             else:
@@ -447,6 +481,14 @@ class _Emitter:
     def write_plain(self, text: str, allow_breaks: bool) -> None:
         if not self.whitespace:
             self.put(" ")
+        # The loop below writes the text as it is unless it breaks lines or folds at a space past
+        # column 80, which needs a space at a column past 80: else write it at once.
+        if (not allow_breaks or self.column + len(text) <= _BEST_WIDTH + 1 or " " not in text) \
+                and not _HAS_BREAK.search(text):
+            self.parts.append(text)
+            self.column += len(text)
+            self.whitespace = self.indention = False
+            return
         spaces = breaks = False
         last = len(text) - 1
         for i, c in enumerate(text):
@@ -470,6 +512,13 @@ class _Emitter:
 
     def write_single_quoted(self, text: str, allow_breaks: bool) -> None:
         self.write_indicator("'", True, False, False)
+        quoted = text.replace("'", "''")
+        if (not allow_breaks or self.column + len(quoted) <= _BEST_WIDTH + 1 or " " not in text) \
+                and not _HAS_BREAK.search(text):  # as in write_plain
+            self.put(quoted)
+            self.write_indicator("'", False, False, False)
+            self.whitespace = self.indention = False
+            return
         spaces = breaks = False
         last = len(text) - 1
         for i, c in enumerate(text):
@@ -495,6 +544,12 @@ class _Emitter:
 
     def write_double_quoted(self, text: str, allow_breaks: bool) -> None:
         self.write_indicator('"', True, False, False)
+        if (not allow_breaks or self.column + len(text) <= _BEST_WIDTH + 1 or " " not in text) \
+                and not _DOUBLE_ESCAPED.search(text):  # as in write_plain
+            self.put(text)
+            self.write_indicator('"', False, False, False)
+            self.whitespace = self.indention = False
+            return
         spaces = False
         last = len(text) - 1
         for i, c in enumerate(text):
@@ -530,14 +585,16 @@ class _Emitter:
         self.put_break()
         self.indention = self.whitespace = True
         breaks = True
-        for c in text:
-            if c in _BREAKS:
-                self.write_break(c)
+        for piece in _BREAK_SPLIT.split(text):  # line breaks one by one, the text between at once
+            if not piece:
+                continue
+            if piece in _BREAKS:
+                self.write_break(piece)
                 self.indention = breaks = True
             else:
                 if breaks:
                     self.write_indent()
-                self.put(c)
+                self.put(piece)
                 self.indention = breaks = False
 
 
@@ -642,11 +699,15 @@ class _V3Loader(_Parser, _V3Constructor, _Resolver):
         _Resolver.__init__(self)
 
 
-def _documents(loader_class: type, text: str) -> Iterator[tuple[Node, Any]]:
+def _check_utf8(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as err:
         raise yaml.YAMLError(f"invalid UTF-8 in the text (byte {err.start})") from err
+
+
+def _documents(loader_class: type, text: str) -> Iterator[tuple[Node, Any]]:
+    _check_utf8(text)
     loader = loader_class(text)
     try:
         while loader.check_node():
@@ -662,12 +723,64 @@ def load(text: str) -> Any:
 
     Raises yaml.YAMLError for malformed text and ValueError for what JSON cannot carry.
     """
-    documents = _documents(_V2Loader, text)
+    _check_utf8(text)
+    loader = _V2Loader(text)
     try:
-        first = next(documents, None)
+        if not loader.check_node():
+            return None
+        node = loader.get_node()
+        try:
+            return _plain_json(node, set())
+        except (_NotPlain, RecursionError):
+            return _jsonable(loader.construct_document(node))
     finally:
-        documents.close()
-    return None if first is None else _jsonable(first[1])
+        loader.dispose()
+
+
+class _NotPlain(Exception):
+    """A node _plain_json leaves to PyYAML's constructor (and _jsonable)."""
+
+
+_MAP, _SEQ = _TAG + "map", _TAG + "seq"
+_V2_RESOLVED: dict[str, Any] = {}  # resolve(text, V2_WORDS)[1] of short plain scalars (values are immutable)
+_UNSEEN = object()
+
+
+def _plain_json(node: Node, seen: set[int]) -> Any:
+    """What `_jsonable(construct_document(node))` gives, built in one pass, for the common case:
+    mappings with string keys, sequences, untagged or quoted scalars, finite numbers, no aliases of
+    collections and no merge keys. Raises _NotPlain for anything else (errors included)."""
+    kind = type(node)
+    if kind is ScalarNode:
+        if node.tag == _PLAIN:
+            text = node.value
+            value = _V2_RESOLVED.get(text, _UNSEEN)
+            if value is _UNSEEN:
+                value = resolve(text, V2_WORDS)[1]
+                if len(text) <= 64 and len(_V2_RESOLVED) < 16384:
+                    _V2_RESOLVED[text] = value
+            if type(value) is float:
+                if math.isnan(value) or math.isinf(value):
+                    raise _NotPlain
+                return int(value) if value.is_integer() and abs(value) < 1e21 else value
+            return value
+        if node.tag == STR:
+            return node.value
+        raise _NotPlain
+    if id(node) in seen:
+        raise _NotPlain
+    seen.add(id(node))
+    if kind is MappingNode and node.tag == _MAP:
+        out = {}
+        for key_node, value_node in node.value:
+            key = _plain_json(key_node, seen) if type(key_node) is ScalarNode else None
+            if type(key) is not str:
+                raise _NotPlain
+            out[key] = _plain_json(value_node, seen)
+        return out
+    if kind is SequenceNode and node.tag == _SEQ:
+        return [_plain_json(item, seen) for item in node.value]
+    raise _NotPlain
 
 
 def load_documents(text: str) -> list[tuple[Node, Any]]:

@@ -166,7 +166,13 @@ def render_environment(profile: Profile, environment: str, *, platform: str | os
         dict(labels) if labels is not None else default_labels(profile, environment), namespace)
     with Workspace() as workspace:
         renderer = _Renderer(profile, environment, root, env_objects, strict, workspace)
-        return renderer.run(workers or min(8, 2 * (os.cpu_count() or 2)))
+        return renderer.run(workers or _default_workers())
+
+
+def _default_workers() -> int:
+    """Enough threads to run every build of a usual platform at once: each mostly waits for its
+    kustomize process, and builds started together finish sooner than builds started in turns."""
+    return min(32, max(8, 4 * (os.cpu_count() or 2)))
 
 
 # -- the pipeline --------------------------------------------------------------------------------
@@ -181,6 +187,18 @@ class _Entry:
     root: Path | None = None
     resources: list[dict] = field(default_factory=list)
     mirror: bool = False  # the cluster folder's own objects (applied by the bootstrap Kustomization)
+    presubstituted: _Presubstituted | None = None
+
+
+@dataclass
+class _Presubstituted:
+    """Post-build substitution of a build's output, done in the build's thread as soon as it is built
+    (while other builds still run) with the variables known then. Rendering, in dependency order,
+    uses it only if it loads the very same variables (they differ only when a substituteFrom object
+    comes from a Kustomization rendered in between); the result is the same as substituting then."""
+
+    variables: dict[str, str]
+    results: dict[int, dict | None]  # index in the output -> substituted; None: failed (redone, to report it)
 
 
 def _as_stored(obj: dict) -> dict:
@@ -274,6 +292,11 @@ class _Renderer:
         return None
 
     def _build(self, entry: _Entry) -> list[dict]:
+        objects = self._build_objects(entry)
+        entry.presubstituted = self._presubstitute(entry.k, objects)
+        return objects
+
+    def _build_objects(self, entry: _Entry) -> list[dict]:
         k = entry.k
         describe = k.describe()
         try:
@@ -289,6 +312,27 @@ class _Renderer:
                 raise PlatformError(f"{describe}: kustomize produced an object without apiVersion, kind or "
                                     f"metadata.name", context=[adapt.identity(obj).__repr__()])
         return objects
+
+    def _presubstitute(self, k: FluxKustomization, objects: list[dict]) -> _Presubstituted | None:
+        """Substitute every object of the output that has a `$` (see _Presubstituted); errors are
+        left for rendering to raise, in order and with their context."""
+        try:
+            variables = self._variables(k, objects)
+        except Exception:  # noqa: BLE001 - rendering loads them again and reports
+            return None
+        always = (k.spec.get("postBuild") or {}).get("substituteStrategy") == "Always"
+        if variables is None or not (variables or always):
+            return None
+        from devenv.flux.substitution import substitute_resource
+
+        results: dict[int, dict | None] = {}
+        for index, resource in enumerate(objects):
+            if _has_reference(resource):
+                try:
+                    results[index] = substitute_resource(resource, variables, strict=self.strict, always=always)
+                except Exception:  # noqa: BLE001 - redone by rendering, which raises it
+                    results[index] = None
+        return _Presubstituted(variables, results)
 
     def _finish_wave(self, wave: list[FluxKustomization], futures: dict[str, Future]) -> list[FluxKustomization]:
         """Render the wave in dependency order, each as soon as its build is done (later builds go
@@ -348,14 +392,22 @@ class _Renderer:
             return []
         variables = self._variables(k, [r for r, why in zip(raw, reasons) if not why])
         always = (k.spec.get("postBuild") or {}).get("substituteStrategy") == "Always"
+        pre, entry.presubstituted = entry.presubstituted, None
+        if pre is not None and pre.variables != variables:
+            pre = None
         kept: list[dict] = []
         dropped: list[tuple[dict, str]] = []
-        for resource, why in zip(raw, reasons):
+        for index, (resource, why) in enumerate(zip(raw, reasons)):
             if why:
                 dropped.append((resource, why))
                 continue
-            if variables is not None and (variables or always) and _has_reference(resource):
-                resource = self._substitute(k, resource, variables, always)
+            if variables is not None and (variables or always):
+                if pre is not None:  # substituted already, with these variables, if it has a `$`
+                    if index in pre.results:
+                        done = pre.results[index]
+                        resource = done if done is not None else self._substitute(k, resource, variables, always)
+                elif _has_reference(resource):
+                    resource = self._substitute(k, resource, variables, always)
             why = self._reason(resource)
             if why:
                 dropped.append((resource, why))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Mapping
@@ -259,6 +258,8 @@ def _place(file: Path, dest: Path, rel: str, strategy: str, where: str) -> None:
             return
         folder = target if rel.endswith("/") or not rel else target.parent
         folder.mkdir(parents=True, exist_ok=True)
+        import tarfile  # only for ArtifactGenerators that extract: not at start-up
+
         with tarfile.open(file) as archive:
             archive.extractall(folder, filter="data")
         return

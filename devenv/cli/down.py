@@ -1,0 +1,37 @@
+"""`devenv down`: remove an environment's containers and network, and its data unless --keep-data."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from devenv.cli import output
+from devenv.naming import resolve_name
+
+
+def command(
+    name: Optional[str] = typer.Argument(None, help="Environment name; default: the current git branch."),
+    keep_data: bool = typer.Option(False, "--keep-data",
+                                   help="Keep the data volumes (and their credentials): the next `up` finds the data."),
+) -> None:
+    """Remove everything the environment created (only resources labelled devenv.managed=true).
+    Prints what was removed, one per line.
+
+    Examples:
+
+      devenv down demo
+
+      devenv down demo --keep-data
+    """
+    from devenv import environments
+
+    env_name = resolve_name(name)
+    removed = environments.down(env_name, keep_data=keep_data, progress=output)
+    if not removed:
+        output.note(f"nothing to remove for {env_name} (its data volumes, if any, stay: --keep-data)" if keep_data
+                    else f"nothing to remove: nothing carries the labels of environment {env_name}")
+        return
+    for resource in removed:
+        print(resource)
+    output.note(f"environment {env_name} removed" + (" (data volumes kept)" if keep_data else ""))

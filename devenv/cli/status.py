@@ -1,0 +1,66 @@
+"""`devenv status`: one environment's services (container state, probed health, endpoint), age and expiry."""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from typing import Optional
+
+import typer
+
+from devenv.cli import output
+from devenv.naming import resolve_name
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def command(
+    name: Optional[str] = typer.Argument(None, help="Environment name; default: the current git branch."),
+    fmt: Format = typer.Option(Format.table, "--output", "-o", help="table or json."),
+) -> None:
+    """Show how the environment is. Health is a real request (a login and SELECT 1; cluster health); a
+    stopped container shows how it ended (killed, exited (N), out of memory).
+
+    Example: devenv status demo -o json | jq '.services[].health'
+    """
+    from devenv import environments
+
+    env = environments.status(resolve_name(name))
+    if fmt is Format.json:
+        output.emit_json(env.to_dict())
+        return
+    print(f"environment {env.name}: {env.state} (profile {env.profile}, target {env.target}, "
+          f"age {age(env.created)}, expires {until(env.expires)})")
+    for problem in env.problems:
+        print(f"  {problem}")
+    output.emit_table(
+        ["service", "type", "state", "health", "endpoint", "container"],
+        [[s.name, s.type, s.state, s.health, f"{s.endpoint.host}:{s.endpoint.port}" if s.endpoint else "-",
+          s.container] for s in env.services],
+    )
+
+
+def age(created: int | None) -> str:
+    return "-" if created is None else _duration(time.time() - created)
+
+
+def until(expires: int | None) -> str:
+    if expires is None:
+        return "never"
+    left = expires - time.time()
+    return f"in {_duration(left)}" if left > 0 else f"{_duration(-left)} ago"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes}m"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"

@@ -1,0 +1,87 @@
+"""`devenv up`: create an environment, or converge an existing one to its profile, and print its endpoints."""
+
+from __future__ import annotations
+
+import signal
+import time
+from enum import Enum
+from typing import Optional
+
+import typer
+
+from devenv.cli import output
+from devenv.errors import Interrupted
+from devenv.naming import resolve_name
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def command(
+    name: Optional[str] = typer.Argument(None, help="Environment name; default: the current git branch."),
+    profile: str = typer.Option("local", "--profile", "-p",
+                                help="A profile name (./profiles, then devenv's own) or a path to a profile file."),
+    ttl: Optional[str] = typer.Option(None, "--ttl", help="Expire after this long (8h, 30m, 2d; 0: never). "
+                                                          "Default: the profile's. Set when the environment is created."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be created; create nothing."),
+    fmt: Format = typer.Option(Format.table, "--output", "-o", help="table or json."),
+) -> None:
+    """Create the environment, or converge an existing one: re-create only what differs from the profile
+    (keeping data volumes); a second `up` with nothing changed changes nothing.
+
+    Endpoints go to stdout, progress to stderr. This build runs the docker target (profile `test`):
+    the data services alone, ports on 127.0.0.1.
+
+    Examples:
+
+      devenv up demo --profile test
+
+      devenv up demo --profile test --dry-run -o json
+    """
+    from devenv import environments
+
+    env_name = resolve_name(name)
+    if dry_run:
+        _print_plan(environments.plan(env_name, profile, ttl=ttl), fmt)
+        return
+    started = time.monotonic()
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        env = environments.up(env_name, profile, ttl=ttl, progress=output)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted: `devenv up {env_name}` stopped and removed what it had created",
+            hint=f"anything left carries devenv's labels: `devenv down {env_name}` or `devenv gc` removes it",
+        ) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    for change in env.changes:
+        output.note(f"  {change}")
+    if fmt is Format.json:
+        output.emit_json({**env.to_dict(), "changes": list(env.changes)})
+    else:
+        output.emit_table(["service", "endpoint", "url"],
+                          [[service, f"{f['host']}:{f['port']}", f["url"]] for service, f in env.services.items()])
+    output.note(f"environment {env_name} is ready ({time.monotonic() - started:.1f}s); "
+                f"connection facts: devenv env {env_name}")
+
+
+def _raise_interrupt(signum, frame):  # SIGTERM gets the same clean-up as Ctrl-C
+    raise KeyboardInterrupt
+
+
+def _print_plan(plan, fmt: Format) -> None:
+    for warning in plan.warnings:
+        output.warn(warning)
+    if fmt is Format.json:
+        output.emit_json(plan.to_dict())
+        return
+    output.note(f"plan for environment {plan.environment}: profile {plan.profile.name}, target {plan.target}, "
+                f"network {plan.network}, ttl {plan.ttl_seconds}s; nothing was created")
+    output.emit_table(
+        ["service", "type", "image", "container", "volume", "port", "seed"],
+        [[s.name, s.type, s.image, s.container, s.volume, f"127.0.0.1:{s.port or 'any'}",
+          ", ".join(p.name for p in s.spec.seed) or "-"] for s in plan.services],
+    )

@@ -1,0 +1,254 @@
+"""The only importer of the `docker` SDK: a client that fails with one clear DockerUnavailable,
+label-filtered listing of devenv's containers, volumes and networks, and small helpers."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tarfile
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+from devenv import labels
+from devenv.errors import DevenvError, DockerUnavailable
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+
+class DockerError(DevenvError):
+    """The Docker engine refused a request (not found, conflict, bad parameter...)."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, *, status: int | None = None, explanation: str = "", **kwargs):
+        super().__init__(message, **kwargs)
+        self.status = status
+        self.explanation = explanation
+
+
+_clients: dict[tuple, Any] = {}
+
+
+def connect(timeout: float = 60):
+    """A docker client for DOCKER_HOST (or the default socket), one per process and setting;
+    DockerUnavailable when no engine answers."""
+    key = tuple(os.environ.get(k) for k in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")) + (timeout,)
+    if key not in _clients:
+        _check_socket(os.environ.get("DOCKER_HOST") or DEFAULT_HOST)
+        import docker  # heavy: loaded only by commands that talk to Docker
+
+        try:
+            # version auto-detection talks to the engine, so an unreachable one fails here, once
+            _clients[key] = docker.from_env(timeout=int(timeout))
+        except Exception as exc:  # DockerException, requests' ConnectionError, a bad DOCKER_HOST URL...
+            raise unavailable(exc) from None
+    return _clients[key]
+
+
+def _check_socket(host: str) -> None:
+    """Fail fast (and without the SDK leaking the socket it failed to connect) when a unix socket is dead."""
+    if not host.startswith("unix://"):
+        return
+    import socket
+
+    path = host[len("unix://"):]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(5)
+        try:
+            probe.connect(path)
+        except FileNotFoundError:
+            raise unavailable(f"there is no socket at {path}: the engine is not running, or listens elsewhere") from None
+        except ConnectionRefusedError:
+            raise unavailable(f"nothing listens on {path}: the engine is not running") from None
+        except PermissionError:
+            raise unavailable(f"permission denied on {path}",
+                              hint="add yourself to the docker group (then log in again), or use rootless Docker") from None
+        except OSError as exc:
+            raise unavailable(exc) from None
+
+
+def unavailable(why: BaseException | str, hint: str | None = None) -> DockerUnavailable:
+    host = os.environ.get("DOCKER_HOST")
+    where = f"DOCKER_HOST={host}" if host else f"DOCKER_HOST is not set, so the default {DEFAULT_HOST}"
+    return DockerUnavailable(
+        "cannot reach the Docker engine",
+        context=[f"tried: {where}", f"why: {why if isinstance(why, str) else _short(why)}"],
+        hint=hint or ("start Docker (Docker Desktop, colima, or `sudo systemctl start docker`) and check with `docker info`; "
+              "if the engine listens elsewhere, point DOCKER_HOST at it "
+              "(for a Docker context: export DOCKER_HOST=$(docker context inspect -f '{{.Endpoints.docker.Host}}'))"),
+    )
+
+
+def engine_version() -> str:
+    """The engine's version string (used by `devenv doctor`)."""
+    client = connect(timeout=10)
+    with translate("ask the engine its version"):
+        return client.version().get("Version", "unknown")
+
+
+@contextlib.contextmanager
+def translate(doing: str) -> Iterator[None]:
+    """Turn the SDK's exceptions into devenv's errors: what we were doing, and what the engine said."""
+    import docker.errors
+    import requests.exceptions
+
+    try:
+        yield
+    except docker.errors.APIError as exc:
+        explanation = str(exc.explanation or exc)
+        raise DockerError(f"Docker refused to {doing}: {explanation}", status=exc.status_code,
+                          explanation=explanation) from None
+    except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
+        raise unavailable(exc) from None
+
+
+def is_port_conflict(err: DevenvError) -> bool:
+    text = getattr(err, "explanation", "").lower()
+    return isinstance(err, DockerError) and ("port is already allocated" in text or "address already in use" in text)
+
+
+@dataclass
+class Resources:
+    """devenv's resources found by label; each list holds SDK objects."""
+
+    containers: list = field(default_factory=list)
+    volumes: list = field(default_factory=list)
+    networks: list = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.containers or self.volumes or self.networks)
+
+    def by_environment(self) -> dict[str, "Resources"]:
+        found: dict[str, Resources] = {}
+        for kind in ("containers", "volumes", "networks"):
+            for item in getattr(self, kind):
+                env = label_of(item, labels.ENVIRONMENT)
+                if env:
+                    getattr(found.setdefault(env, Resources()), kind).append(item)
+        return found
+
+
+def managed(client, environment: str | None = None) -> Resources:
+    """Every container (running or not), volume and network carrying devenv.managed=true (of one environment)."""
+    wanted = [f"{k}={v}" for k, v in labels.selector(environment).items()]
+    with translate("list devenv's resources"):
+        return Resources(
+            # ignore_removed: a container removed between the listing and its inspection is simply gone
+            containers=client.containers.list(all=True, filters={"label": wanted}, ignore_removed=True),
+            volumes=client.volumes.list(filters={"label": wanted}),
+            networks=client.networks.list(filters={"label": wanted}),
+        )
+
+
+def labels_of(resource) -> dict[str, str]:
+    """The labels of a container, volume or network (a container's inspect keeps them under Config)."""
+    attrs = resource.attrs
+    found = attrs["Labels"] if "Labels" in attrs else (attrs.get("Config") or {}).get("Labels")
+    return dict(found or {})
+
+
+def label_of(resource, key: str) -> str | None:
+    return labels_of(resource).get(key)
+
+
+def is_managed(resource) -> bool:
+    return label_of(resource, labels.MANAGED) == "true"
+
+
+def get(collection, name: str):
+    """A container, volume or network by name, or None."""
+    import docker.errors
+
+    with translate(f"look up {name}"):
+        try:
+            return collection.get(name)
+        except docker.errors.NotFound:
+            return None
+
+
+def image_present(client, image: str) -> bool:
+    return get(client.images, image) is not None
+
+
+def pull(client, image: str) -> None:
+    repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
+    with translate(f"pull the image {image}"):
+        client.images.pull(repository, tag=tag or "latest")
+
+
+def create_container(client, *, name: str, image: str, environment: Mapping[str, str], labels: Mapping[str, str],
+                     network: str, volume: str, data_path: str, container_port: int, host: str, host_port: int,
+                     memory: str | None = None):
+    """Create (not start) a service container: on `network`, `volume` at `data_path`, the port published on host only."""
+    options: dict[str, Any] = dict(
+        name=name, environment=dict(environment), labels=dict(labels), network=network, detach=True,
+        ports={f"{container_port}/tcp": (host, host_port)},
+        volumes={volume: {"bind": data_path, "mode": "rw"}},
+    )
+    if memory:
+        options["mem_limit"] = memory
+    with translate(f"create container {name} from {image}"):
+        return client.containers.create(image, **options)
+
+
+def put_files(container, directory: str, files: Mapping[str, bytes]) -> None:
+    """Copy files (name -> content) into a created container's directory, before it starts."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(content))
+    with translate(f"copy files into {container.name}"):
+        container.put_archive(directory, buffer.getvalue())
+
+
+def remove(resource, *, stop_timeout: int | None = None) -> bool:
+    """Remove a container (stopped gracefully first when stop_timeout is given), volume or network.
+    False when it was already gone."""
+    import docker.errors
+
+    with translate(f"remove {resource.name}"):
+        try:
+            if hasattr(resource, "stop"):  # a container
+                if stop_timeout is not None and resource.status == "running":
+                    resource.stop(timeout=stop_timeout)
+                resource.remove(force=True, v=True)
+            else:
+                resource.remove()
+        except docker.errors.NotFound:
+            return False
+    return True
+
+
+def logs_tail(container, lines: int = 20) -> list[str]:
+    """The container's last log lines (stdout and stderr), best effort."""
+    try:
+        text = container.logs(tail=lines).decode(errors="replace")
+    except Exception:  # the container may be gone already
+        return []
+    return text.rstrip().splitlines()
+
+
+def state(container) -> dict[str, Any]:
+    """Docker's State of a container: Status, ExitCode, OOMKilled, StartedAt..."""
+    return container.attrs.get("State") or {}
+
+
+def reload(resource) -> bool:
+    """Refresh attrs; False when the resource has gone."""
+    import docker.errors
+
+    with translate(f"inspect {resource.name}"):
+        try:
+            resource.reload()
+        except docker.errors.NotFound:
+            return False
+    return True
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:300]

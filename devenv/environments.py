@@ -1,0 +1,209 @@
+"""Environment lifecycle — up, down, list, status, env values and gc — working only from the labels on
+the real resources, with a per-environment lock around every change. The CLI and the pytest plugin use
+this module's functions; nothing here prints.
+
+"Complete" (for gc): an `up` is complete once every container it created has been started. A container
+Docker still reports as `created`, a network with no containers, or containers without their network,
+while no process holds the environment's lock and nothing changed for LEFTOVER_GRACE seconds, are the
+leftovers of an `up` that was killed; `gc` removes them, and the volumes created in that same run for
+containers that never started. Volumes from earlier runs (e.g. kept by `down --keep-data`) stay until the
+environment expires or `down` removes them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from devenv.errors import EnvironmentBusy, EnvironmentNotFound, ProfileError
+from devenv.facts import environment_values
+from devenv.lock import environment_lock
+from devenv.naming import validate_name
+from devenv.plan import Plan, make_plan
+from devenv.profiles import Profile, load_profile, render_template
+from devenv.targets import MASK, EnvironmentState, Progress, Silent, Target, mask, target_for
+
+DEFAULT_TARGET = "docker"  # the only target in this build; list/status/down/gc look there
+# gc leaves an incomplete environment alone this long after its last change: an `up` of another user
+# (whose lock file gc cannot see) may still be between creating a container and starting it.
+LEFTOVER_GRACE = 60
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What a client of an environment needs: connection facts and environment values, as seen from this
+    machine (host endpoints, real passwords). `changes` says what `up` did; empty for `attach`."""
+
+    name: str
+    profile: str
+    services: Mapping[str, Mapping[str, str]]  # service -> host, port, url (user, password, database)
+    values: Mapping[str, str]  # the `environment` ConfigMap data, filled with host endpoints
+    secrets: Mapping[str, str]  # the Secret data (RDS_PASSWORD, ...)
+    expires: int | None = None  # unix seconds; None: never
+    state: str = "ready"
+    changes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def variables(self, show_secrets: bool = False) -> dict[str, str]:
+        """Flat KEY=value pairs: the ConfigMap and Secret values, then every fact as DEVENV_<SERVICE>_<FACT>."""
+        flat = dict(self.values)
+        flat.update({k: v if show_secrets else MASK for k, v in self.secrets.items()})
+        for service, facts in self.services.items():
+            prefix = "DEVENV_" + re.sub(r"[^A-Z0-9]", "_", service.upper())
+            flat.update({f"{prefix}_{k.upper()}": v for k, v in mask(facts, show_secrets).items()})
+        return flat
+
+    def to_dict(self, show_secrets: bool = False) -> dict[str, Any]:
+        return {
+            "environment": self.name, "profile": self.profile, "state": self.state, "expires": self.expires,
+            "services": {name: mask(facts, show_secrets) for name, facts in self.services.items()},
+            "values": dict(self.values),
+            "secrets": {k: v if show_secrets else MASK for k, v in self.secrets.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Collected:
+    """One environment `gc` removed (or would remove, or skipped because it is busy)."""
+
+    environment: str
+    reason: str
+    resources: tuple[str, ...] = ()
+    skipped: str | None = None
+
+
+def plan(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | int | None = None) -> Plan:
+    """What `up` would create, validated; creates nothing and needs no Docker."""
+    return make_plan(name, _load(profile), ttl=ttl)
+
+
+def up(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | int | None = None,
+       progress: Progress | None = None, lock_timeout: float | None = None) -> Environment:
+    """Create the environment, or converge an existing one to the profile (re-creating only what differs,
+    keeping data volumes); wait until every service answers; return its facts and values."""
+    progress = progress or Silent()
+    the_plan = plan(name, profile, ttl=ttl)
+    for warning in the_plan.warnings:
+        progress.warn(warning)
+    target = target_for(the_plan.target)
+    with environment_lock(name, purpose="up", timeout=lock_timeout, on_wait=progress.note):
+        result = target.up(the_plan, progress)
+        current = target.status(name, probe=False)  # the expiry of what exists, kept resources included
+    facts = {s.name: dict(s.facts) for s in result.services}
+    values, secrets = environment_values(the_plan.profile, name, facts)
+    return Environment(name=name, profile=the_plan.profile.name, services=facts, values=values, secrets=secrets,
+                       expires=current.expires if current else None, state=current.state if current else "ready",
+                       changes=result.changes)
+
+
+def attach(name: str, profile: Profile | str | os.PathLike | None = None) -> Environment:
+    """An existing environment's facts and values (its profile: the one given, else the one it was made from)."""
+    state = status(name)
+    facts = {s.name: dict(s.facts) for s in state.services if s.facts}
+    warnings: list[str] = []
+    the_profile = _load(profile) if profile is not None else _recorded_profile(state, warnings)
+    values: dict[str, str] = {}
+    secrets: dict[str, str] = {}
+    if the_profile is not None:
+        missing = sorted({s.name for s in the_profile.services} - set(facts))
+        if missing:
+            warnings.append(f"no container for {', '.join(missing)}: environment values that refer to it are "
+                            f"left out (run `devenv up {name}`)")
+        values, secrets = _values_present(the_profile, name, facts)
+    return Environment(name=name, profile=state.profile, services=facts, values=values, secrets=secrets,
+                       expires=state.expires, state=state.state, warnings=tuple(warnings))
+
+
+def down(name: str, *, keep_data: bool = False, dry_run: bool = False, progress: Progress | None = None,
+         lock_timeout: float | None = None) -> list[str]:
+    """Remove the environment's containers and network, and its volumes unless keep_data; return what was
+    removed (empty when nothing carried its labels)."""
+    validate_name(name)
+    target = _target()
+    with environment_lock(name, purpose="down", timeout=lock_timeout, on_wait=(progress or Silent()).note):
+        return target.down(name, keep_data=keep_data, dry_run=dry_run)
+
+
+def status(name: str, *, probe: bool = True) -> EnvironmentState:
+    """How the environment is: each service's container state and (probed) health, endpoints, age, expiry."""
+    validate_name(name)
+    found = _target().status(name, probe=probe)
+    if found is None:
+        raise EnvironmentNotFound(f"no environment named {name}: nothing carries its labels",
+                                  hint="`devenv list` shows the environments that exist; `devenv up NAME` makes one")
+    return found
+
+
+def list_environments() -> list[EnvironmentState]:
+    return _target().environments()
+
+
+def gc(*, dry_run: bool = False, now: float | None = None) -> list[Collected]:
+    """Remove environments past their expiry, and the leftovers of `up`s that were killed. An environment
+    whose lock is held (an `up` or `down` is running) is skipped."""
+    now = time.time() if now is None else now
+    target = _target()
+    collected = []
+    for env in target.environments():
+        if _why_collect(env, now) is None:
+            continue
+        try:
+            with environment_lock(env.name, purpose="gc", timeout=0):
+                current = target.status(env.name, probe=False)  # again, under the lock: an `up` may have finished
+                reason = _why_collect(current, now) if current else None
+                if reason is None:
+                    continue
+                if reason.startswith("expired"):
+                    removed = target.down(env.name, keep_data=False, dry_run=dry_run)
+                else:
+                    removed = target.remove_leftovers(env.name, dry_run=dry_run)
+                collected.append(Collected(env.name, reason, tuple(removed)))
+        except EnvironmentBusy as busy:
+            collected.append(Collected(env.name, _why_collect(env, now) or "", skipped=busy.message))
+    return collected
+
+
+def _why_collect(env: EnvironmentState, now: float) -> str | None:
+    if env.expires is not None and env.expires <= now:
+        return f"expired at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(env.expires))}"
+    if env.state == "incomplete" and (env.changed or 0) <= now - LEFTOVER_GRACE:
+        return "incomplete: " + "; ".join(env.problems)
+    return None
+
+
+def _target(name: str = DEFAULT_TARGET) -> Target:
+    return target_for(name)
+
+
+def _load(profile: Profile | str | os.PathLike) -> Profile:
+    return profile if isinstance(profile, Profile) else load_profile(profile)
+
+
+def _recorded_profile(state: EnvironmentState, warnings: list[str]) -> Profile | None:
+    """The profile the environment was made from: its recorded file, else its name; None (with a warning) when gone."""
+    recorded_file = [state.profile_path] if state.profile_path and Path(state.profile_path).is_file() else []
+    for ref in recorded_file + [state.profile]:
+        try:
+            return load_profile(ref)
+        except ProfileError:
+            continue
+    warnings.append(f"profile {state.profile!r} (from {state.profile_path}) cannot be loaded any more: "
+                    "environment values are left out; connection facts are complete")
+    return None
+
+
+def _values_present(profile: Profile, name: str, facts: Mapping[str, Mapping[str, str]]):
+    """The environment values (ConfigMap, Secret) whose templates refer only to services that exist."""
+    env = {"name": name, "namespace": profile.environment.namespace}
+    out: list[dict[str, str]] = [{}, {}]
+    for i, templates in enumerate((profile.environment.data, profile.environment.secret_data)):
+        for key, template in templates.items():
+            try:
+                out[i][key] = render_template(template, facts, env)
+            except KeyError:
+                continue
+    return out[0], out[1]

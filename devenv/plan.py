@@ -1,0 +1,143 @@
+"""What an environment will be, as pure data: computed and validated from a name, a profile and a
+TTL before anything is created; `devenv up --dry-run` prints it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from devenv import labels
+from devenv.errors import InvalidInput, ProfileError
+from devenv.facts import Endpoint, container_name
+from devenv.naming import validate_name
+from devenv.profiles import Profile, ServiceSpec, parse_duration
+from devenv.services import swap_for
+
+# Label keys beyond devenv.labels' (to move there once other targets use them).
+RUN = "devenv.run"  # the `up` run that created the resource: gc tells a crashed run's leftovers by it
+PROFILE_PATH = "devenv.profile-path"  # the profile file, so `devenv env` can fill the environment values
+USER = "devenv.user"  # on containers: the facts a client needs, as the container was created
+DATABASE = "devenv.database"
+SECRET_PREFIX = "devenv.secret."  # on data volumes: the generated credentials that volume was initialised with
+
+AVAILABLE_TARGETS = ("docker",)
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    """One data service: its container, volume, port and everything its config hash covers."""
+
+    spec: ServiceSpec
+    image: str
+    container: str
+    volume: str
+    container_port: int
+    port: int | None  # preferred host port on 127.0.0.1; a free one is used when it is taken
+    environment: Mapping[str, str]  # the container's environment without the generated secrets
+    init_files: tuple[str, ...]  # paths copied into the container before its first start
+    ready_when: str
+    config_hash: str  # a running container with this hash needs nothing done
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def type(self) -> str:
+        return self.spec.type
+
+
+@dataclass(frozen=True)
+class Plan:
+    environment: str
+    profile: Profile
+    target: str
+    network: str
+    ttl_seconds: int  # 0: never expires
+    labels: Mapping[str, str]  # on every resource this run creates
+    services: tuple[ServicePlan, ...]
+    warnings: tuple[str, ...] = ()
+
+    def service(self, name: str) -> ServicePlan:
+        return next(s for s in self.services if s.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as printed by `up --dry-run -o json` (no secrets: they are generated at creation)."""
+        return {
+            "environment": self.environment,
+            "profile": self.profile.name,
+            "profilePath": str(self.profile.path),
+            "target": self.target,
+            "network": self.network,
+            "ttlSeconds": self.ttl_seconds,
+            "expires": int(self.labels[labels.EXPIRES]) if labels.EXPIRES in self.labels else None,
+            "services": [
+                {
+                    "name": s.name, "type": s.type, "version": s.spec.version, "image": s.image,
+                    "container": s.container, "volume": s.volume, "containerPort": s.container_port,
+                    "hostPort": s.port, "bind": "127.0.0.1", "memory": s.spec.memory,
+                    "environment": dict(s.environment), "seed": [str(p) for p in s.spec.seed],
+                    "readyWhen": s.ready_when, "configHash": s.config_hash,
+                }
+                for s in self.services
+            ],
+            "warnings": list(self.warnings),
+        }
+
+
+def make_plan(environment: str, profile: Profile, *, ttl: str | int | None = None, now: float | None = None,
+              run: str | None = None) -> Plan:
+    """Validate the inputs and compute the plan; raise InvalidInput (nothing is created) when they do not fit."""
+    validate_name(environment)
+    if profile.target not in AVAILABLE_TARGETS:
+        raise InvalidInput(
+            f"profile {profile.name!r} uses the {profile.target} target, which is not available in this build "
+            f"(the kind and namespace targets are not wired yet)",
+            hint="use the docker target: `devenv up NAME --profile test` (the data services on Docker)",
+        )
+    ttl_seconds = _ttl(ttl, profile)
+    problems = [f"{svc.name}: seed file {path} not found" for svc in profile.services
+                for path in svc.seed if not path.is_file()]
+    if problems:
+        raise ProfileError(f"profile {profile.path} refers to missing files", context=problems)
+    base = labels.for_environment(environment, profile=profile.name, target=profile.target,
+                                  ttl_seconds=ttl_seconds, now=now if now is not None else time.time())
+    base[RUN] = run or secrets.token_hex(4)
+    base[PROFILE_PATH] = str(profile.path)
+    network = f"devenv-{environment}"
+    services = tuple(_service_plan(environment, svc, network) for svc in profile.services)
+    warnings = tuple(w for svc in profile.services for w in swap_for(svc.type).preflight(svc))
+    return Plan(environment=environment, profile=profile, target=profile.target, network=network,
+                ttl_seconds=ttl_seconds, labels=base, services=services, warnings=warnings)
+
+
+def _service_plan(environment: str, svc: ServiceSpec, network: str) -> ServicePlan:
+    swap = swap_for(svc.type)
+    container = container_name(environment, svc.name)
+    image = swap.image(svc)
+    env = swap.environment(svc)
+    init_files = tuple(swap.init_files(svc))
+    hashed = {
+        "image": image, "environment": env, "containerPort": swap.container_port, "port": svc.port,
+        "memory": svc.memory, "dataPath": swap.data_path, "network": network,
+    }
+    digest = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
+    return ServicePlan(
+        spec=svc, image=image, container=container, volume=f"{container}-data",
+        container_port=swap.container_port, port=svc.port, environment=env, init_files=init_files,
+        ready_when=swap.ready_when(svc, Endpoint("127.0.0.1", svc.port or swap.container_port)),
+        config_hash=digest,
+    )
+
+
+def _ttl(ttl: str | int | None, profile: Profile) -> int:
+    if ttl is None:
+        return profile.ttl_seconds
+    seconds = ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else parse_duration(str(ttl))
+    if seconds is None or seconds < 0:
+        raise InvalidInput(f"--ttl {ttl!r} is not a duration", hint="e.g. --ttl 8h, 30m, 2d, 90s; 0 for never")
+    return seconds

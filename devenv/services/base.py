@@ -1,0 +1,129 @@
+"""What a data-service swap is: its image, its container contract, its generated credentials,
+its readiness check (a real request) and its seeding; and the polling loop that waits for it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Mapping
+
+from devenv.errors import DevenvError, ReadinessTimeout
+from devenv.facts import Endpoint, service_facts
+from devenv.profiles import ServiceSpec
+
+
+class SeedFailed(DevenvError):
+    """A seed file could not be loaded into a service."""
+
+
+class Swap:
+    """One kind of data service (mariadb, opensearch). Subclasses fill in the class attributes and
+    `environment`/`probe`; the rest has defaults. Instances hold no state."""
+
+    type: str
+    repository: str  # the official image, tagged with the profile's version
+    image_variable: str  # the environment variable that overrides the image (offline machines, CI)
+    container_port: int
+    data_path: str  # where the named data volume is mounted
+    readiness_timeout: float = 120.0
+    poll_interval: float = 0.05
+    credential_keys: tuple[str, ...] = ()  # generated per environment, kept on the data volume
+
+    def image(self, spec: ServiceSpec) -> str:
+        """DEVENV_<TYPE>_IMAGE, else the profile's image, else the official image at the profile's version."""
+        return os.environ.get(self.image_variable) or spec.image or f"{self.repository}:{spec.version}"
+
+    def new_credentials(self) -> dict[str, str]:
+        return {key: secrets.token_urlsafe(18) for key in self.credential_keys}
+
+    def environment(self, spec: ServiceSpec) -> dict[str, str]:
+        """The container's environment without secrets: safe to show, part of the config hash."""
+        raise NotImplementedError
+
+    def secret_environment(self, spec: ServiceSpec, credentials: Mapping[str, str]) -> dict[str, str]:
+        """The container's environment that carries the generated credentials."""
+        return {}
+
+    def init_files(self, spec: ServiceSpec) -> dict[str, bytes]:
+        """Files to copy into the container before its first start: {absolute path: content}."""
+        return {}
+
+    def preflight(self, spec: ServiceSpec) -> list[str]:
+        """Warnings about this machine that would make the service fail."""
+        return []
+
+    def ready_when(self, spec: ServiceSpec, endpoint: Endpoint) -> str:
+        raise NotImplementedError
+
+    def probe(self, spec: ServiceSpec, endpoint: Endpoint, credentials: Mapping[str, str]) -> None:
+        """One readiness attempt: return when ready, raise (anything) when not."""
+        raise NotImplementedError
+
+    def seeds_at_init(self) -> bool:
+        """True when the image's entry point loads the seed itself on an empty volume (via init_files)."""
+        return False
+
+    def seed(self, spec: ServiceSpec, endpoint: Endpoint, credentials: Mapping[str, str]) -> None:
+        """Load seed data after readiness, unless this service's data already has it: a swap that seeds
+        this way records in the data itself that it did, so seeding happens once per data volume."""
+
+    def facts(self, spec: ServiceSpec, endpoint: Endpoint, credentials: Mapping[str, str]) -> dict[str, str]:
+        return service_facts(spec, endpoint, credentials.get("password"))
+
+
+def wait_until_ready(swap: Swap, spec: ServiceSpec, endpoint: Endpoint, credentials: Mapping[str, str], *,
+                     timeout: float | None = None, stopped: Callable[[], str | None] = lambda: None,
+                     logs: Callable[[], list[str]] = lambda: [],
+                     cancelled: threading.Event | None = None) -> float:
+    """Probe until the service answers; return the seconds waited. `stopped` says why the container is
+    no longer running (None while it runs): the wait then ends at once instead of at the timeout."""
+    timeout = readiness_timeout(swap) if timeout is None else timeout
+    started = time.monotonic()
+    next_check = started + 0.5
+    last_error: BaseException | None = None
+    while True:
+        if cancelled is not None and cancelled.is_set():
+            raise KeyboardInterrupt
+        try:
+            swap.probe(spec, endpoint, credentials)
+            return time.monotonic() - started
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+            last_error = exc
+        now = time.monotonic()
+        if now >= next_check:
+            next_check = now + 0.5
+            why = stopped()
+            if why:
+                raise ReadinessTimeout(
+                    f"{spec.name} ({spec.type}) {why} before it was ready",
+                    context=[f"waited for: {swap.ready_when(spec, endpoint)}", "last log lines:",
+                             *(f"  {line}" for line in logs())],
+                    hint="the log lines above say why; fix the profile (seed files, memory) and run `devenv up` again",
+                )
+        if now - started >= timeout:
+            raise ReadinessTimeout(
+                f"{spec.name} ({spec.type}) was not ready after {timeout:g}s",
+                context=[f"waited for: {swap.ready_when(spec, endpoint)}",
+                         f"last attempt: {type(last_error).__name__}: {last_error}", "last log lines:",
+                         *(f"  {line}" for line in logs())],
+                hint="a slow machine may need longer (DEVENV_READY_TIMEOUT, seconds); the log lines may say what is wrong",
+            )
+        time.sleep(swap.poll_interval)
+
+
+def readiness_timeout(swap: Swap) -> float:
+    """DEVENV_READY_TIMEOUT seconds when set, else the swap's own."""
+    try:
+        return float(os.environ["DEVENV_READY_TIMEOUT"])
+    except (KeyError, ValueError):
+        return swap.readiness_timeout
+
+
+def read_seed(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SeedFailed(f"cannot read seed file {path}: {exc.strerror}") from None

@@ -1,0 +1,126 @@
+"""The OpenSearch swap for Amazon OpenSearch Service, sized for a laptop: single node, security
+plugin off, heap from the profile; ready at cluster health yellow; seeded with index templates and
+NDJSON bulk files after readiness."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Mapping
+
+from devenv.facts import Endpoint
+from devenv.profiles import ServiceSpec
+from devenv.services.base import SeedFailed, Swap, read_seed
+
+MAX_MAP_COUNT = Path("/proc/sys/vm/max_map_count")
+MIN_MAP_COUNT = 262144
+SEEDED_MARKER = "devenv-seeded"  # a hidden, empty index: its presence says this data was seeded
+
+
+class OpenSearch(Swap):
+    type = "opensearch"
+    repository = "opensearchproject/opensearch"
+    image_variable = "DEVENV_OPENSEARCH_IMAGE"
+    container_port = 9200
+    data_path = "/usr/share/opensearch/data"
+    readiness_timeout = 300.0
+    poll_interval = 0.1
+
+    def environment(self, spec: ServiceSpec) -> dict[str, str]:
+        return {
+            "discovery.type": "single-node",
+            # The image's entry point turns this into -Eplugins.security.disabled=true. Setting
+            # plugins.security.disabled as well would pass that -E twice, and OpenSearch refuses to start
+            # ("setting [plugins.security.disabled] already set").
+            "DISABLE_SECURITY_PLUGIN": "true",
+            "DISABLE_INSTALL_DEMO_CONFIG": "true",  # 2.12+ demands an admin password for the demo config otherwise
+            "OPENSEARCH_JAVA_OPTS": f"-Xms{spec.heap} -Xmx{spec.heap}",
+        }
+        # No nofile ulimit: single-node discovery skips OpenSearch's bootstrap checks, and raising the limit
+        # fails to start the container on engines whose own hard limit is lower.
+
+    def preflight(self, spec: ServiceSpec, map_count_file: Path = MAX_MAP_COUNT) -> list[str]:
+        try:
+            value = int(map_count_file.read_text())
+        except (OSError, ValueError):  # not Linux, or not readable: the engine may run in a VM anyway
+            return []
+        if value >= MIN_MAP_COUNT:
+            return []
+        return [f"vm.max_map_count is {value}, below the {MIN_MAP_COUNT} OpenSearch needs: {spec.name} may stop "
+                f"at start-up (fix: sudo sysctl -w vm.max_map_count={MIN_MAP_COUNT})"]
+
+    def ready_when(self, spec: ServiceSpec, endpoint: Endpoint) -> str:
+        return f"cluster health yellow or green at http://{endpoint.host}:{endpoint.port}/_cluster/health"
+
+    def probe(self, spec: ServiceSpec, endpoint: Endpoint, credentials: Mapping[str, str]) -> None:
+        health = _request("GET", _url(endpoint, "/_cluster/health"), timeout=2)
+        if health.get("status") not in ("yellow", "green"):
+            raise RuntimeError(f"cluster health is {health.get('status')!r}")
+
+    def seed(self, spec: ServiceSpec, endpoint: Endpoint, credentials: Mapping[str, str]) -> None:
+        """Index templates first (a template applies only to indices created after it), then bulk files in
+        order, then the marker index; nothing when the marker exists (the data volume was seeded before)."""
+        if _exists(_url(endpoint, f"/{SEEDED_MARKER}")):
+            return
+        templates = [p for p in spec.seed if p.name.endswith(".json")]
+        bulks = [p for p in spec.seed if p.name.endswith(".ndjson")]
+        for path in templates:
+            body = read_seed(path)
+            try:
+                json.loads(body)
+            except ValueError as exc:
+                raise SeedFailed(f"seed file {path} is not valid JSON: {exc}") from None
+            _seed_request("PUT", _url(endpoint, f"/_index_template/{path.name[:-len('.json')]}"), body,
+                          "application/json", path)
+        for path in bulks:
+            answer = _seed_request("POST", _url(endpoint, "/_bulk?refresh=true"), read_seed(path),
+                                   "application/x-ndjson", path)
+            if answer.get("errors"):
+                failed = [item for entry in answer.get("items", []) for item in entry.values() if item.get("error")]
+                raise SeedFailed(
+                    f"seed file {path}: {len(failed)} document(s) were refused",
+                    context=[json.dumps(item.get("error"))[:300] for item in failed[:5]],
+                )
+        marker = {"settings": {"index.hidden": True, "number_of_shards": 1, "number_of_replicas": 0}}
+        _seed_request("PUT", _url(endpoint, f"/{SEEDED_MARKER}"), json.dumps(marker).encode(), "application/json",
+                      spec.seed[-1])
+
+
+def _url(endpoint: Endpoint, path: str) -> str:
+    return f"http://{endpoint.host}:{endpoint.port}{path}"
+
+
+def _request(method: str, url: str, body: bytes | None = None, content_type: str = "application/json",
+             timeout: float = 30) -> dict:
+    import urllib.request  # only OpenSearch needs it: kept off the start-up path of every command
+
+    request = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": content_type})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def _exists(url: str) -> bool:
+    import urllib.error
+
+    try:
+        _request("HEAD", url, timeout=10)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return False
+        raise SeedFailed(f"cannot tell whether the data was seeded: HEAD {url} answered {exc.code}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise SeedFailed(f"cannot tell whether the data was seeded: HEAD {url}: {exc}") from None
+    return True
+
+
+def _seed_request(method: str, url: str, body: bytes, content_type: str, path: Path) -> dict:
+    import urllib.error
+
+    try:
+        return _request(method, url, body, content_type)
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace")[:500]
+        raise SeedFailed(f"loading seed file {path} failed: {method} {url} answered {exc.code}",
+                         context=[detail]) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise SeedFailed(f"loading seed file {path} failed: {method} {url}: {exc}") from None

@@ -1,0 +1,118 @@
+"""Where an environment runs, behind one small protocol: converge it to a plan, take it down, say how
+it is. This build has the docker target (the data services alone); kind and namespace come later."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol
+
+from devenv.facts import Endpoint
+from devenv.plan import Plan
+
+MASK = "********"
+
+
+class Progress(Protocol):
+    """Where a long operation reports to (the CLI prints to stderr; the library default is silent)."""
+
+    def note(self, message: str) -> None: ...
+
+    def warn(self, message: str) -> None: ...
+
+
+class Silent:
+    def note(self, message: str) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """One data service as it is now, read from the real resources."""
+
+    name: str
+    type: str
+    container: str
+    container_id: str | None
+    state: str  # Docker's: running, exited, created, restarting, ...; "missing" when there is no container
+    health: str  # ready, not ready, running (not probed), killed, exited (N), out of memory, never started, missing
+    image: str = ""
+    endpoint: Endpoint | None = None
+    facts: Mapping[str, str] = field(default_factory=dict)  # as seen from this machine, with the real password
+    exit_code: int | None = None
+
+    def to_dict(self, show_secrets: bool = False) -> dict[str, Any]:
+        return {
+            "name": self.name, "type": self.type, "container": self.container, "containerId": self.container_id,
+            "state": self.state, "health": self.health, "image": self.image, "exitCode": self.exit_code,
+            "endpoint": f"{self.endpoint.host}:{self.endpoint.port}" if self.endpoint else None,
+            "facts": mask(self.facts, show_secrets),
+        }
+
+
+@dataclass(frozen=True)
+class EnvironmentState:
+    """One environment as it is now: what exists, how healthy, when it expires."""
+
+    name: str
+    profile: str
+    profile_path: str | None
+    target: str
+    state: str  # ready, degraded, incomplete (a crashed run's leftovers), data only (after down --keep-data)
+    created: int | None  # unix seconds, of its oldest resource
+    expires: int | None  # None: never
+    changed: int | None = None  # unix seconds, when its newest resource was created
+    services: tuple[ServiceState, ...] = ()
+    network: str | None = None
+    volumes: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    def service(self, name: str) -> ServiceState:
+        return next(s for s in self.services if s.name == name)
+
+    def to_dict(self, show_secrets: bool = False) -> dict[str, Any]:
+        return {
+            "name": self.name, "profile": self.profile, "target": self.target, "state": self.state,
+            "created": self.created, "expires": self.expires, "network": self.network,
+            "volumes": list(self.volumes), "problems": list(self.problems),
+            "services": [s.to_dict(show_secrets) for s in self.services],
+        }
+
+
+@dataclass(frozen=True)
+class UpResult:
+    services: tuple[ServiceState, ...]
+    changes: tuple[str, ...]  # what this run did, one line per service ("db: unchanged", "db: created", ...)
+
+
+class Target(Protocol):
+    name: str
+
+    def up(self, plan: Plan, progress: Progress) -> UpResult:
+        """Converge the environment to the plan (create, start or re-create only what differs)."""
+
+    def down(self, environment: str, *, keep_data: bool = False, dry_run: bool = False) -> list[str]:
+        """Remove the environment's resources (volumes unless keep_data); return what was (or would be) removed."""
+
+    def status(self, environment: str, *, probe: bool = True) -> EnvironmentState | None:
+        """The environment as it is, or None when nothing carries its labels."""
+
+    def environments(self) -> list[EnvironmentState]:
+        """Every environment of this target, found by label (not probed: cheap)."""
+
+    def remove_leftovers(self, environment: str, *, dry_run: bool = False) -> list[str]:
+        """Remove what a crashed `up` left behind, keeping data a completed run may have written."""
+
+
+def mask(facts: Mapping[str, str], show_secrets: bool) -> dict[str, str]:
+    return {k: (v if show_secrets or k != "password" else MASK) for k, v in facts.items()}
+
+
+def target_for(name: str) -> Target:
+    if name == "docker":
+        from devenv.targets.docker import DockerTarget
+
+        return DockerTarget()
+    raise NotImplementedError(f"the {name} target is not available in this build")

@@ -1,0 +1,486 @@
+"""The docker target: an environment's data services as containers on Docker, one network per
+environment, one named data volume per service, ports on 127.0.0.1; everything found by its labels.
+
+An `up` creates the network, then the volumes (holding the generated credentials in their labels),
+then the containers, all labelled with the run that created them. A container Docker reports as
+`created` was never started: its `up` did not complete. If an `up` fails or is interrupted, it
+removes what it created itself before the error reaches the caller.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from typing import Callable
+
+from devenv import docker, labels
+from devenv.errors import DevenvError, InvalidInput
+from devenv.facts import Endpoint
+from devenv.plan import DATABASE, PROFILE_PATH, RUN, SECRET_PREFIX, USER, Plan, ServicePlan
+from devenv.profiles import FACTS, ServiceSpec
+from devenv.services import swap_for
+from devenv.services.base import wait_until_ready
+from devenv.targets import EnvironmentState, Progress, ServiceState, Silent, UpResult
+
+HOST = "127.0.0.1"
+PORT_ATTEMPTS = 3
+KEEP_DATA_STOP_TIMEOUT = 10  # seconds a database gets to shut down cleanly when its data is kept
+
+
+class DockerTarget:
+    name = "docker"
+
+    def __init__(self, client=None):
+        self._client = client
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = docker.connect()
+        return self._client
+
+    # -- up ----------------------------------------------------------------------------------
+
+    def up(self, plan: Plan, progress: Progress = Silent()) -> UpResult:
+        found = docker.managed(self.client, plan.environment)
+        run = _Run(self, plan, progress, found)
+        try:
+            return run.converge()
+        except BaseException:
+            run.rollback()
+            raise
+
+    # -- down --------------------------------------------------------------------------------
+
+    def down(self, environment: str, *, keep_data: bool = False, dry_run: bool = False) -> list[str]:
+        found = docker.managed(self.client, environment)
+        doomed = list(found.containers) + list(found.networks) + ([] if keep_data else list(found.volumes))
+        if dry_run:
+            return [_describe(r) for r in doomed]
+        stop = KEEP_DATA_STOP_TIMEOUT if keep_data else None
+        removed = _parallel([lambda c=c: docker.remove(c, stop_timeout=stop) and _describe(c)
+                             for c in found.containers])
+        for resource in doomed[len(found.containers):]:
+            if docker.remove(resource):
+                removed.append(_describe(resource))
+        return [r for r in removed if r]
+
+    # -- status, list ------------------------------------------------------------------------
+
+    def status(self, environment: str, *, probe: bool = True) -> EnvironmentState | None:
+        found = docker.managed(self.client, environment)
+        return _environment_state(environment, found, probe=probe) if found else None
+
+    def environments(self) -> list[EnvironmentState]:
+        found = docker.managed(self.client)
+        return [_environment_state(name, res, probe=False) for name, res in sorted(found.by_environment().items())]
+
+    # -- gc ----------------------------------------------------------------------------------
+
+    def remove_leftovers(self, environment: str, *, dry_run: bool = False) -> list[str]:
+        """Remove the containers and network of an incomplete environment, and the volumes its never-started
+        containers were created with in the same run (so they never held data). Older volumes stay: they
+        may hold data a completed run wrote, and they go when the environment expires or with `down`."""
+        found = docker.managed(self.client, environment)
+        unused = {(docker.label_of(c, labels.SERVICE), docker.label_of(c, RUN))
+                  for c in found.containers if docker.state(c).get("Status") == "created"}
+        volumes = [v for v in found.volumes
+                   if (docker.label_of(v, labels.SERVICE), docker.label_of(v, RUN)) in unused]
+        doomed = list(found.containers) + list(found.networks) + volumes
+        if dry_run:
+            return [_describe(r) for r in doomed]
+        return [_describe(r) for r in doomed if docker.remove(r)]
+
+
+class _Run:
+    """One `up`: what it found, what it created (for rollback), and the per-service work."""
+
+    def __init__(self, target: DockerTarget, plan: Plan, progress: Progress, found: docker.Resources):
+        self.target = target
+        self.client = target.client
+        self.plan = plan
+        self.progress = progress
+        self.containers = {c.name: c for c in found.containers}
+        self.volumes = {v.name: v for v in found.volumes}
+        self.networks = {n.name: n for n in found.networks}
+        self.created: list = []  # containers, volumes, network this run made, in creation order
+        self.cancelled = threading.Event()
+        self.lock = threading.Lock()
+        self.claimed_ports: set[int] = set()
+
+    def converge(self) -> UpResult:
+        plan = self.plan
+        actions = {svc.name: self.action(svc) for svc in plan.services}
+        wanted = {svc.container for svc in plan.services}
+        extra = [c for name, c in self.containers.items() if name not in wanted]
+        building = [svc for svc in plan.services if actions[svc.name] in ("create", "recreate", "renew")]
+        for svc in building:
+            self.ensure_image(svc.image)
+        if plan.network not in self.networks:
+            self.networks[plan.network] = self.create_network()
+        credentials = {svc.name: self.ensure_volume(svc) for svc in plan.services}
+        jobs = [lambda svc=svc: self.bring_up(svc, actions[svc.name], credentials[svc.name]) for svc in plan.services]
+        states = self.run_parallel(jobs)
+        changes = [f"{svc.name}: {_CHANGE[actions[svc.name]]}" for svc in plan.services]
+        for container in extra:
+            docker.remove(container)
+            service = docker.label_of(container, labels.SERVICE)
+            changes.append(f"{service}: removed (no longer in the profile; its data volume stays until `devenv down`)")
+        return UpResult(services=tuple(states), changes=tuple(changes))
+
+    def action(self, svc: ServicePlan) -> str:
+        container = self.containers.get(svc.container)
+        if container is None:
+            return "create"
+        if docker.label_of(container, labels.CONFIG_HASH) != svc.config_hash or container.status == "created":
+            return "recreate"  # (a never-started container is a killed run's: its seed files may be missing)
+        if labels.is_expired(docker.labels_of(container)):
+            return "renew"  # labels cannot change: a new container carries the new expiry (gc would take it)
+        return "keep" if container.status == "running" else "start"
+
+    def run_parallel(self, jobs: list[Callable[[], ServiceState]]) -> list[ServiceState]:
+        if len(jobs) == 1:
+            return [jobs[0]()]
+        pool = ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="devenv-up")
+        futures = [pool.submit(job) for job in jobs]
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in done:
+                if future.exception() is not None:
+                    raise future.exception()
+            return [f.result() for f in futures]
+        except BaseException:
+            self.cancelled.set()  # the other services stop at their next step; rollback follows
+            raise
+        finally:
+            pool.shutdown(wait=True)
+
+    # -- resources ---------------------------------------------------------------------------
+
+    def ensure_image(self, image: str) -> None:
+        if docker.image_present(self.client, image):
+            return
+        self.progress.note(f"• pulling {image} (not present locally)")
+        try:
+            docker.pull(self.client, image)
+        except DevenvError as err:
+            raise DevenvError(
+                f"image {image} is not present locally and could not be pulled",
+                context=[err.message],
+                hint="check the registry is reachable, or point DEVENV_MARIADB_IMAGE / DEVENV_OPENSEARCH_IMAGE "
+                     "at an image that is present (`docker image ls`)",
+            ) from None
+
+    def create_network(self):
+        self.refuse_foreign(self.client.networks, self.plan.network, "network")
+        with docker.translate(f"create network {self.plan.network}"):
+            network = self.client.networks.create(self.plan.network, driver="bridge", labels=dict(self.plan.labels))
+        self.created.append(network)
+        return network
+
+    def ensure_volume(self, svc: ServicePlan) -> dict[str, str]:
+        """The service's data volume, created with fresh credentials when absent; returns its credentials."""
+        volume = self.volumes.get(svc.volume)
+        if volume is not None:
+            self.refuse_changed_identity(svc, volume)
+            return self.credentials_of(svc)
+        self.refuse_foreign(self.client.volumes, svc.volume, "volume")
+        credentials = swap_for(svc.type).new_credentials()
+        volume_labels = {**self.plan.labels, labels.SERVICE: svc.name, labels.SERVICE_TYPE: svc.type,
+                         **_identity(svc), **{SECRET_PREFIX + k: v for k, v in credentials.items()}}
+        with docker.translate(f"create volume {svc.volume}"):
+            volume = self.client.volumes.create(svc.volume, labels=volume_labels)
+        self.created.append(volume)
+        self.volumes[svc.volume] = volume
+        return credentials
+
+    def credentials_of(self, svc: ServicePlan) -> dict[str, str]:
+        volume = self.volumes.get(svc.volume)
+        found = _credentials(volume) if volume is not None else {}
+        missing = [k for k in swap_for(svc.type).credential_keys if k not in found]
+        if missing:
+            raise DevenvError(
+                f"the data volume of {svc.name} ({svc.volume}) has lost its credentials ({', '.join(missing)})",
+                hint=f"remove the environment with `devenv down {self.plan.environment}` and run `devenv up` again",
+            )
+        return found
+
+    def refuse_changed_identity(self, svc: ServicePlan, volume) -> None:
+        """A data volume is initialised once: a new user or database in the profile would never be created in it."""
+        found = docker.labels_of(volume)
+        changed = [f"{k.removeprefix('devenv.')} {found[k]!r} -> {v!r}" for k, v in _identity(svc).items()
+                   if k in found and found[k] != v]
+        if changed:
+            raise InvalidInput(
+                f"the data of {svc.name} ({svc.volume}) was initialised for another {', '.join(changed)}",
+                hint=f"keep the old values in the profile, or start from empty data: "
+                     f"`devenv down {self.plan.environment}` (removes the data) and `devenv up` again",
+            )
+
+    def refuse_foreign(self, collection, name: str, kind: str) -> None:
+        existing = docker.get(collection, name)
+        if existing is not None and not docker.is_managed(existing):
+            raise DevenvError(
+                f"a {kind} named {name} exists but devenv did not create it, so devenv will not touch it",
+                hint=f"remove or rename that {kind}, or pick another environment name",
+            )
+
+    # -- one service -------------------------------------------------------------------------
+
+    def bring_up(self, svc: ServicePlan, action: str, credentials: dict[str, str]) -> ServiceState:
+        swap = swap_for(svc.type)
+        container = self.containers.get(svc.container)
+        if action in ("recreate", "renew"):
+            docker.remove(container, stop_timeout=KEEP_DATA_STOP_TIMEOUT)
+        if action in ("create", "recreate", "renew"):
+            self.check_cancelled()
+            if action == "create":
+                self.refuse_foreign(self.client.containers, svc.container, "container")
+            container = self.create_and_start(svc, credentials)
+        elif action == "start":
+            self.progress.note(f"• {svc.name}: starting its stopped container {svc.container}")
+            container = self.start_existing(svc, container, credentials)
+        endpoint = Endpoint(HOST, int(docker.label_of(container, labels.HOST_PORT)))
+        started = time.monotonic()
+        wait_until_ready(swap, svc.spec, endpoint, credentials, stopped=lambda: _stopped(container),
+                         logs=lambda: docker.logs_tail(container), cancelled=self.cancelled)
+        if action != "keep" and svc.spec.seed and not swap.seeds_at_init():
+            self.check_cancelled()
+            swap.seed(svc.spec, endpoint, credentials)  # once per data volume: the swap records it in the data
+        if action != "keep":
+            self.progress.note(f"  {svc.name} ready at {endpoint.host}:{endpoint.port} "
+                               f"({time.monotonic() - started:.1f}s after start)")
+        return ServiceState(
+            name=svc.name, type=svc.type, container=svc.container, container_id=container.id, state="running",
+            health="ready", image=svc.image, endpoint=endpoint,
+            facts=swap.facts(svc.spec, endpoint, credentials),
+        )
+
+    def create_and_start(self, svc: ServicePlan, credentials: dict[str, str]):
+        port = self.claim_port(svc, svc.port)
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            container = self.create_container(svc, credentials, port)
+            try:
+                with docker.translate(f"start {svc.container}"):
+                    container.start()
+                return container
+            except DevenvError as err:
+                if not docker.is_port_conflict(err) or attempt == PORT_ATTEMPTS:
+                    raise
+                docker.remove(container)
+                port = self.claim_port(svc, None, taken=port)
+        raise AssertionError("unreachable")
+
+    def create_container(self, svc: ServicePlan, credentials: dict[str, str], port: int):
+        swap = swap_for(svc.type)
+        container_labels = {**self.plan.labels, labels.SERVICE: svc.name, labels.SERVICE_TYPE: svc.type,
+                            labels.HOST_PORT: str(port), labels.CONFIG_HASH: svc.config_hash, **_identity(svc)}
+        self.progress.note(f"• {svc.name}: {svc.type} {svc.image} on {HOST}:{port}")
+        container = docker.create_container(
+            self.client, name=svc.container, image=svc.image,
+            environment={**svc.environment, **swap.secret_environment(svc.spec, credentials)},
+            labels=container_labels, network=self.plan.network, volume=svc.volume, data_path=swap.data_path,
+            container_port=svc.container_port, host=HOST, host_port=port, memory=svc.spec.memory,
+        )
+        with self.lock:
+            self.created.append(container)
+        files = swap.init_files(svc.spec)
+        by_directory: dict[str, dict[str, bytes]] = {}
+        for path, content in files.items():
+            directory, _, name = path.rpartition("/")
+            by_directory.setdefault(directory, {})[name] = content
+        for directory, content in by_directory.items():
+            docker.put_files(container, directory, content)
+        self.check_cancelled()
+        return container
+
+    def start_existing(self, svc: ServicePlan, container, credentials: dict[str, str]):
+        try:
+            with docker.translate(f"start {svc.container}"):
+                container.start()
+        except DevenvError as err:
+            if not docker.is_port_conflict(err):
+                raise
+            docker.remove(container)  # its port was taken meanwhile: re-create it on a free one
+            return self.create_and_start(svc, credentials)
+        docker.reload(container)
+        return container
+
+    def claim_port(self, svc: ServicePlan, preferred: int | None, taken: int | None = None) -> int:
+        """The preferred port when it is free, else a free one (and say so); never one this run already uses."""
+        with self.lock:
+            port = preferred
+            if port is None or port in self.claimed_ports or not port_free(port):
+                port = free_port(exclude=self.claimed_ports)
+                was = preferred or taken
+                if was:
+                    self.progress.warn(f"port {was} on {HOST} is taken; {svc.name} uses {HOST}:{port} instead")
+            self.claimed_ports.add(port)
+            return port
+
+    def check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise KeyboardInterrupt
+
+    # -- rollback ----------------------------------------------------------------------------
+
+    def rollback(self) -> None:
+        """Remove what this run created, newest first; what cannot be removed stays labelled for down/gc."""
+        self.cancelled.set()
+        for resource in reversed(self.created):
+            try:
+                docker.remove(resource)
+            except Exception:  # noqa: BLE001 - best effort: the error that stopped `up` is the one to report
+                pass
+
+
+_CHANGE = {"keep": "unchanged", "create": "created", "recreate": "re-created (its configuration changed; data kept)",
+           "renew": "re-created with a new expiry (it had expired; data kept)", "start": "started (it had stopped)"}
+
+
+def port_free(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:port (SO_REUSEADDR: a port in TIME_WAIT counts as free)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(exclude: set[int] = frozenset()) -> int:
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((HOST, 0))
+            port = probe.getsockname()[1]
+        if port not in exclude:
+            return port
+
+
+def _parallel(jobs: list[Callable]) -> list:
+    if len(jobs) <= 1:
+        return [job() for job in jobs]
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="devenv-down") as pool:
+        return list(pool.map(lambda job: job(), jobs))
+
+
+def _identity(svc: ServicePlan) -> dict[str, str]:
+    """The user and database a service's data is made for (labels on its volume and container)."""
+    if "user" not in FACTS[svc.type]:
+        return {}
+    return {USER: svc.spec.user, DATABASE: svc.spec.database}
+
+
+def _credentials(volume) -> dict[str, str]:
+    return {k[len(SECRET_PREFIX):]: v for k, v in docker.labels_of(volume).items() if k.startswith(SECRET_PREFIX)}
+
+
+def _stopped(container) -> str | None:
+    """Why the container is not running any more, or None while it runs."""
+    if not docker.reload(container):
+        return "was removed"
+    state = docker.state(container)
+    if state.get("Status") in ("running", "created"):
+        return None
+    return _ended(state)
+
+
+def _ended(state: dict) -> str:
+    if state.get("OOMKilled"):
+        return "ran out of memory (OOM-killed)"
+    code = state.get("ExitCode")
+    if code == 137:
+        return "was killed (exit code 137)"
+    return f"exited with code {code}"
+
+
+def _describe(resource) -> str:
+    kind = "container" if hasattr(resource, "stop") else "network" if hasattr(resource, "connect") else "volume"
+    return f"{kind} {resource.name}"
+
+
+def _health(state: dict) -> str:
+    status = state.get("Status", "unknown")
+    if status == "exited" or status == "dead":
+        if state.get("OOMKilled"):
+            return "out of memory"
+        code = state.get("ExitCode")
+        return "killed" if code == 137 else f"exited ({code})"
+    if status == "created":
+        return "never started"
+    return status
+
+
+def _service_state(container, volume, probe: bool) -> ServiceState:
+    tags = docker.labels_of(container)
+    name, kind = tags.get(labels.SERVICE, "?"), tags.get(labels.SERVICE_TYPE, "?")
+    state = docker.state(container)
+    port = tags.get(labels.HOST_PORT)
+    endpoint = Endpoint(HOST, int(port)) if port and port.isdigit() else None
+    credentials = _credentials(volume) if volume is not None else {}
+    facts: dict[str, str] = {}
+    health = _health(state)
+    if kind in FACTS and endpoint is not None:
+        swap = swap_for(kind)
+        spec = ServiceSpec(name=name, type=kind, version="", user=tags.get(USER, "app"),
+                           database=tags.get(DATABASE, "app"))
+        facts = swap.facts(spec, endpoint, credentials)
+        if probe and state.get("Status") == "running":
+            try:
+                swap.probe(spec, endpoint, credentials)
+                health = "ready"
+            except Exception:  # noqa: BLE001 - any failure means "not ready"
+                health = "not ready"
+    return ServiceState(
+        name=name, type=kind, container=container.name, container_id=container.id,
+        state=state.get("Status", "unknown"), health=health, image=(container.attrs.get("Config") or {}).get("Image", ""),
+        endpoint=endpoint, facts=facts, exit_code=state.get("ExitCode") if state.get("Status") == "exited" else None,
+    )
+
+
+def _environment_state(name: str, found: docker.Resources, probe: bool) -> EnvironmentState:
+    volumes = {docker.label_of(v, labels.SERVICE): v for v in found.volumes}
+    services = tuple(sorted((_service_state(c, volumes.get(docker.label_of(c, labels.SERVICE)), probe)
+                             for c in found.containers), key=lambda s: s.name))
+    every = found.containers + found.volumes + found.networks
+    tags = [docker.labels_of(r) for r in every]
+    newest = max(every, key=lambda r: int(docker.label_of(r, labels.CREATED) or 0))
+    problems = []
+    if found.networks and not found.containers:
+        problems.append("a network without containers")
+    if found.containers and not found.networks:
+        problems.append("containers without their network")
+    problems += [f"{s.name}: its container was never started" for s in services if s.state == "created"]
+    if problems:
+        state = "incomplete"
+    elif not found.containers:
+        state = "data only"
+    elif all(s.health in ("ready", "running") for s in services):
+        state = "ready"
+    else:
+        state = "degraded"
+        problems = [f"{s.name}: {s.health}" for s in services if s.health not in ("ready", "running")]
+    created = [int(t[labels.CREATED]) for t in tags if t.get(labels.CREATED, "").isdigit()]
+    return EnvironmentState(
+        name=name, profile=docker.label_of(newest, labels.PROFILE) or "",
+        profile_path=docker.label_of(newest, PROFILE_PATH),
+        target=docker.label_of(newest, labels.TARGET) or "docker", state=state,
+        created=min(created) if created else None, changed=max(created) if created else None,
+        expires=_expires(tags), services=services,
+        network=found.networks[0].name if found.networks else None,
+        volumes=tuple(sorted(v.name for v in found.volumes)), problems=tuple(problems),
+    )
+
+
+def _expires(tags: list[dict[str, str]]) -> int | None:
+    """The latest expiry among the resources; None (never) when any of them never expires."""
+    values = []
+    for t in tags:
+        value = t.get(labels.EXPIRES, "")
+        if not value.isdigit() or int(value) == 0:
+            return None
+        values.append(int(value))
+    return max(values) if values else None

@@ -1,0 +1,113 @@
+"""Integration fixtures: skip tests whose markers need Docker or an image that is absent (saying why),
+give each test unique environment names, and end every test with a census proving that none of its
+environments left a devenv-labelled container, volume or network behind."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from pathlib import Path
+
+import pytest
+from it_helpers import SEED, db_service, mariadb_image, opensearch_image
+
+from devenv.errors import DevenvError
+from devenv.lock import lock_path
+from devenv.targets.docker import free_port
+
+
+@functools.cache
+def _engine() -> tuple[object | None, str | None]:
+    """(client, None), or (None, why Docker cannot be used)."""
+    from devenv import docker
+
+    try:
+        return docker.connect(timeout=10), None
+    except DevenvError as err:
+        return None, f"Docker engine not reachable ({'; '.join(err.context)})"
+
+
+@functools.cache
+def _image_present(image: str) -> bool:
+    from devenv import docker
+
+    client, _ = _engine()
+    return client is not None and docker.image_present(client, image)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    needs = {mark.name for mark in item.iter_markers()}
+    if needs & {"docker", "mariadb_image", "opensearch_image"}:
+        client, why = _engine()
+        if client is None:
+            pytest.skip(why)
+    for marker, image, variable in (("mariadb_image", mariadb_image(), "DEVENV_MARIADB_IMAGE"),
+                                    ("opensearch_image", opensearch_image(), "DEVENV_OPENSEARCH_IMAGE")):
+        if marker in needs and not _image_present(image):
+            pytest.skip(f"image {image} is not present locally and tests never pull: "
+                        f"build or load it, or set {variable} to an image that is present")
+
+
+@pytest.fixture
+def env_names() -> list[str]:
+    """The environments the current test made; the census checks each of them."""
+    return []
+
+
+@pytest.fixture
+def new_env(env_names):
+    """Return a unique environment name (registered for the census) each call."""
+
+    def make(prefix: str = "it") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        env_names.append(name)
+        return name
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def census(env_names):
+    """After the test: nothing labelled with the test's environments may remain. Leftovers are removed
+    (so later tests start clean) and the test fails, naming them."""
+    yield
+    for name in env_names:  # the lock files of these one-off names (real runs use the user's lock folder)
+        lock_path(name).unlink(missing_ok=True)
+    if not env_names:
+        return
+    client, _ = _engine()
+    if client is None:
+        return
+    from devenv import docker
+
+    left = []
+    for name in env_names:
+        found = docker.managed(client, name)
+        for resource in found.containers + found.networks + found.volumes:
+            left.append(f"{type(resource).__name__.lower()} {resource.name}")
+            docker.remove(resource)
+    assert not left, f"left behind: {', '.join(left)}"
+
+
+@pytest.fixture
+def profile_file(tmp_path):
+    """Write a docker-target profile in tmp_path (seed files next to it) and return its path; by default
+    one MariaDB service `db`, seeded, on a port that was free when the test began (the same for every call)."""
+    default_port = free_port()
+
+    def write(services: str | None = None, *, name: str = "it", extra: str = "", filename: str = "it.yaml") -> Path:
+        seed_dir = tmp_path / "seed"
+        seed_dir.mkdir(exist_ok=True)
+        (seed_dir / "orders.sql").write_bytes(SEED.read_bytes())
+        if services is None:
+            services = db_service(default_port)
+        text = (f"version: 1\nname: {name}\ntarget: docker\nmirror: clusters/production\n"
+                f"services:\n{services}\n"
+                "environment:\n  data:\n    ENVIRONMENT: \"{env.name}\"\n"
+                "    RDS_ENDPOINT: \"{services.db.host}\"\n    RDS_PORT: \"{services.db.port}\"\n"
+                "  secretData:\n    RDS_PASSWORD: \"{services.db.password}\"\n" + extra)
+        path = tmp_path / filename
+        path.write_text(text)
+        return path
+
+    return write
