@@ -19,8 +19,6 @@ DEFAULT_HOST = "unix:///var/run/docker.sock"
 class DockerError(DevenvError):
     """The Docker engine refused a request (not found, conflict, bad parameter...)."""
 
-    exit_code = 5
-
     def __init__(self, message: str, *, status: int | None = None, explanation: str = "", **kwargs):
         super().__init__(message, **kwargs)
         self.status = status

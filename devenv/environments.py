@@ -124,7 +124,8 @@ def down(name: str, *, keep_data: bool = False, dry_run: bool = False, progress:
     removed (empty when nothing carried its labels)."""
     validate_name(name)
     target = _target()
-    with environment_lock(name, purpose="down", timeout=lock_timeout, on_wait=(progress or Silent()).note):
+    with environment_lock(name, purpose="down", timeout=lock_timeout, on_wait=(progress or Silent()).note,
+                          remove_file=not dry_run):
         return target.down(name, keep_data=keep_data, dry_run=dry_run)
 
 
@@ -152,7 +153,7 @@ def gc(*, dry_run: bool = False, now: float | None = None) -> list[Collected]:
         if _why_collect(env, now) is None:
             continue
         try:
-            with environment_lock(env.name, purpose="gc", timeout=0):
+            with environment_lock(env.name, purpose="gc", timeout=0, remove_file=not dry_run):
                 current = target.status(env.name, probe=False)  # again, under the lock: an `up` may have finished
                 reason = _why_collect(current, now) if current else None
                 if reason is None:

@@ -37,36 +37,53 @@ def default_timeout() -> float:
 
 @contextlib.contextmanager
 def environment_lock(environment: str, *, purpose: str, timeout: float | None = None,
-                     on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+                     on_wait: Callable[[str], None] | None = None, remove_file: bool = False) -> Iterator[None]:
     """Hold the environment's lock for the block. When another process holds it, call `on_wait` once
-    with who holds it, poll until `timeout` (0: do not wait), then raise EnvironmentBusy."""
+    with who holds it, poll until `timeout` (0: do not wait), then raise EnvironmentBusy.
+    `remove_file`: delete the lock file on the way out (after `down`), so names do not pile up."""
     timeout = default_timeout() if timeout is None else timeout
     path = lock_path(environment)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        if not _try(fd):
+    deadline = time.monotonic() + timeout
+    waited = False
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        while not _try(fd):
             holder = _holder(fd)
-            if timeout > 0 and on_wait:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise EnvironmentBusy(
+                    f"environment {environment} is busy: {holder}", context=[f"lock file: {path}"],
+                    hint="wait for that command to finish, or stop it; raise DEVENV_LOCK_TIMEOUT (seconds) to wait longer",
+                )
+            if not waited and timeout > 0 and on_wait:
                 on_wait(f"environment {environment} is busy ({holder}); waiting up to {timeout:g}s")
-            deadline = time.monotonic() + timeout
-            while not _try(fd):
-                if time.monotonic() >= deadline:
-                    raise EnvironmentBusy(
-                        f"environment {environment} is busy: {_holder(fd) or holder}",
-                        context=[f"lock file: {path}"],
-                        hint="wait for that command to finish, or stop it; raise DEVENV_LOCK_TIMEOUT (seconds) to wait longer",
-                    )
-                time.sleep(POLL_INTERVAL)
+            waited = True
+            time.sleep(POLL_INTERVAL)
+        if _still_at(fd, path):
+            break
+        os.close(fd)  # the holder removed the file as it let go: lock the one at the path now
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} runs `devenv {purpose}`".encode(), 0)
         try:
             yield
         finally:
-            os.ftruncate(fd, 0)
+            if remove_file:
+                path.unlink(missing_ok=True)  # before unlocking: a waiter then sees its file is gone, and retries
+            else:
+                os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        os.close(fd)  # the lock file stays: unlinking it would let two processes lock different files
+        os.close(fd)
+
+
+def _still_at(fd: int, path: Path) -> bool:
+    """True when the locked file is still the one at `path` (not unlinked by the previous holder)."""
+    try:
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _try(fd: int) -> bool:

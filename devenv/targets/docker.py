@@ -327,9 +327,19 @@ class _Run:
     # -- rollback ----------------------------------------------------------------------------
 
     def rollback(self) -> None:
-        """Remove what this run created, newest first; what cannot be removed stays labelled for down/gc."""
+        """Remove what this run created: what it recorded, and whatever carries its run label (an interrupt
+        can land after Docker created something but before this run recorded it). Containers first, then
+        the network and volumes; what cannot be removed stays labelled for down/gc."""
         self.cancelled.set()
-        for resource in reversed(self.created):
+        mine = {r.id: r for r in self.created}
+        try:
+            found = docker.managed(self.client, self.plan.environment)
+            run = self.plan.labels[RUN]
+            mine.update({r.id: r for r in found.containers + found.networks + found.volumes
+                         if docker.label_of(r, RUN) == run})
+        except Exception:  # noqa: BLE001 - the engine may be what failed: remove what was recorded
+            pass
+        for resource in sorted(mine.values(), key=lambda r: not hasattr(r, "stop")):
             try:
                 docker.remove(resource)
             except Exception:  # noqa: BLE001 - best effort: the error that stopped `up` is the one to report

@@ -195,10 +195,10 @@ def test_gc_removes_an_expired_environment_and_keeps_a_live_one(new_env, profile
 def test_up_renews_an_expired_environment_keeping_its_data(new_env, profile_file, client):
     name = new_env()
     profile = profile_file()
-    up_json(name, profile, "--ttl", "1s")
+    first = up_json(name, profile, "--ttl", "8s")  # long enough for `up` to finish before it expires
     db = facts(name)["services"]["db"]
     query(db, "INSERT INTO orders (customer, total_cents) VALUES ('renewed', 5)")
-    time.sleep(1.5)
+    time.sleep(max(0.0, first["expires"] + 1 - time.time()))
     if not docker.managed(client, name):
         pytest.skip("a concurrent test session's gc removed the expired environment first")
     renewed = up_json(name, profile)

@@ -3,6 +3,7 @@ and the clear failure once the wait is over."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -16,7 +17,7 @@ from devenv.lock import environment_lock, lock_dir, lock_path
 HOLD = """
 import sys, time
 from devenv.lock import environment_lock
-with environment_lock(sys.argv[1], purpose="up"):
+with environment_lock(sys.argv[1], purpose="up", remove_file=sys.argv[2] == "remove"):
     print("locked", flush=True)
     sys.stdin.readline()  # hold until the test says so
 """
@@ -28,10 +29,12 @@ def runtime_dir(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.fixture
-def holder():
-    """A second process holding the lock of environment `held` until the test ends."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, "held"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+@pytest.fixture(params=["keep"])
+def holder(request):
+    """A second process holding the lock of environment `held` until the test ends (param "remove": it
+    deletes the lock file as it lets go, as `down` does)."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, "held", request.param], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "locked"
     yield proc
     proc.stdin.close()
@@ -70,10 +73,21 @@ def test_other_environments_are_not_blocked(holder):
         pass
 
 
+@pytest.mark.parametrize("holder", ["keep", "remove"], indirect=True)
 def test_a_waiting_command_goes_ahead_once_the_holder_finishes(holder):
     threading.Timer(0.2, holder.stdin.close).start()
-    with environment_lock("held", purpose="up", timeout=30):
-        assert f"pid {holder.pid}" not in lock_path("held").read_text()
+    with environment_lock("held", purpose="down", timeout=30):
+        # the lock taken is the file at the path, even when the holder deleted the one it held
+        assert lock_path("held").read_text() == f"pid {os.getpid()} runs `devenv down`"
+        with pytest.raises(EnvironmentBusy):
+            with environment_lock("held", purpose="up", timeout=0):
+                pass
+
+
+def test_down_can_remove_the_lock_file_as_it_lets_go():
+    with environment_lock("gone", purpose="down", remove_file=True):
+        assert lock_path("gone").exists()
+    assert not lock_path("gone").exists()
 
 
 def test_two_threads_of_one_process_exclude_each_other():
