@@ -21,13 +21,15 @@ from typing import Any, Mapping
 
 from devenv.errors import EnvironmentBusy, EnvironmentNotFound, ProfileError
 from devenv.facts import environment_values
+from devenv.kind import KindClusters
 from devenv.lock import environment_lock
 from devenv.naming import validate_name
+from devenv.process import which
 from devenv.plan import Plan, make_plan
 from devenv.profiles import Profile, load_profile, render_template
 from devenv.targets import MASK, EnvironmentState, Progress, Silent, Target, mask, target_for
 
-DEFAULT_TARGET = "docker"  # the only target in this build; list/status/down/gc look there
+DEFAULT_TARGET = "docker"  # every environment has its containers there (kind ones too): list/status/gc look there
 # gc leaves an incomplete environment alone this long after its last change: an `up` of another user
 # (whose lock file gc cannot see) may still be between creating a container and starting it.
 LEFTOVER_GRACE = 60
@@ -76,17 +78,19 @@ class Collected:
     skipped: str | None = None
 
 
-def plan(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | int | None = None) -> Plan:
+def plan(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | int | None = None,
+         platform: str | os.PathLike | None = None) -> Plan:
     """What `up` would create, validated; creates nothing and needs no Docker."""
-    return make_plan(name, _load(profile), ttl=ttl)
+    return make_plan(name, _load(profile), ttl=ttl, platform=platform)
 
 
 def up(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | int | None = None,
-       progress: Progress | None = None, lock_timeout: float | None = None) -> Environment:
+       platform: str | os.PathLike | None = None, progress: Progress | None = None,
+       lock_timeout: float | None = None) -> Environment:
     """Create the environment, or converge an existing one to the profile (re-creating only what differs,
     keeping data volumes); wait until every service answers; return its facts and values."""
     progress = progress or Silent()
-    the_plan = plan(name, profile, ttl=ttl)
+    the_plan = plan(name, profile, ttl=ttl, platform=platform)
     for warning in the_plan.warnings:
         progress.warn(warning)
     target = target_for(the_plan.target)
@@ -123,7 +127,7 @@ def down(name: str, *, keep_data: bool = False, dry_run: bool = False, progress:
     """Remove the environment's containers and network, and its volumes unless keep_data; return what was
     removed (empty when nothing carried its labels)."""
     validate_name(name)
-    target = _target()
+    target = _target_of(name)
     with environment_lock(name, purpose="down", timeout=lock_timeout, on_wait=(progress or Silent()).note,
                           remove_file=not dry_run):
         return target.down(name, keep_data=keep_data, dry_run=dry_run)
@@ -178,6 +182,14 @@ def _why_collect(env: EnvironmentState, now: float) -> str | None:
 
 def _target(name: str = DEFAULT_TARGET) -> Target:
     return target_for(name)
+
+
+def _target_of(name: str) -> Target:
+    """The target that made an existing environment: kind when its containers say so or its cluster exists."""
+    state = _target().status(name, probe=False)
+    if (state is not None and state.target == "kind") or (which("kind") and name in KindClusters().names()):
+        return target_for("kind")
+    return _target()
 
 
 def _load(profile: Profile | str | os.PathLike) -> Profile:

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 from devenv import labels
-from devenv.errors import InvalidInput, ProfileError
+from devenv.errors import InvalidInput, PlatformError, ProfileError
 from devenv.facts import Endpoint, container_name
 from devenv.naming import validate_name
-from devenv.profiles import Profile, ServiceSpec, parse_duration
+from devenv.profiles import EMBEDDED_PLATFORM, Profile, ServiceSpec, parse_duration
 from devenv.services import swap_for
 
 # Label keys beyond devenv.labels' (to move there once other targets use them).
@@ -24,7 +26,7 @@ USER = "devenv.user"  # on containers: the facts a client needs, as the containe
 DATABASE = "devenv.database"
 SECRET_PREFIX = "devenv.secret."  # on data volumes: the generated credentials that volume was initialised with
 
-AVAILABLE_TARGETS = ("docker",)
+AVAILABLE_TARGETS = ("docker", "kind")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Plan:
     labels: Mapping[str, str]  # on every resource this run creates
     services: tuple[ServicePlan, ...]
     warnings: tuple[str, ...] = ()
+    platform: Path | None = None  # the Flux repository a cluster target renders (None: no cluster)
 
     def service(self, name: str) -> ServicePlan:
         return next(s for s in self.services if s.name == name)
@@ -73,6 +76,7 @@ class Plan:
             "profilePath": str(self.profile.path),
             "target": self.target,
             "network": self.network,
+            "platform": str(self.platform) if self.platform else None,
             "ttlSeconds": self.ttl_seconds,
             "expires": int(self.labels[labels.EXPIRES]) if labels.EXPIRES in self.labels else None,
             "services": [
@@ -90,15 +94,16 @@ class Plan:
 
 
 def make_plan(environment: str, profile: Profile, *, ttl: str | int | None = None, now: float | None = None,
-              run: str | None = None) -> Plan:
+              run: str | None = None, platform: str | os.PathLike | None = None) -> Plan:
     """Validate the inputs and compute the plan; raise InvalidInput (nothing is created) when they do not fit."""
     validate_name(environment)
     if profile.target not in AVAILABLE_TARGETS:
         raise InvalidInput(
             f"profile {profile.name!r} uses the {profile.target} target, which is not available in this build "
-            f"(the kind and namespace targets are not wired yet)",
-            hint="use the docker target: `devenv up NAME --profile test` (the data services on Docker)",
+            f"(the namespace target is not wired yet)",
+            hint="use the kind target (`--profile local`) or the docker target (`--profile test`)",
         )
+    root = _platform(profile, platform) if profile.target == "kind" else None
     ttl_seconds = _ttl(ttl, profile)
     problems = [f"{svc.name}: seed file {path} not found" for svc in profile.services
                 for path in svc.seed if not path.is_file()]
@@ -112,7 +117,18 @@ def make_plan(environment: str, profile: Profile, *, ttl: str | int | None = Non
     services = tuple(_service_plan(environment, svc, network) for svc in profile.services)
     warnings = tuple(w for svc in profile.services for w in swap_for(svc.type).preflight(svc))
     return Plan(environment=environment, profile=profile, target=profile.target, network=network,
-                ttl_seconds=ttl_seconds, labels=base, services=services, warnings=warnings)
+                ttl_seconds=ttl_seconds, labels=base, services=services, warnings=warnings, platform=root)
+
+
+def _platform(profile: Profile, platform: str | os.PathLike | None) -> Path:
+    """The Flux repository to render, checked before anything is created."""
+    root = Path(platform).resolve() if platform is not None else EMBEDDED_PLATFORM
+    if not root.is_dir():
+        raise PlatformError(f"platform folder {root} does not exist", hint="pass --platform DIR (a Flux repository)")
+    if not (root / profile.mirror).is_dir():
+        raise PlatformError(f"the profile's mirror folder {profile.mirror} does not exist in {root}",
+                            hint=f"fix `mirror:` in {profile.path}, or pass the right --platform")
+    return root
 
 
 def _service_plan(environment: str, svc: ServiceSpec, network: str) -> ServicePlan:

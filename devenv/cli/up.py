@@ -25,18 +25,24 @@ def command(
                                 help="A profile name (./profiles, then devenv's own) or a path to a profile file."),
     ttl: Optional[str] = typer.Option(None, "--ttl", help="Expire after this long (8h, 30m, 2d; 0: never). "
                                                           "Default: the profile's. Set when the environment is created."),
+    platform: Optional[str] = typer.Option(None, "--platform", metavar="DIR",
+                                           help="The Flux repository a kind environment renders; default: devenv's "
+                                                "embedded platform (components/)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be created; create nothing."),
     fmt: Format = typer.Option(Format.table, "--output", "-o", help="table or json."),
 ) -> None:
     """Create the environment, or converge an existing one: re-create only what differs from the profile
     (keeping data volumes); a second `up` with nothing changed changes nothing.
 
-    Endpoints go to stdout, progress to stderr. This build runs the docker target (profile `test`):
-    the data services alone, ports on 127.0.0.1.
+    Endpoints go to stdout, progress to stderr. Targets: `kind` (profile `local`: a kind cluster, the
+    data services as containers on its network, the rendered platform applied) and `docker` (profile
+    `test`: the data services alone). Ports are bound to 127.0.0.1.
 
     Examples:
 
       devenv up demo --profile test
+
+      devenv up feature-x --profile local --platform ~/src/platform-flux
 
       devenv up demo --profile test --dry-run -o json
     """
@@ -44,12 +50,12 @@ def command(
 
     env_name = resolve_name(name)
     if dry_run:
-        _print_plan(environments.plan(env_name, profile, ttl=ttl), fmt)
+        _print_plan(environments.plan(env_name, profile, ttl=ttl, platform=platform), fmt)
         return
     started = time.monotonic()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        env = environments.up(env_name, profile, ttl=ttl, progress=output)
+        env = environments.up(env_name, profile, ttl=ttl, platform=platform, progress=output)
     except KeyboardInterrupt:
         raise Interrupted(
             f"interrupted: `devenv up {env_name}` stopped and removed what it had created",

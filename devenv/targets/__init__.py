@@ -115,4 +115,8 @@ def target_for(name: str) -> Target:
         from devenv.targets.docker import DockerTarget
 
         return DockerTarget()
+    if name == "kind":
+        from devenv.targets.kind import KindTarget
+
+        return KindTarget()
     raise NotImplementedError(f"the {name} target is not available in this build")

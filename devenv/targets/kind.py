@@ -16,14 +16,14 @@ from typing import Callable, Iterable
 import yaml
 
 from devenv import docker, labels, process
-from devenv.errors import InvalidInput
+from devenv.errors import InvalidInput, ToolMissing
 from devenv.kind import KIND_NETWORK, KindClusters
 from devenv.plan import Plan
 from devenv.targets import EnvironmentState, Progress, Silent, UpResult
 from devenv.targets.docker import DockerTarget
 
 APPLY_TIMEOUT = 300
-ROLLOUT_TIMEOUT = "300s"
+ROLLOUT_TIMEOUT = "5m"
 FLUX_CONTROLLERS = ("source-controller", "helm-controller")
 # Kinds reconciled by Flux controllers rather than by Kubernetes itself.
 NEEDS_FLUX = {"HelmRelease", "HelmRepository", "HelmChart", "OCIRepository", "GitRepository", "Bucket"}
@@ -48,6 +48,12 @@ class KindTarget:
                 "does not offer in this build",
                 hint="set `delivery: apply` in the profile (devenv renders and applies the Kustomizations itself)",
             )
+        for tool in ("kind", "kubectl"):
+            if process.which(tool) is None:
+                raise ToolMissing(f"{tool} is not installed (not found on PATH); the kind target needs it",
+                                  hint=process.INSTALL_HINTS[tool])
+        # Render once before creating anything: a platform, profile or substitution error stops here.
+        self.render(plan, passwords=None)
         existed = self.clusters.exists(plan.environment)
         node_labels = {k: v for k, v in plan.labels.items()
                        if k in (labels.MANAGED, labels.ENVIRONMENT, labels.PROFILE, labels.OWNER)}
@@ -83,11 +89,14 @@ class KindTarget:
                 with docker.translate(f"connect {svc.container} to the {KIND_NETWORK} network"):
                     network.connect(svc.container, aliases=[svc.container])
 
-    def deliver(self, plan: Plan, kubeconfig: Path, passwords: dict[str, str], progress: Progress) -> list[str]:
+    def render(self, plan: Plan, passwords: dict[str, str] | None):
         from devenv.flux.render import render_environment  # kustomize and the render pipeline: only when needed
 
-        rendered = render_environment(plan.profile, plan.environment, platform=plan.platform,
-                                      labels=plan.labels, passwords=passwords)
+        return render_environment(plan.profile, plan.environment, platform=plan.platform,
+                                  labels=plan.labels, passwords=passwords)
+
+    def deliver(self, plan: Plan, kubeconfig: Path, passwords: dict[str, str], progress: Progress) -> list[str]:
+        rendered = self.render(plan, passwords)
         kubectl = ["kubectl", "--kubeconfig", str(kubeconfig)]
         namespaces = {o["metadata"]["namespace"] for o in rendered.environment_objects}
         self.apply(kubectl, [_namespace(ns, plan.labels) for ns in sorted(namespaces)] + rendered.environment_objects)
@@ -103,7 +112,9 @@ class KindTarget:
                 continue
             progress.note(f"• applying Kustomization {kustomization.id} ({len(resources)} resources)")
             self.apply(kubectl, resources)
-            self.wait_for_rollouts(kubectl, resources)
+            spec = (kustomization.object or {}).get("spec") or {}
+            if spec.get("wait"):  # as kustomize-controller: health is awaited only with `wait: true`
+                self.wait_for_rollouts(kubectl, resources, spec.get("timeout") or ROLLOUT_TIMEOUT)
             changes.append(f"Kustomization {kustomization.id}: applied {len(resources)} resources")
         return changes
 
@@ -120,12 +131,12 @@ class KindTarget:
         if rest:
             self.run(argv, stdin=yaml.safe_dump_all(rest), timeout=APPLY_TIMEOUT)
 
-    def wait_for_rollouts(self, kubectl: list[str], resources: list[dict]) -> None:
+    def wait_for_rollouts(self, kubectl: list[str], resources: list[dict], timeout: str) -> None:
         for r in resources:
             if r.get("kind") in ROLLED_OUT:
                 ns = r["metadata"].get("namespace", "default")
                 self.run(kubectl + ["rollout", "status", f"{r['kind'].lower()}/{r['metadata']['name']}", "-n", ns,
-                                    "--timeout", ROLLOUT_TIMEOUT], timeout=APPLY_TIMEOUT + 30)
+                                    "--timeout", timeout], timeout=APPLY_TIMEOUT + 30)
 
     # -- down, status ------------------------------------------------------------------------
 

@@ -138,10 +138,13 @@ def test_an_invalid_name_is_a_clear_error(raw, profile_file):
     assert "cannot be turned into an environment name" in result.stderr and result.stdout == ""
 
 
-def test_a_profile_for_another_target_says_to_use_the_docker_one(new_env):
-    result = devenv("up", new_env(), "--profile", "local")
-    assert result.returncode == 2
-    assert "kind target, which is not available in this build" in result.stderr and "--profile test" in result.stderr
+def test_a_kind_profile_without_kind_says_how_to_install_it_and_creates_nothing(new_env, tmp_path):
+    bare = tmp_path / "bin"  # python on PATH, but no kind and no kubectl
+    bare.mkdir()
+    (bare / "git").symlink_to("/usr/bin/git")
+    result = devenv("up", new_env(), "--profile", "local", env={"PATH": str(bare)})
+    assert result.returncode == 3
+    assert "kind is not installed" in result.stderr and "kind.sigs.k8s.io" in result.stderr
 
 
 @pytest.mark.docker

@@ -50,12 +50,12 @@ def test_dry_run_prints_the_plan_on_stdout_and_needs_no_docker(cli):
     assert "nothing was created" in table.stderr
 
 
-def test_up_refuses_profiles_of_targets_this_build_lacks(cli):
+def test_up_without_kind_says_how_to_install_it_and_creates_nothing(cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no kind, no kubectl
     result = cli("up", "demo")  # the default profile, `local`, is a kind profile
-    assert result.exit_code == 2
+    assert result.exit_code == 3
     assert result.stdout == ""
-    assert "kind target, which is not available in this build" in result.stderr
-    assert "--profile test" in result.stderr
+    assert "kind is not installed" in result.stderr and "kind.sigs.k8s.io" in result.stderr
 
 
 @pytest.mark.parametrize("args, message", [

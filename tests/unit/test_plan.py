@@ -75,11 +75,21 @@ def test_config_hash_covers_what_needs_a_new_container_and_nothing_else(profile,
     assert make_plan("x", profile()).service("db").config_hash == base
 
 
-def test_other_targets_are_refused_with_what_to_do(profile):
+def test_the_namespace_target_is_refused_with_what_to_do(profile):
     with pytest.raises(InvalidInput) as caught:
-        make_plan("x", profile(target="kind"))
-    assert "kind target, which is not available in this build" in caught.value.message
+        make_plan("x", profile(target="namespace"))
+    assert "namespace target, which is not available in this build" in caught.value.message
     assert "--profile test" in caught.value.hint
+
+
+def test_a_kind_plan_checks_the_platform_before_anything_is_created(profile, tmp_path):
+    from devenv.errors import PlatformError
+
+    assert make_plan("x", profile(target="kind")).platform.name == "components"
+    with pytest.raises(PlatformError, match="does not exist"):
+        make_plan("x", profile(target="kind"), platform=tmp_path / "nowhere")
+    with pytest.raises(PlatformError, match="mirror folder clusters/production does not exist"):
+        make_plan("x", profile(target="kind"), platform=tmp_path)
 
 
 def test_invalid_names_are_refused(profile):

@@ -132,9 +132,9 @@ def test_images_and_replicas_of_the_production_overlay(components_render) -> Non
         spec = find(components_render, "Deployment", name)["spec"]["template"]["spec"]
         return [c["image"] for c in spec.get("initContainers", []) + spec["containers"]]
 
-    assert images("orders") == ["ghcr.io/example/orders:1.4.2"]
-    assert images("catalog") == ["curlimages/curl:8.11.1", "ghcr.io/example/catalog:2.8.0"]
-    assert images("web") == ["ghcr.io/example/web:3.2.0"]
+    assert images("orders") == ["ghcr.io/stefanprodan/podinfo:6.7.1"]
+    assert images("catalog") == ["curlimages/curl:8.11.1", "ghcr.io/stefanprodan/podinfo:6.7.1"]
+    assert images("web") == ["ghcr.io/stefanprodan/podinfo:6.7.1"]
     assert {n: find(components_render, "Deployment", n)["spec"]["replicas"] for n in ("orders", "catalog", "web")} == \
         {"orders": 1, "catalog": 3, "web": 3}
 
