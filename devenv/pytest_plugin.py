@@ -185,7 +185,7 @@ def devenv_services(request: pytest.FixtureRequest) -> DevenvServices:
 @pytest.fixture(scope="session")
 def devenv_environment(request: pytest.FixtureRequest) -> DevenvServices:
     """The whole environment of the profile, on the profile's own target (kind, namespace or docker).
-    Skips, saying why, when that target is not available in this build."""
+    Skips, saying why, when that target is not available in this build or its tools are missing here."""
     run = request.config.stash[_RUN]
     return run.environment(getattr(request, "param", None) or run.profile, cluster=True)
 
@@ -276,7 +276,7 @@ class _Run:
 
     def _bring_up(self, ref: str, cluster: bool) -> DevenvServices:
         from devenv import environments
-        from devenv.errors import DevenvError, DockerUnavailable, InvalidInput
+        from devenv.errors import DevenvError, DockerUnavailable, InvalidInput, ToolMissing
         from devenv.naming import environment_name
         from devenv.profiles import load_profile
 
@@ -298,7 +298,7 @@ class _Run:
             if _NOT_IN_THIS_BUILD in err.message:
                 pytest.skip(f"{fixture}: {err.message}")
             pytest.fail(f"{fixture}: {err}", pytrace=False)
-        except DockerUnavailable as err:
+        except (DockerUnavailable, ToolMissing) as err:  # this machine cannot run the target: skip, saying why
             pytest.skip(f"{fixture}: {_one_line(err)}")
         except DevenvError as err:
             if _IMAGE_MISSING in err.message:

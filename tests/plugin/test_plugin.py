@@ -112,18 +112,22 @@ def test_unreachable_docker_skips_with_the_reason(pytester, monkeypatch):
     result.stdout.fnmatch_lines([f"SKIPPED*devenv_services: cannot reach the Docker engine*{socket}*"])
 
 
-def test_environment_skips_when_the_profile_target_is_not_in_this_build(pytester):
-    pytester.makepyfile("""
+@pytest.mark.parametrize("profile, reason", [
+    ("branch", "profile 'branch' uses the namespace target, which is not available in this build"),
+    ("local", "kind is not installed (not found on PATH); the kind target needs it"),
+])
+def test_environment_skips_when_the_profile_target_is_unavailable(pytester, monkeypatch, profile, reason):
+    monkeypatch.setenv("PATH", str(pytester.path))  # no kind here, even on a machine that has it
+    pytester.makepyfile(f"""
         import pytest
 
-        @pytest.mark.devenv(profile="local")
+        @pytest.mark.devenv(profile="{profile}")
         def test_cluster(devenv_environment):
-            raise AssertionError("the kind target is not in this build: must skip")
+            raise AssertionError("an unavailable target must skip")
     """)
     result = run(pytester)
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["SKIPPED*devenv_environment: profile 'local' uses the kind target, which is "
-                                 "not available in this build*"])
+    result.stdout.fnmatch_lines([f"SKIPPED*devenv_environment: {reason}*"])
 
 
 def test_unknown_profile_errors_clearly_and_creates_nothing(pytester, new_env):
