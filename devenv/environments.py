@@ -143,6 +143,13 @@ def status(name: str, *, probe: bool = True) -> EnvironmentState:
     return found
 
 
+def credentials(name: str, service: str) -> dict[str, str]:
+    """Every credential generated for a service (MariaDB: password and root_password), for tools that need
+    admin access, such as the pytest plugin's fresh databases. Never printed by the CLI."""
+    validate_name(name)
+    return _target().credentials(name, service)
+
+
 def list_environments() -> list[EnvironmentState]:
     return _target().environments()
 

@@ -19,12 +19,6 @@ from devenv.naming import validate_name
 from devenv.profiles import EMBEDDED_PLATFORM, Profile, ServiceSpec, parse_duration
 from devenv.services import swap_for
 
-# Label keys beyond devenv.labels' (to move there once other targets use them).
-RUN = "devenv.run"  # the `up` run that created the resource: gc tells a crashed run's leftovers by it
-PROFILE_PATH = "devenv.profile-path"  # the profile file, so `devenv env` can fill the environment values
-USER = "devenv.user"  # on containers: the facts a client needs, as the container was created
-DATABASE = "devenv.database"
-SECRET_PREFIX = "devenv.secret."  # on data volumes: the generated credentials that volume was initialised with
 
 AVAILABLE_TARGETS = ("docker", "kind")
 
@@ -111,8 +105,8 @@ def make_plan(environment: str, profile: Profile, *, ttl: str | int | None = Non
         raise ProfileError(f"profile {profile.path} refers to missing files", context=problems)
     base = labels.for_environment(environment, profile=profile.name, target=profile.target,
                                   ttl_seconds=ttl_seconds, now=now if now is not None else time.time())
-    base[RUN] = run or secrets.token_hex(4)
-    base[PROFILE_PATH] = str(profile.path)
+    base[labels.RUN] = run or secrets.token_hex(4)
+    base[labels.PROFILE_PATH] = str(profile.path)
     network = f"devenv-{environment}"
     services = tuple(_service_plan(environment, svc, network) for svc in profile.services)
     warnings = tuple(w for svc in profile.services for w in swap_for(svc.type).preflight(svc))

@@ -402,16 +402,12 @@ def _admin_login(services: DevenvServices, svc: ServiceFacts) -> tuple[str, str]
     key = (services.name, svc.name)
     if key in _admin_passwords:
         return "root", _admin_passwords[key]
-    from devenv import docker, labels
-    from devenv.plan import SECRET_PREFIX
+    from devenv import environments
 
-    found = docker.managed(docker.connect(), services.name)
-    for volume in found.volumes:
-        if docker.label_of(volume, labels.SERVICE) == svc.name:
-            password = docker.label_of(volume, SECRET_PREFIX + "root_password")
-            if password:
-                _admin_passwords[key] = password
-                return "root", password
+    password = environments.credentials(services.name, svc.name).get("root_password")
+    if password:
+        _admin_passwords[key] = password
+        return "root", password
     pytest.fail(f"devenv_database: the root password of {svc.name} in environment {services.name} is not "
                 "recorded on its data volume, so no database can be created", pytrace=False)
 

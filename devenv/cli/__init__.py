@@ -100,11 +100,7 @@ for _name, _module in [
     ("profiles", "profiles"),
     ("doctor", "doctor"),
 ]:
-    try:
-        _register(_name, _module)
-    except ModuleNotFoundError as _missing:  # a command still being written
-        if _missing.name != f"devenv.cli.{_module}":
-            raise
+    _register(_name, _module)
 
 
 def main() -> None:

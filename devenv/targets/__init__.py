@@ -1,5 +1,5 @@
 """Where an environment runs, behind one small protocol: converge it to a plan, take it down, say how
-it is. This build has the docker target (the data services alone); kind and namespace come later."""
+it is. This build has the docker target (the data services alone) and kind; namespace comes later."""
 
 from __future__ import annotations
 
@@ -104,6 +104,9 @@ class Target(Protocol):
 
     def remove_leftovers(self, environment: str, *, dry_run: bool = False) -> list[str]:
         """Remove what a crashed `up` left behind, keeping data a completed run may have written."""
+
+    def credentials(self, environment: str, service: str) -> dict[str, str]:
+        """The credentials generated for a service; empty when it has none."""
 
 
 def mask(facts: Mapping[str, str], show_secrets: bool) -> dict[str, str]:

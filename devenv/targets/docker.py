@@ -18,7 +18,7 @@ from typing import Callable
 from devenv import docker, labels
 from devenv.errors import DevenvError, InvalidInput
 from devenv.facts import Endpoint
-from devenv.plan import DATABASE, PROFILE_PATH, RUN, SECRET_PREFIX, USER, Plan, ServicePlan
+from devenv.plan import Plan, ServicePlan
 from devenv.profiles import FACTS, ServiceSpec
 from devenv.services import swap_for
 from devenv.services.base import wait_until_ready
@@ -77,6 +77,12 @@ class DockerTarget:
         found = docker.managed(self.client)
         return [_environment_state(name, res, probe=False) for name, res in sorted(found.by_environment().items())]
 
+    def credentials(self, environment: str, service: str) -> dict[str, str]:
+        """The credentials generated for a service (kept on its data volume); empty when it has none."""
+        found = docker.managed(self.client, environment)
+        volume = next((v for v in found.volumes if docker.label_of(v, labels.SERVICE) == service), None)
+        return _credentials(volume) if volume is not None else {}
+
     # -- gc ----------------------------------------------------------------------------------
 
     def remove_leftovers(self, environment: str, *, dry_run: bool = False) -> list[str]:
@@ -84,10 +90,10 @@ class DockerTarget:
         containers were created with in the same run (so they never held data). Older volumes stay: they
         may hold data a completed run wrote, and they go when the environment expires or with `down`."""
         found = docker.managed(self.client, environment)
-        unused = {(docker.label_of(c, labels.SERVICE), docker.label_of(c, RUN))
+        unused = {(docker.label_of(c, labels.SERVICE), docker.label_of(c, labels.RUN))
                   for c in found.containers if docker.state(c).get("Status") == "created"}
         volumes = [v for v in found.volumes
-                   if (docker.label_of(v, labels.SERVICE), docker.label_of(v, RUN)) in unused]
+                   if (docker.label_of(v, labels.SERVICE), docker.label_of(v, labels.RUN)) in unused]
         doomed = list(found.containers) + list(found.networks) + volumes
         if dry_run:
             return [_describe(r) for r in doomed]
@@ -189,7 +195,7 @@ class _Run:
         self.refuse_foreign(self.client.volumes, svc.volume, "volume")
         credentials = swap_for(svc.type).new_credentials()
         volume_labels = {**self.plan.labels, labels.SERVICE: svc.name, labels.SERVICE_TYPE: svc.type,
-                         **_identity(svc), **{SECRET_PREFIX + k: v for k, v in credentials.items()}}
+                         **_identity(svc), **{labels.SECRET_PREFIX + k: v for k, v in credentials.items()}}
         with docker.translate(f"create volume {svc.volume}"):
             volume = self.client.volumes.create(svc.volume, labels=volume_labels)
         self.created.append(volume)
@@ -334,9 +340,9 @@ class _Run:
         mine = {r.id: r for r in self.created}
         try:
             found = docker.managed(self.client, self.plan.environment)
-            run = self.plan.labels[RUN]
+            run = self.plan.labels[labels.RUN]
             mine.update({r.id: r for r in found.containers + found.networks + found.volumes
-                         if docker.label_of(r, RUN) == run})
+                         if docker.label_of(r, labels.RUN) == run})
         except Exception:  # noqa: BLE001 - the engine may be what failed: remove what was recorded
             pass
         for resource in sorted(mine.values(), key=lambda r: not hasattr(r, "stop")):
@@ -381,11 +387,12 @@ def _identity(svc: ServicePlan) -> dict[str, str]:
     """The user and database a service's data is made for (labels on its volume and container)."""
     if "user" not in FACTS[svc.type]:
         return {}
-    return {USER: svc.spec.user, DATABASE: svc.spec.database}
+    return {labels.USER: svc.spec.user, labels.DATABASE: svc.spec.database}
 
 
 def _credentials(volume) -> dict[str, str]:
-    return {k[len(SECRET_PREFIX):]: v for k, v in docker.labels_of(volume).items() if k.startswith(SECRET_PREFIX)}
+    return {k[len(labels.SECRET_PREFIX):]: v for k, v in docker.labels_of(volume).items()
+            if k.startswith(labels.SECRET_PREFIX)}
 
 
 def _stopped(container) -> str | None:
@@ -435,8 +442,8 @@ def _service_state(container, volume, probe: bool) -> ServiceState:
     health = _health(state)
     if kind in FACTS and endpoint is not None:
         swap = swap_for(kind)
-        spec = ServiceSpec(name=name, type=kind, version="", user=tags.get(USER, "app"),
-                           database=tags.get(DATABASE, "app"))
+        spec = ServiceSpec(name=name, type=kind, version="", user=tags.get(labels.USER, "app"),
+                           database=tags.get(labels.DATABASE, "app"))
         facts = swap.facts(spec, endpoint, credentials)
         if probe and state.get("Status") == "running":
             try:
@@ -476,7 +483,7 @@ def _environment_state(name: str, found: docker.Resources, probe: bool) -> Envir
     created = [int(t[labels.CREATED]) for t in tags if t.get(labels.CREATED, "").isdigit()]
     return EnvironmentState(
         name=name, profile=docker.label_of(newest, labels.PROFILE) or "",
-        profile_path=docker.label_of(newest, PROFILE_PATH),
+        profile_path=docker.label_of(newest, labels.PROFILE_PATH),
         target=docker.label_of(newest, labels.TARGET) or "docker", state=state,
         created=min(created) if created else None, changed=max(created) if created else None,
         expires=_expires(tags), services=services,

@@ -163,6 +163,9 @@ class KindTarget:
     def remove_leftovers(self, environment: str, *, dry_run: bool = False) -> list[str]:
         return self.services.remove_leftovers(environment, dry_run=dry_run)
 
+    def credentials(self, environment: str, service: str) -> dict[str, str]:
+        return self.services.credentials(environment, service)
+
 
 def _namespace(name: str, tags: dict[str, str]) -> dict:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(tags)}}

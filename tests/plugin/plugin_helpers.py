@@ -40,12 +40,9 @@ def leftovers(name: str) -> list[str]:
 
 def root_password(name: str, service: str = "db") -> str:
     """The generated root password of a MariaDB service, from its data volume's labels."""
-    from devenv import docker, labels
-    from devenv.plan import SECRET_PREFIX
+    from devenv import environments
 
-    client, _ = engine()
-    volume = next(v for v in docker.managed(client, name).volumes if docker.label_of(v, labels.SERVICE) == service)
-    return docker.label_of(volume, SECRET_PREFIX + "root_password")
+    return environments.credentials(name, service)["root_password"]
 
 
 def query(port: int, user: str, password: str, sql: str, database: str | None = None) -> list[tuple]:

@@ -8,7 +8,7 @@ import pytest
 
 from devenv import labels
 from devenv.errors import InvalidInput, InvalidName, ProfileError
-from devenv.plan import PROFILE_PATH, RUN, make_plan
+from devenv.plan import make_plan
 from devenv.profiles import load_profile
 
 
@@ -37,8 +37,8 @@ def test_names_images_ports_and_labels(profile):
     assert (db.image, search.image) == ("mariadb:10.6", "opensearchproject/opensearch:2")
     assert (db.port, search.port) == (3306, 9200)
     assert plan.labels[labels.MANAGED] == "true" and plan.labels[labels.ENVIRONMENT] == "feature-x"
-    assert plan.labels[labels.EXPIRES] == str(1000 + 2 * 3600) and plan.labels[RUN] == "r1"
-    assert plan.labels[PROFILE_PATH].endswith("p.yaml")
+    assert plan.labels[labels.EXPIRES] == str(1000 + 2 * 3600) and plan.labels[labels.RUN] == "r1"
+    assert plan.labels[labels.PROFILE_PATH].endswith("p.yaml")
     assert search.environment["OPENSEARCH_JAVA_OPTS"] == "-Xms256m -Xmx256m"
     assert db.init_files == ("/docker-entrypoint-initdb.d/01-seed.sql",)
 
