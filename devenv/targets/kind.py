@@ -17,6 +17,7 @@ import yaml
 
 from devenv import docker, labels, process
 from devenv.errors import InvalidInput, ToolMissing
+from devenv.flux.kustomizations import is_flux_kustomization
 from devenv.kind import KIND_NETWORK, KindClusters
 from devenv.plan import Plan
 from devenv.targets import EnvironmentState, Progress, Silent, UpResult
@@ -107,7 +108,8 @@ class KindTarget:
                      timeout=APPLY_TIMEOUT)
         changes = []
         for kustomization in rendered.kustomizations:
-            resources = list(kustomization.resources)
+            # Nested Flux Kustomizations were rendered by devenv itself; no kustomize-controller runs here.
+            resources = [r for r in kustomization.resources if not is_flux_kustomization(r)]
             if not resources:
                 continue
             progress.note(f"• applying Kustomization {kustomization.id} ({len(resources)} resources)")
