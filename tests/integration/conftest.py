@@ -5,40 +5,28 @@ environments left a devenv-labelled container, volume or network behind."""
 from __future__ import annotations
 
 import functools
-import uuid
 from pathlib import Path
 
 import pytest
+from docker_env import engine
 from it_helpers import SEED, db_service, mariadb_image, opensearch_image
 
-from devenv.errors import DevenvError
 from devenv.lock import lock_path
 from devenv.targets.docker import free_port
-
-
-@functools.cache
-def _engine() -> tuple[object | None, str | None]:
-    """(client, None), or (None, why Docker cannot be used)."""
-    from devenv import docker
-
-    try:
-        return docker.connect(timeout=10), None
-    except DevenvError as err:
-        return None, f"Docker engine not reachable ({'; '.join(err.context)})"
 
 
 @functools.cache
 def _image_present(image: str) -> bool:
     from devenv import docker
 
-    client, _ = _engine()
+    client, _ = engine()
     return client is not None and docker.image_present(client, image)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     needs = {mark.name for mark in item.iter_markers()}
     if needs & {"docker", "mariadb_image", "opensearch_image"}:
-        client, why = _engine()
+        client, why = engine()
         if client is None:
             pytest.skip(why)
     for marker, image, variable in (("mariadb_image", mariadb_image(), "DEVENV_MARIADB_IMAGE"),
@@ -46,24 +34,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if marker in needs and not _image_present(image):
             pytest.skip(f"image {image} is not present locally and tests never pull: "
                         f"build or load it, or set {variable} to an image that is present")
-
-
-@pytest.fixture
-def env_names() -> list[str]:
-    """The environments the current test made; the census checks each of them."""
-    return []
-
-
-@pytest.fixture
-def new_env(env_names):
-    """Return a unique environment name (registered for the census) each call."""
-
-    def make(prefix: str = "it") -> str:
-        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        env_names.append(name)
-        return name
-
-    return make
 
 
 @pytest.fixture(autouse=True)
@@ -75,7 +45,7 @@ def census(env_names):
         lock_path(name).unlink(missing_ok=True)
     if not env_names:
         return
-    client, _ = _engine()
+    client, _ = engine()
     if client is None:
         return
     from devenv import docker

@@ -4,7 +4,6 @@ tmp folder, and end every test with a census of the environments it named: nothi
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
 from plugin_helpers import engine, leftovers, mariadb_image, opensearch_image
@@ -30,23 +29,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def _isolated_locks(tmp_path_factory) -> None:
     """Lock files of test environments go to a session folder (subprocesses inherit it)."""
     os.environ["XDG_RUNTIME_DIR"] = str(tmp_path_factory.mktemp("runtime"))
-
-
-@pytest.fixture
-def env_names() -> list[str]:
-    return []
-
-
-@pytest.fixture
-def new_env(env_names):
-    """A unique environment name, checked by the census after the test."""
-
-    def make(prefix: str = "pl") -> str:
-        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        env_names.append(name)
-        return name
-
-    return make
 
 
 @pytest.fixture(autouse=True)

@@ -2,44 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-import os
-
-from devenv.errors import DevenvError
-
-
-@functools.cache
-def engine() -> tuple[object | None, str | None]:
-    """(client, None), or (None, why Docker cannot be used)."""
-    from devenv import docker
-
-    try:
-        return docker.connect(timeout=10), None
-    except DevenvError as err:
-        return None, f"Docker engine not reachable ({'; '.join(err.context)})"
-
-
-def mariadb_image() -> str:
-    return os.environ.get("DEVENV_MARIADB_IMAGE") or "mariadb:10.11"
-
-
-def opensearch_image() -> str:
-    return os.environ.get("DEVENV_OPENSEARCH_IMAGE") or "opensearchproject/opensearch:2"
-
-
-def leftovers(name: str) -> list[str]:
-    """What still carries the environment's labels, as `kind name` strings."""
-    client, _ = engine()
-    if client is None:
-        return []
-    from devenv import docker
-
-    found = docker.managed(client, name)
-    return [f"{kind} {r.name}" for kind in ("containers", "volumes", "networks") for r in getattr(found, kind)]
+from docker_env import engine, leftovers, mariadb_image, opensearch_image  # noqa: F401
 
 
 def root_password(name: str, service: str = "db") -> str:
-    """The generated root password of a MariaDB service, from its data volume's labels."""
+    """The generated root password of a MariaDB service."""
     from devenv import environments
 
     return environments.credentials(name, service)["root_password"]

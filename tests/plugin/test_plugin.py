@@ -300,7 +300,7 @@ def test_reuse_leaves_the_environment_up_and_the_next_run_attaches(pytester, env
     env_names.append(name)
     first.stdout.fnmatch_lines([f"*kept environment {name} (--devenv-reuse*"])
     assert before["visits"] == 0 and before["changes"] == ["db: created"]
-    assert [item.split()[0] for item in leftovers(name)] == ["containers", "volumes", "networks"]
+    assert [item.split()[0] for item in leftovers(name)] == ["container", "volume", "network"]
 
     second = run(pytester, "--devenv-reuse")
     second.assert_outcomes(passed=1)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import uuid
 
 import pytest
 from rel_helpers import engine, leftovers, mariadb_image
@@ -43,23 +42,6 @@ def tally():
         TALLY[row].update(counts)
 
     return add
-
-
-@pytest.fixture
-def env_names() -> list[str]:
-    return []
-
-
-@pytest.fixture
-def new_env(env_names):
-    """A unique environment name, checked by the census after the test."""
-
-    def make(prefix: str = "rel") -> str:
-        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        env_names.append(name)
-        return name
-
-    return make
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,25 @@
+"""Fixtures every suite shares: unique environment names, registered for the suite's census."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+
+@pytest.fixture
+def env_names() -> list[str]:
+    """The environments the current test made; the suite's census checks each of them."""
+    return []
+
+
+@pytest.fixture
+def new_env(env_names, request):
+    """Return a unique environment name (registered for the census) each call."""
+
+    def make(prefix: str = request.path.parent.name[:3]) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        env_names.append(name)
+        return name
+
+    return make
