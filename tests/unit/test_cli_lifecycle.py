@@ -30,7 +30,7 @@ def test_the_real_cli_lists_the_lifecycle_commands_without_loading_docker():
     assert helped.returncode == 0
     for name in ("up", "down", "list", "status", "env", "gc"):
         assert f" {name} " in helped.stdout
-    probe = "import sys, devenv.cli; print(sorted(m for m in ('docker', 'testcontainers', 'pymysql') if m in sys.modules))"
+    probe = "import sys, devenv.cli; print(sorted(m for m in ('docker', 'testcontainers', 'pymysql', 'kubernetes', 'jsonschema') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert loaded.stdout.strip() == "[]"
 
