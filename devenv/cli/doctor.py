@@ -61,7 +61,7 @@ def checks() -> list[Check]:
     found.append(Check("kustomize", ok_k or ok, detail_k if ok_k else ("using `kubectl kustomize`" if ok else detail_k),
                        "render", "" if (ok_k or ok) else process.INSTALL_HINTS["kustomize"]))
     ok, detail = _version(["flux", "version", "--client"])
-    found.append(Check("flux", ok, detail, "delivery: flux", "" if ok else process.INSTALL_HINTS["flux"]))
+    found.append(Check("flux", ok, detail, "HelmReleases on the kind target (flux install)", "" if ok else process.INSTALL_HINTS["flux"]))
     found.append(_max_map_count())
     return found
 
