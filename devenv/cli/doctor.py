@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import typer
 
@@ -35,13 +36,14 @@ def _docker() -> Check:
     try:
         version = docker.engine_version()
     except DevenvError as err:
-        return Check("docker engine", False, err.message, "up/down/status (all targets)", err.hint or "")
+        return Check("docker engine", False, "; ".join([err.message, *err.context]), "up/down/status (all targets)",
+                     err.hint or "")
     return Check("docker engine", True, f"server {version}", "up/down/status (all targets)")
 
 
 def _max_map_count() -> Check:
     try:
-        value = int(open("/proc/sys/vm/max_map_count").read())
+        value = int(Path("/proc/sys/vm/max_map_count").read_text())
     except (OSError, ValueError):
         return Check("vm.max_map_count", True, "not readable here (not Linux?)", "opensearch")
     ok = value >= 262144

@@ -1,0 +1,33 @@
+"""`devenv profiles` and `devenv doctor` through the CLI: results on stdout, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from devenv.cli import app
+
+
+def test_profiles_lists_the_builtin_ones_and_a_broken_local_one_with_its_error(tmp_path, monkeypatch) -> None:
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "mine.yaml").write_text("version: 1\nname: mine\ntarget: laptop\nmirror: clusters/x\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["profiles", "-o", "json"])
+    assert result.exit_code == 0, result.stderr
+    found = {p["name"]: p for p in json.loads(result.stdout)}
+    assert {"local", "branch", "test"} <= set(found)
+    assert found["local"]["target"] == "kind" and found["test"]["services"] == {"db": "mariadb:10.11"}
+    assert found["mine"]["valid"] is False and "'laptop' is not one of kind, namespace, docker" in found["mine"]["error"]
+
+
+def test_doctor_names_what_is_missing_and_how_to_fix_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no kind, kubectl, kustomize or flux
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nobody.sock")
+    result = CliRunner().invoke(app, ["doctor", "-o", "json"])
+    assert result.exit_code == 1
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    assert not checks["docker engine"]["ok"] and "nobody.sock" in result.stdout
+    assert not checks["kind"]["ok"] and "kind.sigs.k8s.io" in checks["kind"]["fix"]
+    assert not checks["kustomize"]["ok"] and checks["kustomize"]["fix"]
+    assert not checks["flux"]["ok"] and "fluxcd.io" in checks["flux"]["fix"]
