@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from devenv.errors import EnvironmentBusy, EnvironmentNotFound, ProfileError
+from devenv.errors import EnvironmentBusy, EnvironmentNotFound, InvalidName, ProfileError
 from devenv.facts import environment_values
 from devenv.kind import KindClusters
 from devenv.lock import environment_lock
@@ -127,10 +127,9 @@ def down(name: str, *, keep_data: bool = False, dry_run: bool = False, progress:
     """Remove the environment's containers and network, and its volumes unless keep_data; return what was
     removed (empty when nothing carried its labels)."""
     validate_name(name)
-    target = _target_of(name)
     with environment_lock(name, purpose="down", timeout=lock_timeout, on_wait=(progress or Silent()).note,
                           remove_file=not dry_run):
-        return target.down(name, keep_data=keep_data, dry_run=dry_run)
+        return _target_of(name).down(name, keep_data=keep_data, dry_run=dry_run)
 
 
 def status(name: str, *, probe: bool = True) -> EnvironmentState:
@@ -161,7 +160,7 @@ def gc(*, dry_run: bool = False, now: float | None = None) -> list[Collected]:
     target = _target()
     collected = []
     for env in target.environments():
-        if _why_collect(env, now) is None:
+        if _why_collect(env, now) is None or not _trusted_name(env.name):
             continue
         try:
             with environment_lock(env.name, purpose="gc", timeout=0, remove_file=not dry_run):
@@ -169,8 +168,8 @@ def gc(*, dry_run: bool = False, now: float | None = None) -> list[Collected]:
                 reason = _why_collect(current, now) if current else None
                 if reason is None:
                     continue
-                if reason.startswith("expired"):
-                    removed = target.down(env.name, keep_data=False, dry_run=dry_run)
+                if reason.startswith("expired"):  # through the target that made it: a kind cluster goes too
+                    removed = _target_of(env.name).down(env.name, keep_data=False, dry_run=dry_run)
                 else:
                     removed = target.remove_leftovers(env.name, dry_run=dry_run)
                 collected.append(Collected(env.name, reason, tuple(removed)))
@@ -185,6 +184,15 @@ def _why_collect(env: EnvironmentState, now: float) -> str | None:
     if env.state == "incomplete" and (env.changed or 0) <= now - LEFTOVER_GRACE:
         return "incomplete: " + "; ".join(env.problems)
     return None
+
+
+def _trusted_name(name: str) -> bool:
+    """A name read from a label goes into lock paths: a hand-made label may not be a valid name."""
+    try:
+        validate_name(name)
+    except InvalidName:
+        return False
+    return True
 
 
 def _target(name: str = DEFAULT_TARGET) -> Target:

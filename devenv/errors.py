@@ -101,6 +101,12 @@ class KubeError(DevenvError):
     exit_code = 10
 
 
+class Unexpected(DevenvError):
+    """Anything that is not one of the above: a bug in devenv (the traceback comes with --debug)."""
+
+    exit_code = 70
+
+
 class Interrupted(DevenvError):
     """Ctrl-C or SIGTERM stopped a command; what was created is labelled for `down`/`gc`."""
 

@@ -75,26 +75,47 @@ class KindClusters:
                 argv += ["--image", node_image]
             self.run(argv, stdin=cluster_config(environment, labels), timeout=CREATE_TIMEOUT)
         else:
-            result = self.run(["kind", "get", "kubeconfig", "--name", cluster_name(environment)], timeout=30)
-            path.touch(mode=0o600)
-            path.write_text(result.stdout)
             self.ensure_ours(environment)
         path.chmod(0o600)
         return path
 
     def ensure_ours(self, environment: str) -> None:
-        """Refuse to touch a `devenv-*` cluster that devenv did not create (its node lacks our label)."""
-        result = self.run(["kubectl", "--kubeconfig", str(self.kubeconfig(environment)), "get", "nodes",
-                           "-l", f"{label_keys.MANAGED}=true", "-o", "name"], timeout=30, check=False)
-        if result.returncode == 0 and not result.stdout.strip():
+        """Refuse to touch a `devenv-*` cluster that devenv did not create: its node must carry our label.
+        When its API cannot be asked, the kubeconfig devenv wrote at creation is the evidence."""
+        path = self.kubeconfig(environment)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        known = path.is_file()
+        probe = path.with_name(f".{environment}.probe")
+        result = self.run(["kind", "get", "kubeconfig", "--name", cluster_name(environment)], timeout=30, check=False)
+        if result.returncode == 0:
+            probe.touch(mode=0o600)
+            probe.write_text(result.stdout)
+            nodes = self.run(["kubectl", "--kubeconfig", str(probe), "get", "nodes",
+                              "-l", f"{label_keys.MANAGED}=true", "-o", "name"], timeout=30, check=False)
+            if nodes.returncode == 0:
+                if not nodes.stdout.strip():
+                    probe.unlink()
+                    raise DevenvError(
+                        f"kind cluster {cluster_name(environment)} exists but was not created by devenv",
+                        hint=f"delete it yourself with `kind delete cluster --name {cluster_name(environment)}` "
+                             "if it is unused",
+                    )
+                probe.replace(path)
+                return
+            probe.unlink()
+        if not known:
             raise DevenvError(
-                f"kind cluster {cluster_name(environment)} exists but was not created by devenv",
-                hint=f"delete it yourself with `kind delete cluster --name {cluster_name(environment)}` if it is unused",
+                f"cannot tell whether kind cluster {cluster_name(environment)} is devenv's: its API does not answer "
+                "and devenv holds no kubeconfig for it",
+                hint=f"if it is yours and unused: `kind delete cluster --name {cluster_name(environment)}`",
             )
 
-    def delete(self, environment: str) -> bool:
+    def delete(self, environment: str, *, verify: bool = True) -> bool:
+        """Delete the environment's cluster; `verify`: only after ensure_ours (off for a cluster this run made)."""
         if not self.exists(environment):
             return False
+        if verify:
+            self.ensure_ours(environment)
         self.run(["kind", "delete", "cluster", "--name", cluster_name(environment)], timeout=300)
         self.kubeconfig(environment).unlink(missing_ok=True)
         return True

@@ -48,18 +48,22 @@ def environment_lock(environment: str, *, purpose: str, timeout: float | None = 
     waited = False
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        while not _try(fd):
-            holder = _holder(fd)
-            if time.monotonic() >= deadline:
-                os.close(fd)
-                raise EnvironmentBusy(
-                    f"environment {environment} is busy: {holder}", context=[f"lock file: {path}"],
-                    hint="wait for that command to finish, or stop it; raise DEVENV_LOCK_TIMEOUT (seconds) to wait longer",
-                )
-            if not waited and timeout > 0 and on_wait:
-                on_wait(f"environment {environment} is busy ({holder}); waiting up to {timeout:g}s")
-            waited = True
-            time.sleep(POLL_INTERVAL)
+        try:
+            while not _try(fd):
+                holder = _holder(fd)
+                if time.monotonic() >= deadline:
+                    raise EnvironmentBusy(
+                        f"environment {environment} is busy: {holder}", context=[f"lock file: {path}"],
+                        hint="wait for that command to finish, or stop it; raise DEVENV_LOCK_TIMEOUT (seconds) "
+                             "to wait longer",
+                    )
+                if not waited and timeout > 0 and on_wait:
+                    on_wait(f"environment {environment} is busy ({holder}); waiting up to {timeout:g}s")
+                waited = True
+                time.sleep(POLL_INTERVAL)
+        except BaseException:  # busy, Ctrl-C while waiting, or on_wait failing: never leak the descriptor
+            os.close(fd)
+            raise
         if _still_at(fd, path):
             break
         os.close(fd)  # the holder removed the file as it let go: lock the one at the path now

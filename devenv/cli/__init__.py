@@ -14,7 +14,7 @@ from typing import Callable
 import typer
 
 from devenv import __version__
-from devenv.errors import DevenvError, Interrupted
+from devenv.errors import DevenvError, Interrupted, Unexpected
 
 app = typer.Typer(
     name="devenv",
@@ -69,6 +69,11 @@ def handle_errors(command: Callable) -> Callable:
             _report(err)
         except KeyboardInterrupt:
             _report(Interrupted("interrupted", hint="run `devenv list` to see what exists; `devenv down NAME` or `devenv gc` removes it"))
+        except (typer.Exit, typer.Abort, typer.TyperException):  # typer's own: usage errors, exits
+            raise
+        except Exception as exc:  # a bug, not a user error: still one paragraph, the traceback with --debug
+            _report(Unexpected(f"unexpected error: {type(exc).__name__}: {exc}",
+                               hint="rerun with --debug for the traceback, and report it"))
 
     return wrapper
 

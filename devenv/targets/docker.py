@@ -77,6 +77,12 @@ class DockerTarget:
         found = docker.managed(self.client)
         return [_environment_state(name, res, probe=False) for name, res in sorted(found.by_environment().items())]
 
+    def remove_run(self, environment: str, run: str) -> list[str]:
+        """Remove what one `up` run created (its `devenv.run` label), containers first; older resources stay."""
+        found = docker.managed(self.client, environment)
+        doomed = [r for r in found.containers + found.networks + found.volumes if docker.label_of(r, labels.RUN) == run]
+        return [_describe(r) for r in doomed if docker.remove(r)]
+
     def credentials(self, environment: str, service: str) -> dict[str, str]:
         """The credentials generated for a service (kept on its data volume); empty when it has none."""
         found = docker.managed(self.client, environment)

@@ -8,7 +8,7 @@ are installed to reconcile them. The cluster and the containers come up concurre
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 import yaml
 
 from devenv import docker, labels, process
-from devenv.errors import InvalidInput, ToolMissing
+from devenv.errors import DevenvError, InvalidInput, ToolMissing
 from devenv.flux.kustomizations import is_flux_kustomization
 from devenv.kind import KIND_NETWORK, KindClusters
 from devenv.plan import Plan
@@ -49,34 +49,50 @@ class KindTarget:
                 "does not offer in this build",
                 hint="set `delivery: apply` in the profile (devenv renders and applies the Kustomizations itself)",
             )
-        for tool in ("kind", "kubectl"):
+        # Render once before creating anything: a platform, profile or substitution error stops here.
+        offline = self.render(plan, passwords=None)
+        needs_flux = any(r.get("kind") in NEEDS_FLUX for _, r in offline.resources())
+        for tool in ("kind", "kubectl") + (("flux",) if needs_flux else ()):
             if process.which(tool) is None:
                 raise ToolMissing(f"{tool} is not installed (not found on PATH); the kind target needs it",
                                   hint=process.INSTALL_HINTS[tool])
-        # Render once before creating anything: a platform, profile or substitution error stops here.
-        self.render(plan, passwords=None)
         existed = self.clusters.exists(plan.environment)
         node_labels = {k: v for k, v in plan.labels.items()
                        if k in (labels.MANAGED, labels.ENVIRONMENT, labels.PROFILE, labels.OWNER)}
         progress.note(f"• kind cluster {'devenv-' + plan.environment}: {'found' if existed else 'creating'}")
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="devenv-kind") as pool:
-            cluster = pool.submit(self.clusters.create, plan.environment, node_labels)
-            services = pool.submit(self.services.up, plan, progress)
-            errors = [f.exception() for f in (cluster, services)]
-        failed = next((e for e in errors if e is not None), None)
-        if failed is not None:
-            if errors[0] is None and not existed:  # the cluster came up but the services did not
-                self.clusters.delete(plan.environment)
-            if errors[1] is None:
-                self.services.down(plan.environment)
-            raise failed
-        kubeconfig = cluster.result()
-        result = services.result()
-        self.join_kind_network(plan)
-        passwords = {s.name: s.facts["password"] for s in result.services if "password" in s.facts}
-        changes = list(result.changes) + [f"kind cluster: {'unchanged' if existed else 'created'}"]
-        changes += self.deliver(plan, kubeconfig, passwords, progress)
+        try:
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="devenv-kind") as pool:
+                cluster = pool.submit(self.clusters.create, plan.environment, node_labels)
+                services = pool.submit(self.services.up, plan, progress)
+                try:
+                    wait([cluster, services])
+                except KeyboardInterrupt:
+                    progress.note("• interrupted: waiting for the steps in flight, then removing what this run made")
+                    wait([cluster, services])
+                    raise
+            for step in (cluster, services):
+                if step.exception() is not None:
+                    raise step.exception()
+            kubeconfig = cluster.result()
+            result = services.result()
+            self.join_kind_network(plan)
+            passwords = {s.name: s.facts["password"] for s in result.services if "password" in s.facts}
+            changes = list(result.changes) + [f"kind cluster: {'unchanged' if existed else 'created'}"]
+            changes += self.deliver(plan, kubeconfig, passwords, progress)
+        except BaseException:
+            self.roll_back(plan, cluster_existed=existed)
+            raise
         return UpResult(services=result.services, changes=tuple(changes))
+
+    def roll_back(self, plan: Plan, *, cluster_existed: bool) -> None:
+        """Remove what this run made: the cluster if it is new, the containers and volumes of this run.
+        Best effort: what cannot be removed stays labelled for `down`/`gc`."""
+        for undo in ([lambda: self.clusters.delete(plan.environment, verify=False)] if not cluster_existed else []) + [
+                lambda: self.services.remove_run(plan.environment, plan.labels[labels.RUN])]:
+            try:
+                undo()
+            except DevenvError:
+                pass
 
     def join_kind_network(self, plan: Plan) -> None:
         """Put each service container on the kind network under its own name, so pods resolve it."""
@@ -100,7 +116,8 @@ class KindTarget:
         rendered = self.render(plan, passwords)
         kubectl = ["kubectl", "--kubeconfig", str(kubeconfig)]
         namespaces = {o["metadata"]["namespace"] for o in rendered.environment_objects}
-        self.apply(kubectl, [_namespace(ns, plan.labels) for ns in sorted(namespaces)] + rendered.environment_objects)
+        self.apply(kubectl, [_namespace(ns, plan.labels) for ns in sorted(namespaces)] + rendered.environment_objects,
+                   redact=passwords.values())
         everything = [r for _, r in rendered.resources()]
         if any(r.get("kind") in NEEDS_FLUX for r in everything):
             progress.note(f"• installing Flux's {' and '.join(FLUX_CONTROLLERS)} for the HelmReleases")
@@ -113,25 +130,25 @@ class KindTarget:
             if not resources:
                 continue
             progress.note(f"• applying Kustomization {kustomization.id} ({len(resources)} resources)")
-            self.apply(kubectl, resources)
+            self.apply(kubectl, resources, redact=passwords.values())
             spec = (kustomization.object or {}).get("spec") or {}
             if spec.get("wait"):  # as kustomize-controller: health is awaited only with `wait: true`
                 self.wait_for_rollouts(kubectl, resources, spec.get("timeout") or ROLLOUT_TIMEOUT)
             changes.append(f"Kustomization {kustomization.id}: applied {len(resources)} resources")
         return changes
 
-    def apply(self, kubectl: list[str], objects: Iterable[dict]) -> None:
+    def apply(self, kubectl: list[str], objects: Iterable[dict], redact: Iterable[str] = ()) -> None:
         """Server-side apply, CustomResourceDefinitions first so the resources of their kinds are accepted."""
-        objects = list(objects)
+        objects, redact = list(objects), list(redact)
         crds = [o for o in objects if o.get("kind") == "CustomResourceDefinition"]
         rest = [o for o in objects if o.get("kind") != "CustomResourceDefinition"]
         argv = kubectl + ["apply", "--server-side", "--force-conflicts", "--field-manager", "devenv", "-f", "-"]
         if crds:
-            self.run(argv, stdin=yaml.safe_dump_all(crds), timeout=APPLY_TIMEOUT)
+            self.run(argv, stdin=yaml.safe_dump_all(crds), timeout=APPLY_TIMEOUT, redact=redact)
             self.run(kubectl + ["wait", "--for", "condition=Established", "--timeout", "60s"]
                      + [f"crd/{o['metadata']['name']}" for o in crds], timeout=APPLY_TIMEOUT)
         if rest:
-            self.run(argv, stdin=yaml.safe_dump_all(rest), timeout=APPLY_TIMEOUT)
+            self.run(argv, stdin=yaml.safe_dump_all(rest), timeout=APPLY_TIMEOUT, redact=redact)
 
     def wait_for_rollouts(self, kubectl: list[str], resources: list[dict], timeout: str) -> None:
         for r in resources:
@@ -149,14 +166,12 @@ class KindTarget:
             removed.append(f"kind cluster devenv-{environment}")
             if not dry_run:
                 self.clusters.delete(environment)
-        return removed + self.services.down(environment, keep_data=keep_data, dry_run=dry_run, progress=progress)
+        return removed + self.services.down(environment, keep_data=keep_data, dry_run=dry_run)
 
     def status(self, environment: str, *, probe: bool = True) -> EnvironmentState | None:
         state = self.services.status(environment, probe=probe)
-        if not self.clusters.exists(environment):
-            if state is not None and state.target == "kind":
-                return _with_problem(state, "its kind cluster is missing")
-            return state
+        if state is not None and state.target == "kind" and not self.clusters.exists(environment):
+            return _with_problem(state, "its kind cluster is missing")
         return state
 
     def environments(self) -> list[EnvironmentState]:

@@ -31,3 +31,16 @@ def test_doctor_names_what_is_missing_and_how_to_fix_it(tmp_path, monkeypatch) -
     assert not checks["kind"]["ok"] and "kind.sigs.k8s.io" in checks["kind"]["fix"]
     assert not checks["kustomize"]["ok"] and checks["kustomize"]["fix"]
     assert not checks["flux"]["ok"] and "fluxcd.io" in checks["flux"]["fix"]
+
+
+def test_a_bug_is_one_paragraph_with_its_own_exit_code_not_a_traceback(monkeypatch) -> None:
+    from devenv import environments
+
+    def broken():
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(environments, "list_environments", broken)
+    result = CliRunner().invoke(app, ["list"])
+    assert result.exit_code == 70
+    assert result.stderr.startswith("error: unexpected error: RuntimeError: boom")
+    assert "Traceback" not in result.stderr and "--debug" in result.stderr

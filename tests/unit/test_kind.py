@@ -70,8 +70,29 @@ def test_an_existing_cluster_without_our_node_label_is_refused(tmp_path) -> None
 
 
 def test_delete_only_existing_clusters(tmp_path) -> None:
-    runner = FakeRunner({("kind", "get", "clusters"): ("devenv-x\n", 0)})
+    runner = FakeRunner({("kind", "get", "clusters"): ("devenv-x\n", 0),
+                         ("kind", "get", "kubeconfig"): ("apiVersion: v1\n", 0),
+                         ("kubectl",): ("node/devenv-x-control-plane\n", 0)})
     clusters = KindClusters(run=runner, home=tmp_path)
     assert clusters.delete("y") is False
     assert clusters.delete("x") is True
     assert ["kind", "delete", "cluster", "--name", "devenv-x"] in [argv for argv, _ in runner.calls]
+
+
+def test_delete_refuses_a_foreign_cluster_and_a_cluster_it_cannot_vouch_for(tmp_path) -> None:
+    foreign = FakeRunner({
+        ("kind", "get", "clusters"): ("devenv-x\n", 0),
+        ("kind", "get", "kubeconfig"): ("apiVersion: v1\n", 0),
+        ("kubectl",): ("", 0),  # the API answers: no node carries devenv.managed=true
+    })
+    with pytest.raises(DevenvError, match="was not created by devenv"):
+        KindClusters(run=foreign, home=tmp_path).delete("x")
+    unreachable = FakeRunner({
+        ("kind", "get", "clusters"): ("devenv-x\n", 0),
+        ("kind", "get", "kubeconfig"): ("apiVersion: v1\n", 0),
+        ("kubectl",): ("", 1),  # the API does not answer, and devenv holds no kubeconfig for it
+    })
+    with pytest.raises(DevenvError, match="cannot tell whether"):
+        KindClusters(run=unreachable, home=tmp_path).delete("x")
+    for runner in (foreign, unreachable):
+        assert not any(argv[:2] == ["kind", "delete"] for argv, _ in runner.calls)

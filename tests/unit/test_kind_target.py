@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from devenv import process
-from devenv.errors import PlatformError, ToolMissing
+from devenv.errors import CommandFailed, PlatformError, ToolMissing
 from devenv.facts import Endpoint
 from devenv.kind import KindClusters
 from devenv.plan import make_plan
@@ -24,15 +24,20 @@ pytestmark = pytest.mark.kustomize
 class Recorder:
     """The process seam: records every command; `kind get clusters` answers from `clusters`."""
 
-    def __init__(self):
+    def __init__(self, fail_on: tuple[str, ...] | None = None):
         self.calls: list[tuple[list[str], str | None]] = []
         self.clusters: list[str] = []
+        self.fail_on = fail_on
 
     def __call__(self, argv, *, stdin=None, timeout, check=True, **_):
         argv = [str(a) for a in argv]
         self.calls.append((argv, stdin))
+        if self.fail_on and self.fail_on == tuple(argv[: len(self.fail_on)]):
+            raise CommandFailed(f"`{' '.join(argv)}` failed with exit code 1", command=" ".join(argv), returncode=1)
         if argv[:3] == ["kind", "get", "clusters"]:
             return process.Result(tuple(argv), 0, "\n".join(self.clusters), "")
+        if argv[0] == "kubectl" and "nodes" in argv:  # the node of a cluster this fake created carries our label
+            return process.Result(tuple(argv), 0, "node/devenv-feat-x-control-plane\n", "")
         if argv[:3] == ["kind", "create", "cluster"]:
             kubeconfig = Path(argv[argv.index("--kubeconfig") + 1])
             kubeconfig.write_text("apiVersion: v1\n")
@@ -62,6 +67,7 @@ class FakeServices:
         self.network = FakeNetwork()
         self.client = type("Client", (), {"networks": type("Networks", (), {"get": lambda _, name: self.network})()})()
         self.downs: list[str] = []
+        self.removed_runs: list[tuple[str, str]] = []
 
     def up(self, plan, progress):
         db = plan.service("db")
@@ -71,8 +77,12 @@ class FakeServices:
                                                state="running", health="ready", endpoint=Endpoint("127.0.0.1", 33061),
                                                facts=facts),), changes=("db: created",))
 
-    def down(self, environment, **_):
+    def down(self, environment, *, keep_data=False, dry_run=False):  # DockerTarget.down's signature
         self.downs.append(environment)
+        return []
+
+    def remove_run(self, environment, run):
+        self.removed_runs.append((environment, run))
         return []
 
 
@@ -139,3 +149,27 @@ def test_down_deletes_the_cluster_and_the_services(target, profile) -> None:
     assert removed[0] == "kind cluster devenv-feat-x"
     assert ["kind", "delete", "cluster", "--name", "devenv-feat-x"] in [argv for argv, _ in target.run.calls]
     assert target.services.downs == ["feat-x"]
+
+
+def test_a_failure_after_the_cluster_is_up_removes_what_this_run_made(target, profile) -> None:
+    target.run.fail_on = ("flux", "install")
+    plan = make_plan("feat-x", profile)
+    with pytest.raises(CommandFailed):
+        target.up(plan)
+    assert ["kind", "delete", "cluster", "--name", "devenv-feat-x"] in [argv for argv, _ in target.run.calls]
+    assert target.services.removed_runs == [("feat-x", plan.labels["devenv.run"])]  # this run only, not `down`
+    assert target.services.downs == []
+
+
+def test_the_generated_password_is_redacted_from_failing_kubectl_commands(target, profile) -> None:
+    seen = {}
+    real = target.run
+
+    def spy(argv, **kw):
+        if "apply" in argv:
+            seen.setdefault("redact", list(kw.get("redact", ())))
+        return real(argv, **kw)
+
+    target.run = spy
+    target.up(make_plan("feat-x", profile))
+    assert "s3cret-generated" in seen["redact"]
