@@ -643,6 +643,11 @@ def resolve_path(root: Path, path: str | None, describe: str) -> Path:
             f"{describe}: spec.path {path or './'!r} does not exist in its source ({display(directory)})",
             hint="fix spec.path (it is relative to the root of the source), or leave the Kustomization "
                  "out with the profile's `exclude`")
+    if not directory.resolve().is_relative_to(root.resolve()):  # a symlink leading out of the source
+        raise PlatformError(
+            f"{describe}: spec.path {path!r} leads outside its source through a symbolic link "
+            f"({display(directory)} -> {directory.resolve()})",
+            hint="Flux's secure join never leaves the source root: point spec.path at a folder inside it")
     return directory
 
 
