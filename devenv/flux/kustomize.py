@@ -530,7 +530,6 @@ class Workspace:
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="devenv-render-"))
         self._lock = threading.Lock()
-        self._mirrors: dict[Path, Path] = {}
         self._real: set[Path] = set()
         self._count = 0
 
@@ -584,7 +583,7 @@ class Workspace:
 
     def _sibling(self, root: Path, directory: Path) -> Path:
         with self._lock:
-            mirror = self._mirror(root)
+            mirror = self._mirror(root)  # one per build: another build may be reading its own mirror right now
             rel = directory.relative_to(root)
             parent = self._realize(root, mirror, rel.parent) if rel.parts else self.dir
             self._count += 1
@@ -596,13 +595,14 @@ class Workspace:
             return sibling
 
     def _mirror(self, root: Path) -> Path:
-        mirror = self._mirrors.get(root)
-        if mirror is None:
-            mirror = self.dir / f"source-{len(self._mirrors)}"
-            mirror.mkdir()
-            self._populate(root, mirror)
-            self._mirrors[root] = mirror
-            self._real.add(mirror)
+        """A fresh mirror of the source: symlinks to its entries, made real folder by folder as needed.
+        Never shared between builds, since making a folder real replaces a symlink another kustomize
+        could be reading through."""
+        self._count += 1
+        mirror = self.dir / f"source-{self._count:03d}"
+        mirror.mkdir()
+        self._populate(root, mirror)
+        self._real.add(mirror)
         return mirror
 
     def _realize(self, root: Path, mirror: Path, rel: Path) -> Path:
