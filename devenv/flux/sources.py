@@ -242,6 +242,8 @@ def copy_artifact(rules: list, roots: Mapping[str, Path], dest: Path, describe: 
             else:
                 raise PlatformError(f"{where}: {rule.get('from')!r} matches nothing in {root}")
         for file, rel in pairs:
+            if not file.resolve().is_relative_to(root.resolve()):  # `..` or a symbolic link out of the source
+                raise PlatformError(f"{where}: from {rule.get('from')!r} reaches {file.resolve()}, outside its source")
             _place(file, dest, rel, strategy, where)
 
 

@@ -63,3 +63,21 @@ def test_parallel_builds_do_not_disturb_each_other(tmp_path) -> None:
         result = render_environment(load_profile(profile), "race", platform=tmp_path / "platform")
         assert len(result.kustomizations) == 24
         assert sum(len(k.resources) for k in result.kustomizations) == 12 * 150 + 12
+
+
+def test_artifact_copy_rules_cannot_reach_outside_their_source(tmp_path) -> None:
+    from devenv.flux.sources import copy_artifact
+
+    root, outside, dest = tmp_path / "repo", tmp_path / "outside", tmp_path / "artifact"
+    (root / "apps").mkdir(parents=True)
+    outside.mkdir()
+    dest.mkdir()
+    (outside / "secret.yaml").write_text("kind: Secret\n")
+    (root / "apps" / "ok.yaml").write_text("kind: ConfigMap\n")
+    copy_artifact([{"from": "@repo/apps/ok.yaml", "to": "@artifact/"}], {"repo": root}, dest, "ArtifactGenerator x")
+    assert (dest / "ok.yaml").is_file()
+    for rule in ({"from": "@repo/../outside/secret.yaml", "to": "@artifact/"},
+                 {"from": "@repo/../outside/*.yaml", "to": "@artifact/"}):
+        with pytest.raises(PlatformError, match="outside its source"):
+            copy_artifact([rule], {"repo": root}, dest, "ArtifactGenerator x")
+    assert not (dest / "secret.yaml").exists()
