@@ -16,8 +16,6 @@ ALB_CLASS = "alb"
 ALB_CONTROLLER = "ingress.k8s.aws/alb"
 ALB_ANNOTATION_PREFIX = "alb.ingress.kubernetes.io/"
 INGRESS_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
-# Annotations only the AWS Load Balancer Controller (or the in-tree AWS cloud provider) reads.
-NLB_ANNOTATION_PREFIX = "service.beta.kubernetes.io/aws-load-balancer-"
 
 # Helm charts that only make sense inside AWS, by chart name.
 AWS_ONLY_CHARTS: dict[str, str] = {
@@ -42,9 +40,6 @@ AWS_ONLY_CHARTS: dict[str, str] = {
     "aws-gateway-controller-chart": "programs Amazon VPC Lattice through the AWS API",
     "eks-pod-identity-agent": "serves EKS Pod Identity credentials, which exist only on EKS",
 }
-
-# Charts that are AWS-only only with some values; both charts default to AWS.
-CONDITIONAL_CHARTS = ("external-dns", "cluster-autoscaler")
 
 # Chart repositories whose every chart is AWS-specific.
 AWS_CHART_REPOSITORIES: dict[str, str] = {

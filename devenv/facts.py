@@ -12,9 +12,6 @@ CONTAINER_PORTS = {"mariadb": 3306, "opensearch": 9200}
 # Shown where a value only exists once `devenv up` has generated it (offline render).
 GENERATED_PLACEHOLDER = "generated-by-devenv-up"
 
-HOST = "host"  # a process on this machine (IDE, tests): 127.0.0.1 and the published port
-CLUSTER = "cluster"  # a workload in the environment's cluster (kind network / namespace service)
-
 
 @dataclass(frozen=True)
 class Endpoint:

@@ -21,7 +21,6 @@ SERVICE = "devenv.service"
 SERVICE_TYPE = "devenv.service-type"
 HOST_PORT = "devenv.host-port"
 CONFIG_HASH = "devenv.config-hash"  # what the resource was created from; a change means re-create
-BRANCH = "devenv.branch"
 RUN = "devenv.run"  # the `up` run that created the resource: gc tells a crashed run's leftovers by it
 PROFILE_PATH = "devenv.profile-path"  # the profile file, so `devenv env` can fill the environment values
 USER = "devenv.user"  # on containers: the facts a client needs, as the container was created
