@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 
 import pytest
-import yaml
 
 from conftest import find, write_profile
+from test_render_pipeline import kustomization, write
 from devenv.flux import render as render_module
 from devenv.flux.render import render_environment
 from devenv.profiles import load_profile
@@ -24,37 +24,24 @@ environment:
 """
 
 
-def _kustomization(name: str, path: str, **spec) -> dict:
-    return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-            "metadata": {"name": name, "namespace": "flux-system"},
-            "spec": {"interval": "10m", "path": path, "prune": True,
-                     "sourceRef": {"kind": "GitRepository", "name": "flux-system"}, **spec}}
-
-
-def _write(root: Path, rel: str, *docs: dict) -> None:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
-
-
 @pytest.fixture
 def platform(tmp_path: Path) -> Path:
     """`vars` renders a ConfigMap that `app` (which depends on it) reads variables from."""
     root = tmp_path / "platform"
-    _write(root, "clusters/dev/flux-system/gotk-sync.yaml",
+    write(root, "clusters/dev/flux-system/gotk-sync.yaml",
            {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
             "metadata": {"name": "flux-system", "namespace": "flux-system"},
             "spec": {"interval": "1m", "url": "https://git.example.com/fleet.git", "ref": {"branch": "main"}}},
-           _kustomization("flux-system", "./clusters/dev"))
-    _write(root, "clusters/dev/ks.yaml",
-           _kustomization("vars", "./vars"),
-           _kustomization("app", "./app", dependsOn=[{"name": "vars"}], postBuild={"substituteFrom": [
+           kustomization("flux-system", "./clusters/dev"))
+    write(root, "clusters/dev/ks.yaml",
+           kustomization("vars", "./vars"),
+           kustomization("app", "./app", dependsOn=[{"name": "vars"}], postBuild={"substituteFrom": [
                {"kind": "ConfigMap", "name": "environment"},
                {"kind": "ConfigMap", "name": "team-vars", "optional": True}]}))
-    _write(root, "vars/cm.yaml", {"apiVersion": "v1", "kind": "ConfigMap",
+    write(root, "vars/cm.yaml", {"apiVersion": "v1", "kind": "ConfigMap",
                                   "metadata": {"name": "team-vars", "namespace": "flux-system"},
                                   "data": {"TEAM": "payments"}})
-    _write(root, "app/cm.yaml", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app", "namespace": "x"},
+    write(root, "app/cm.yaml", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app", "namespace": "x"},
                                  "data": {"team": "${TEAM:=nobody}", "host": "app.${DOMAIN}"}})
     return root
 
