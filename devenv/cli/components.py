@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -11,9 +10,7 @@ import typer
 from devenv.cli import output
 
 
-class Format(str, Enum):
-    table = "table"
-    json = "json"
+Format = output.TableOrJson
 
 
 def command(

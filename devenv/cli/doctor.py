@@ -69,14 +69,14 @@ def checks() -> list[Check]:
 
 
 def command(
-    fmt: str = typer.Option("table", "--output", "-o", help="table or json."),
+    fmt: output.TableOrJson = typer.Option(output.TableOrJson.table, "--output", "-o", help="table or json."),
 ) -> None:
     """Check what devenv needs (Docker, kind, kubectl/kustomize, flux) and say how to fix what is missing.
 
     Exits 1 when something is missing; what each tool is needed for tells you whether it matters to you.
     """
     found = checks()
-    if fmt == "json":
+    if fmt is output.TableOrJson.json:
         output.emit_json([asdict(c) for c in found])
     else:
         output.emit_table(["check", "status", "detail", "needed for", "fix"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
 
 import typer
 
@@ -10,9 +9,7 @@ from devenv.cli import output
 from devenv.cli.status import age, until
 
 
-class Format(str, Enum):
-    table = "table"
-    json = "json"
+Format = output.TableOrJson
 
 
 def command(fmt: Format = typer.Option(Format.table, "--output", "-o", help="table or json.")) -> None:

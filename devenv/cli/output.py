@@ -6,11 +6,19 @@ import contextlib
 import json
 import sys
 import time
+from enum import Enum
 from typing import Any, Iterable, Iterator, Sequence
 
 import yaml
 
 _quiet = False
+
+
+class TableOrJson(str, Enum):
+    """`-o` of the commands that print a table for people and JSON for scripts."""
+
+    table = "table"
+    json = "json"
 
 
 def configure(*, quiet: bool) -> None:

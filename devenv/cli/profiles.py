@@ -10,7 +10,7 @@ from devenv.profiles import list_profiles, load_profile
 
 
 def command(
-    fmt: str = typer.Option("table", "--output", "-o", help="table or json."),
+    fmt: output.TableOrJson = typer.Option(output.TableOrJson.table, "--output", "-o", help="table or json."),
 ) -> None:
     """List the profiles in ./profiles and devenv's built-in ones (an invalid one is listed with its error).
 
@@ -27,7 +27,7 @@ def command(
             "name": p.name, "path": str(path), "valid": True, "description": p.description, "target": p.target,
             "mirror": p.mirror, "services": {s.name: f"{s.type}:{s.version}" for s in p.services}, "ttl": p.ttl,
         })
-    if fmt == "json":
+    if fmt is output.TableOrJson.json:
         output.emit_json(rows)
         return
     output.emit_table(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from enum import Enum
 from typing import Optional
 
 import typer
@@ -12,9 +11,7 @@ from devenv.cli import output
 from devenv.naming import resolve_name
 
 
-class Format(str, Enum):
-    table = "table"
-    json = "json"
+Format = output.TableOrJson
 
 
 def command(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import time
-from enum import Enum
 from typing import Optional
 
 import typer
@@ -14,9 +13,7 @@ from devenv.errors import Interrupted
 from devenv.naming import resolve_name
 
 
-class Format(str, Enum):
-    table = "table"
-    json = "json"
+Format = output.TableOrJson
 
 
 def command(

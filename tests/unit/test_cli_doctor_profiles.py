@@ -44,3 +44,10 @@ def test_a_bug_is_one_paragraph_with_its_own_exit_code_not_a_traceback(monkeypat
     assert result.exit_code == 70
     assert result.stderr.startswith("error: unexpected error: RuntimeError: boom")
     assert "Traceback" not in result.stderr and "--debug" in result.stderr
+
+
+def test_an_unknown_output_format_is_refused_not_ignored() -> None:
+    for command in ("profiles", "doctor"):
+        result = CliRunner().invoke(app, [command, "-o", "yaml"])
+        assert result.exit_code == 2 and result.stdout == ""
+        assert "'yaml' is not one of 'table', 'json'" in result.stderr
