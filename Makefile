@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv test unit integration reliability demo bench lint clean
+.PHONY: venv test unit integration reliability demo bench lint clean lab lab-down lab-status lab-test
 
 venv: $(STAMP)
 
@@ -41,3 +41,16 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# The lab (tests/lab/): a real API server, Flux's controllers and an OCI registry built from Go modules.
+lab:
+	$(PYTHON) tests/lab/lab.py up
+
+lab-down:
+	$(PYTHON) tests/lab/lab.py down
+
+lab-status:
+	$(PYTHON) tests/lab/lab.py status
+
+lab-test: $(STAMP)
+	$(BIN)/pytest tests/lab

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -23,3 +24,47 @@ def new_env(env_names, request):
         return name
 
     return make
+
+
+# ---------------------------------------------------------------- prerequisites
+# A test marked with what it needs skips, saying why, when that is absent; DEVENV_REQUIRE (a comma list of
+# marker names, or `all`) turns those skips into failures, so CI cannot go green without running them.
+PREREQUISITES = ("docker", "mariadb_image", "opensearch_image", "kind", "cluster", "flux", "kustomize")
+
+
+def required() -> set[str]:
+    names = {n.strip() for n in os.environ.get("DEVENV_REQUIRE", "").split(",") if n.strip()}
+    return set(PREREQUISITES) if names & {"all", "1", "true"} else names
+
+
+def pytest_configure(config) -> None:
+    unknown = required() - set(PREREQUISITES)
+    if unknown:
+        raise pytest.UsageError(f"DEVENV_REQUIRE: unknown prerequisite(s) {', '.join(sorted(unknown))}; "
+                                f"known: {', '.join(PREREQUISITES)}, all")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    needs = {mark.name for mark in item.iter_markers()}
+    if needs & {"cluster", "flux"}:
+        from lab_env import cluster, flux_ready
+
+        found, why = cluster()
+        if found is None:
+            pytest.skip(why)
+        if "flux" in needs and (why := flux_ready(found)):
+            pytest.skip(why)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or call.excinfo is None:
+        return
+    needs = {mark.name for mark in item.iter_markers()} & required()
+    if needs and not item.get_closest_marker("skip"):
+        reason = call.excinfo.value.msg if hasattr(call.excinfo.value, "msg") else str(call.excinfo.value)
+        report.outcome = "failed"
+        report.longrepr = (f"required prerequisite missing (DEVENV_REQUIRE names {', '.join(sorted(needs))}): "
+                           f"{reason}")
