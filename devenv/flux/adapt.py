@@ -62,8 +62,50 @@ def is_supporting(resource: Mapping[str, Any]) -> bool:
     kind = resource.get("kind")
     if is_flux_source(resource) or (kind == "Namespace" and resource.get("apiVersion") == "v1"):
         return True
+    if kind in aws.CROSSPLANE_RUNTIME_KINDS and aws.api_group(resource) == aws.CROSSPLANE_PKG_GROUP:
+        return True
     annotations = (resource.get("metadata") or {}).get("annotations") or {}
     return kind == "ServiceAccount" and any(aws.is_irsa_annotation(k) for k in annotations)
+
+
+def remove_aws_annotations(resource: dict) -> list[str]:
+    """Remove what needs AWS and nothing else: IRSA annotations wherever an `annotations` mapping
+    holds them (a ServiceAccount, a custom resource's service account template) or anywhere in a
+    HelmRelease's values, and AWS Load Balancer Controller annotations of Ingresses and values.
+    Done before post-build substitution, as Flux applies devenv's patches before it, so a
+    variable used only there needs no value. Returns the changes."""
+    changes: list[str] = []
+    is_release = resource.get("kind") == "HelmRelease" and aws.api_group(resource) == "helm.toolkit.fluxcd.io"
+    alb_too = is_release or resource.get("kind") == "Ingress"
+
+    def walk(node: Any, where: str, in_values: bool) -> None:
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{where}[{i}]", in_values)
+            return
+        if not isinstance(node, dict):
+            return
+        for key in list(node):
+            value = node[key]
+            path = f"{where}.{key}" if where else str(key)
+            if isinstance(value, dict) and (key == "annotations" or in_values):
+                removed = [k for k in value if isinstance(k, str) and (
+                    aws.is_irsa_annotation(k) or (alb_too and k.startswith(aws.ALB_ANNOTATION_PREFIX)))]
+                for k in removed:
+                    del value[k]
+                irsa = [k for k in removed if aws.is_irsa_annotation(k)]
+                alb = [k for k in removed if not aws.is_irsa_annotation(k)]
+                changes.extend(f"{path}: removed {k} (IRSA: IAM roles exist only on EKS)" for k in irsa)
+                if alb:
+                    changes.append(f"{path}: removed {len(alb)} {aws.ALB_ANNOTATION_PREFIX}* "
+                                   f"annotation{'s' if len(alb) > 1 else ''} ({', '.join(alb)})")
+                if removed and not value and key == "annotations":
+                    del node[key]
+                    continue
+            walk(value, path, in_values or (is_release and path == "spec.values"))
+
+    walk(resource, "", False)
+    return changes
 
 
 def profile_exclusion_reason(resource: Mapping[str, Any], exclude: Iterable[str], profile: str) -> str | None:
@@ -139,9 +181,7 @@ class Adapter:
         kind = resource.get("kind")
         group = aws.api_group(resource)
         changes: list[str] = []
-        if kind == "ServiceAccount" and group == "":
-            changes += self._irsa_annotations(resource)
-        elif kind == "Ingress" and group in ("networking.k8s.io", "extensions"):
+        if kind == "Ingress" and group in ("networking.k8s.io", "extensions"):
             changes += self._ingress(resource)
         elif kind == "PersistentVolumeClaim" and group == "":
             changes += self._claim(resource, "spec")
@@ -156,6 +196,22 @@ class Adapter:
                 changes += self._values(values, "spec.values", ())
         elif kind == "Kustomization" and group == "kustomize.toolkit.fluxcd.io":
             changes += self.rewire_kustomization(resource)
+        elif group and not group.endswith((".k8s.io", ".fluxcd.io")) and "." in group:
+            spec = resource.get("spec")
+            if isinstance(spec, (dict, list)):  # a custom resource: storage classes wherever it names one
+                changes += self._storage_classes(spec, "spec")
+        return changes + remove_aws_annotations(resource)
+
+    def _storage_classes(self, node: Any, where: str) -> list[str]:
+        changes: list[str] = []
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in list(items):
+            path = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}"
+            if key in ("storageClass", "storageClassName") and isinstance(value, str) and value in self.aws_storage:
+                node[key] = self.storage_class
+                changes.append(f"{path}: {value} -> {self.storage_class} (an AWS storage class)")
+            elif isinstance(value, (dict, list)):
+                changes += self._storage_classes(value, path)
         return changes
 
     def rewire_kustomization(self, obj: dict) -> list[str]:
@@ -203,18 +259,6 @@ class Adapter:
                 del spec["dependsOn"]
         return changes
 
-    def _irsa_annotations(self, resource: dict) -> list[str]:
-        meta = resource.get("metadata") or {}
-        annotations = meta.get("annotations")
-        if not isinstance(annotations, dict):
-            return []
-        removed = [k for k in annotations if aws.is_irsa_annotation(k)]
-        for key in removed:
-            del annotations[key]
-        if removed and not annotations:
-            del meta["annotations"]
-        return [f"metadata.annotations: removed {key} (IRSA: IAM roles exist only on EKS)" for key in removed]
-
     def _ingress(self, resource: dict) -> list[str]:
         meta = resource.setdefault("metadata", {})
         spec = resource.get("spec")
@@ -231,12 +275,6 @@ class Adapter:
                 changes.append(f"spec.ingressClassName: {spec.get('ingressClassName') or '(unset)'} -> "
                                f"{self.ingress_class} (the AWS Load Balancer Controller does not run locally)")
                 spec["ingressClassName"] = self.ingress_class
-        alb = [k for k in annotations if k.startswith(aws.ALB_ANNOTATION_PREFIX)]
-        for key in alb:
-            del annotations[key]
-        if alb:
-            changes.append(f"metadata.annotations: removed {len(alb)} {aws.ALB_ANNOTATION_PREFIX}* "
-                           f"annotation{'s' if len(alb) > 1 else ''} ({', '.join(alb)})")
         if "annotations" in meta and not meta["annotations"]:
             del meta["annotations"]
         return changes
