@@ -33,6 +33,10 @@ _LOAD_RESTRICTOR = "--load-restrictor=LoadRestrictionsNone"  # what kustomize-co
 _REMOTE_PREFIXES = ("git::", "gh:", "ssh://", "https://", "http://", "git@", "github.com:", "github.com/")
 
 
+class RemoteResource(PlatformError):
+    """A kustomization names a remote resource, which cannot be built offline."""
+
+
 # -- YAML ----------------------------------------------------------------------------------------
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -651,6 +655,13 @@ class Workspace:
             plain = read_plain(directory)
             if plain is not None:
                 return legacy_sorted([obj for obj, _ in plain])
+        remote = find_remote_resource(directory)
+        if remote is not None:
+            url, kfile = remote
+            raise RemoteResource(
+                f"{describe} cannot be built offline: {display(kfile)} names the remote resource {url}",
+                hint="render with --skip-unbuildable to leave such Kustomizations out (each listed with the "
+                     "reason), or exclude it with the profile's `exclude`, or vendor the resource into the repository")
         existing = kustomization_file(directory)
         if existing is not None:
             docs = load_documents(read_manifest(existing), display(existing))
