@@ -426,7 +426,7 @@ class _Renderer:
         """Substitute every object of the output that has a `$` (see _Presubstituted); errors are
         left for rendering to raise, in order and with their context."""
         try:
-            variables = self._variables(k, objects)
+            variables = self._variables(k, objects, record=False)
         except Exception:  # noqa: BLE001 - rendering loads them again and reports
             return None
         always = (k.spec.get("postBuild") or {}).get("substituteStrategy") == "Always"
@@ -665,38 +665,50 @@ class _Renderer:
             return
         if not missing and not undefined:
             return
+        objects: dict[str, list[MissingObject]] = {}
+        for m in missing:
+            objects.setdefault(m.id, []).append(m)
+        waiting = {m.kustomization_id for m in missing}
+        # Variables of a Kustomization whose object is missing are most likely that object's keys.
+        undefined_elsewhere = [u for u in undefined if u.kustomization not in waiting]
         context: list[str] = []
-        if missing:
-            context.append(f"substituteFrom objects that do not exist offline ({len(missing)}):")
-            for m in missing:
-                used = sorted({u.name for u in undefined if u.kustomization == m.kustomization_id})
-                keys = m.keys or tuple(used)
-                context.append(f"  {m.id}, read by {m.kustomization}: {m.why}"
+        if objects:
+            context.append(f"substituteFrom objects devenv cannot read offline ({len(objects)}):")
+            for readers in objects.values():
+                first = readers[0]
+                keys = first.keys or tuple(sorted({u.name for u in undefined
+                                                   if u.kustomization in {m.kustomization_id for m in readers}}))
+                context.append(f"  {first.id}, read by {'; '.join(m.kustomization for m in readers)}: {first.why}"
                                + (f"; keys it would hold: {', '.join(keys)}" if keys else ""))
-        if undefined:
-            names = sorted({u.name for u in undefined})
+            generated = ", ".join(f"{o['kind']} {o['metadata']['namespace']}/{o['metadata']['name']}"
+                                  for o in self.env_objects)
+            context.append(f"  (the profile {self.profile_name} generates {generated})")
+        names = sorted({u.name for u in undefined_elsewhere})
+        if names:
             context.append(f"undefined variables ({len(names)}), strict substitution as Flux 2.9 does by default:")
-            context += [f"  {u.describe()}" for u in undefined]
-        snippet = ", ".join(f"{{kind: {m.kind}, name: {m.name}, namespace: {m.namespace}, data: {{KEY: value}}}}"
-                            for m in missing[:2])
+            context += [f"  {u.describe()}" for u in undefined_elsewhere]
+        snippet = ", ".join(f"{{kind: {m[0].kind}, name: {m[0].name}, namespace: {m[0].namespace}, data: {{"
+                            + ", ".join(f"{key}: ..." for key in (m[0].keys or ("KEY",))[:3]) + "}}"
+                            for m in list(objects.values())[:2])
         hint = []
-        if missing:
+        if objects:
             hint.append(f"let the profile {self.profile_name} generate each, under `substituteFrom:` "
                         f"(e.g. substituteFrom: [{snippet}]), or mark the reference `optional: true`")
-        if undefined:
-            hint.append(f"add the variables to the profile's `environment.data` (secrets under "
-                        f"`environment.secretData`), or render with --no-strict (they become empty, as Flux "
-                        f"without strict substitution)")
+        if names:
+            hint.append("add the variables to the profile's `environment.data` (secrets under "
+                        "`environment.secretData`), or render with --no-strict (they become empty, as Flux "
+                        "without strict substitution)")
         summary = " and ".join(filter(None, [
-            f"{len(missing)} substituteFrom object{'s' if len(missing) != 1 else ''} missing" if missing else "",
-            f"{len({u.name for u in undefined})} variable{'s' if len({u.name for u in undefined}) != 1 else ''} "
-            f"undefined" if undefined else ""]))
+            f"{len(objects)} substituteFrom object{'s' if len(objects) != 1 else ''} missing or unreadable"
+            if objects else "",
+            f"{len(names)} variable{'s' if len(names) != 1 else ''} undefined" if names else ""]))
         error = PlatformError if missing else SubstitutionError
         raise error(f"post-build substitution cannot complete: {summary}", context=context, hint="; ".join(hint))
 
-    def _variables(self, k: FluxKustomization, resources: list[dict]) -> dict[str, str] | None:
+    def _variables(self, k: FluxKustomization, resources: list[dict], *, record: bool = True) -> dict[str, str] | None:
         """The variables kustomize-controller would load for this Kustomization, None without postBuild.
-        A substituteFrom object that is missing (or SOPS-encrypted) is recorded and skipped."""
+        A substituteFrom object that is missing (or SOPS-encrypted) is recorded and skipped; without
+        `record` (a build thread guessing early, when such an object may still come) None is returned."""
         post = k.spec.get("postBuild")
         if not isinstance(post, dict):
             return None
@@ -712,6 +724,8 @@ class _Renderer:
                 continue
             key = (str(ref.get("kind")), k.namespace, str(ref.get("name")))
             obj = self.generated.get(key) or self.found.get(key)
+            if not record and (obj is None or "sops" in obj):
+                return None
             if obj is None:
                 if ref.get("optional") is not True:
                     self._record_missing(k, key, "does not exist (not generated by the profile, not in the cluster "
