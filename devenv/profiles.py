@@ -379,6 +379,8 @@ class _Validator:
 
     def templates(self, value: Any, at: tuple, services: tuple[ServiceSpec, ...], *,
                   flux_names: bool = True) -> dict[str, str]:
+        if value is None:  # `data:` left empty
+            return {}
         if not isinstance(value, dict):
             self.problem(at, f"must be a mapping of KEY: template, not {_type_name(value)}")
             return {}

@@ -458,7 +458,12 @@ class _Renderer:
                         self._exclude_kustomization(self.entries[k.id], f"not rendered: {_first_line(err)}")
                         continue
                     self.resolver.add(objects)
-                    nested += self._render(self.entries[k.id], objects)
+                    try:
+                        nested += self._render(self.entries[k.id], objects)
+                    except (PlatformError, SubstitutionError) as err:
+                        if not self.keep_going:
+                            raise
+                        self._exclude_kustomization(self.entries[k.id], f"not rendered: {_first_line(err)}")
         except BaseException:
             for future in futures.values():
                 future.cancel()
@@ -551,7 +556,10 @@ class _Renderer:
             self._exclude_whole(entry, raw, reasons, whole)
             return []
         variables = self._variables(k, [r for r, why in zip(raw, reasons) if not why])
-        always = (k.spec.get("postBuild") or {}).get("substituteStrategy") == "Always"
+        # With a substituteFrom object missing, Flux fails anyway; substituting still names the
+        # variables that object would have to hold.
+        always = ((k.spec.get("postBuild") or {}).get("substituteStrategy") == "Always"
+                  or any(m.kustomization_id == k.id for m in self.missing.values()))
         pre, entry.presubstituted = entry.presubstituted, None
         if pre is not None and pre.variables != variables:
             pre = None
@@ -659,8 +667,9 @@ class _Renderer:
                                                    f"which {m.why}", kustomization=m.kustomization_id))
             for u in undefined:
                 self.warnings.append(RenderWarning(
-                    f"variable {u.name} is not defined, so it became empty (Flux without strict substitution): "
-                    f"{u.resource} in Kustomization {u.kustomization}"
+                    f"variable {u.name} is not defined"
+                    + (": " if self.keep_going else ", so it became empty (Flux without strict substitution): ")
+                    + f"{u.resource} in Kustomization {u.kustomization}"
                     + (f" ({', '.join(u.files)})" if u.files else ""), kustomization=u.kustomization))
             return
         if not missing and not undefined:
