@@ -162,7 +162,8 @@ def unused_supporting_objects(resources: Sequence[Mapping], dropped: Sequence[Ma
         supporting = is_flux_source(resource) or (
             kind in aws.CROSSPLANE_RUNTIME_KINDS and aws.api_group(resource) == aws.CROSSPLANE_PKG_GROUP)
         if supporting and key in dropped_refs and key not in kept_refs:
-            out[i] = f"only used by {', '.join(dropped_refs[key])}, which {'is' if len(dropped_refs[key]) == 1 else 'are'} left out"
+            users = dropped_refs[key]
+            out[i] = f"only used by {', '.join(users)}, which {'is' if len(users) == 1 else 'are'} left out"
     return out
 
 

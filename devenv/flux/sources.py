@@ -139,7 +139,8 @@ class SourceResolver:
                 if isinstance(artifact, dict) and artifact.get("name") == ref.name:
                     return self._generate(ref, f"ArtifactGenerator {namespace}/{name}", gen, artifact, seen + (ref,))
         return ResolvedSource(ref, None, ref.key,
-                              reason=f"no ArtifactGenerator in the mirror produces {ref.key}; map it to a local "
+                              reason=f"no ArtifactGenerator (in the cluster folder or a rendered Kustomization) produces "
+                                     f"{ref.key}; map it to a local "
                                      f"folder in the profile's `sources` to render it")
 
     def _generate(self, ref: SourceRef, generator: str, gen: dict, artifact: dict,
