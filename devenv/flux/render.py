@@ -1,10 +1,13 @@
 """The render pipeline: what Flux would apply for an environment, computed offline.
 
-For each Flux Kustomization of the profile's cluster folder (and those nested in their output):
-resolve its source, build its path with kustomize and its Flux spec (in parallel), leave out what
-only works on AWS, run post-build substitution with the variables Flux would load (the profile's
-`environment` ConfigMap/Secret among them), set commonMetadata, then adapt what stays (dependsOn,
-IRSA, ALB ingress, storage classes) — each exclusion and adaptation with its reason.
+For each Flux Kustomization of the profile's cluster folder (as the bootstrap Kustomization applies
+them, substituted) and those nested in their output: resolve its source (one a later Kustomization
+produces, e.g. an ArtifactGenerator's ExternalArtifact, once it has), build its path with kustomize
+and its Flux spec (in parallel), leave out what only works on AWS, remove what needs AWS alone
+(IRSA, ALB annotations) before post-build substitution with the variables Flux would load (the
+profile's objects among them), set commonMetadata, then adapt what stays (dependsOn, ALB ingress,
+storage classes, secret stores) — each exclusion and adaptation with its reason. What devenv cannot
+see or build is "not rendered"; strict substitution problems are reported together at the end.
 """
 
 from __future__ import annotations
