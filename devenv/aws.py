@@ -6,6 +6,7 @@ with the verdicts (leave a resource out, or a whole Flux Kustomization); this mo
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 # The ServiceAccount annotation of IAM Roles for Service Accounts; the other eks.amazonaws.com/
@@ -71,6 +72,13 @@ AWS_PROVISIONERS: dict[str, str] = {
     "s3.csi.aws.com": "Amazon S3 (Mountpoint)",
 }
 
+# Crossplane: the API groups of its AWS providers' managed resources (s3.aws.upbound.io,
+# s3.aws.m.upbound.io for namespaced ones, and the older community provider's *.aws.crossplane.io).
+CROSSPLANE_AWS_GROUPS = ("aws.upbound.io", "aws.m.upbound.io", "aws.crossplane.io")
+CROSSPLANE_PKG_GROUP = "pkg.crossplane.io"
+CROSSPLANE_RUNTIME_KINDS = ("ControllerConfig", "DeploymentRuntimeConfig")
+_CROSSPLANE_AWS_PACKAGE = re.compile(r"(^|/)provider-(family-)?aws([-:@]|$)")
+
 # Storage class names that EKS clusters (or their Terraform) usually provide: a PVC naming one of
 # these would never bind in a local cluster unless the platform defines it with another provisioner.
 EKS_STORAGE_CLASSES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "efs-sc", "ebs-sc")
@@ -89,7 +97,27 @@ def aws_api_group_reason(group: str) -> str | None:
         return f"AWS Controllers for Kubernetes (ACK, {group}): manages AWS resources through the AWS API"
     if group.endswith(".k8s.aws") or group.endswith(".amazonaws.com") or group.endswith(".aws.amazon.com"):
         return f"{group} is an AWS API group, served only by AWS controllers"
+    if any(group == g or group.endswith("." + g) for g in CROSSPLANE_AWS_GROUPS):
+        return f"a Crossplane AWS provider ({group}): manages AWS resources through the AWS API"
     return None
+
+
+def is_crossplane_aws_provider(resource: Mapping[str, Any]) -> bool:
+    spec = resource.get("spec") or {}
+    package = spec.get("package") if isinstance(spec, dict) else None
+    return (resource.get("kind") == "Provider" and api_group(resource) == CROSSPLANE_PKG_GROUP
+            and isinstance(package, str) and bool(_CROSSPLANE_AWS_PACKAGE.search(package)))
+
+
+def crossplane_runtime_refs(provider: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """(kind, name) of the ControllerConfig / DeploymentRuntimeConfig a Crossplane Provider uses."""
+    spec = provider.get("spec") or {}
+    out = set()
+    for field, kind in (("controllerConfigRef", "ControllerConfig"), ("runtimeConfigRef", "DeploymentRuntimeConfig")):
+        ref = spec.get(field) if isinstance(spec, dict) else None
+        if isinstance(ref, dict) and ref.get("name"):
+            out.add((kind, str(ref["name"])))
+    return out
 
 
 def aws_provisioner_reason(provisioner: str | None) -> str | None:
@@ -128,10 +156,13 @@ def chart_repository_url(release: Mapping[str, Any], sources: Mapping[tuple[str,
 
 
 def helm_release_reason(release: Mapping[str, Any],
-                        sources: Mapping[tuple[str, str, str], Mapping] | None = None) -> str | None:
-    """Why a HelmRelease only works on AWS (by its chart, its values, or its chart repository), or None."""
+                        sources: Mapping[tuple[str, str, str], Mapping] | None = None,
+                        values: Mapping[str, Any] | None = None) -> str | None:
+    """Why a HelmRelease only works on AWS (by its chart, its values, or its chart repository), or None.
+    `values` are the release's merged values (valuesFrom, then spec.values) when known."""
     chart = chart_name(release, sources)
-    values = (release.get("spec") or {}).get("values") or {}
+    if values is None:
+        values = (release.get("spec") or {}).get("values") or {}
     if not isinstance(values, dict):
         values = {}
     if chart in AWS_ONLY_CHARTS:
@@ -158,11 +189,13 @@ def helm_release_reason(release: Mapping[str, Any],
 
 
 def aws_only_reason(resource: Mapping[str, Any],
-                    sources: Mapping[tuple[str, str, str], Mapping] | None = None) -> str | None:
+                    sources: Mapping[tuple[str, str, str], Mapping] | None = None,
+                    values: Mapping[str, Any] | None = None) -> str | None:
     """Why this object only works on AWS, or None when it can run anywhere.
 
     `sources` maps (kind, namespace, name) to known Flux source objects, so a HelmRelease's chart
-    can be recognised by its HelmRepository / OCIRepository URL.
+    can be recognised by its HelmRepository / OCIRepository URL; `values` are a HelmRelease's
+    merged values (with valuesFrom) when known.
     """
     kind = resource.get("kind")
     group = api_group(resource)
@@ -173,7 +206,9 @@ def aws_only_reason(resource: Mapping[str, Any],
     if reason:
         return f"{kind} of {reason}"
     if kind == "HelmRelease" and group == "helm.toolkit.fluxcd.io":
-        return helm_release_reason(resource, sources)
+        return helm_release_reason(resource, sources, values)
+    if is_crossplane_aws_provider(resource):
+        return f"Crossplane provider {spec.get('package')}: manages AWS resources through the AWS API"
     if kind == "StorageClass":
         return aws_provisioner_reason(resource.get("provisioner"))
     if kind == "VolumeSnapshotClass":

@@ -59,14 +59,24 @@ def environment_values(profile: Profile, environment: str, facts: Mapping[str, M
 
 def environment_objects(profile: Profile, environment: str, facts: Mapping[str, Mapping[str, str]],
                         labels: Mapping[str, str], namespace: str | None = None) -> list[dict]:
-    """The `environment` ConfigMap, and its Secret when the profile has secret values."""
+    """The `environment` ConfigMap, its Secret when the profile has secret values, then the
+    profile's other substituteFrom objects (each in its own namespace, unless `namespace` is given)."""
     data, secret = environment_values(profile, environment, facts, namespace)
     ns = namespace or profile.environment.namespace
-    meta = lambda name: {"name": name, "namespace": ns, "labels": dict(labels)}  # noqa: E731
-    objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(profile.environment.name), "data": data}]
+    meta = lambda name, ns: {"name": name, "namespace": ns, "labels": dict(labels)}  # noqa: E731
+    objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(profile.environment.name, ns), "data": data}]
     if secret:
-        objects.append({"apiVersion": "v1", "kind": "Secret", "metadata": meta(profile.environment.secret_name),
+        objects.append({"apiVersion": "v1", "kind": "Secret", "metadata": meta(profile.environment.secret_name, ns),
                         "type": "Opaque", "stringData": secret})
+    env = {"name": environment, "namespace": ns}
+    for extra in profile.substitute_from:
+        values = {k: render_template(t, facts, env) for k, t in extra.data.items()}
+        obj = {"apiVersion": "v1", "kind": extra.kind, "metadata": meta(extra.name, namespace or extra.namespace)}
+        if extra.kind == "Secret":
+            obj.update(type="Opaque", stringData=values)
+        else:
+            obj["data"] = values
+        objects.append(obj)
     return objects
 
 

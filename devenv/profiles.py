@@ -35,7 +35,9 @@ _VERSION = re.compile(r"^\d+(\.\d+){0,2}$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _SIZE = re.compile(r"^\d+[kmgKMG]?$")
 _VAR_NAME = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
-_TEMPLATE_REF = re.compile(r"\{([^{}]*)\}")
+# `{services.db.host}`, `{env.name}`: a reference; `{{` writes a literal `{`; any other brace is
+# literal text, so JSON and YAML flow values (`{owner: dev}`) need no escaping.
+_TEMPLATE_PART = re.compile(r"\{\{|\{([A-Za-z_][\w-]*(?:\.[\w-]+)+)\}")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,20 @@ class EnvironmentSpec:
 
 
 @dataclass(frozen=True)
+class SubstitutionObject:
+    """One more ConfigMap or Secret devenv writes for postBuild.substituteFrom, in any namespace."""
+
+    kind: str  # ConfigMap | Secret
+    name: str
+    namespace: str
+    data: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -81,6 +97,10 @@ class Profile:
     ttl: str = "8h"
     ttl_seconds: int = 8 * 3600
     sources: Mapping[str, Path] = field(default_factory=dict)  # "Kind/namespace/name" -> local folder
+    substitute_from: tuple[SubstitutionObject, ...] = ()  # beside the environment ConfigMap/Secret
+    # Left-out AWS secret stores replaced by external-secrets' fake provider: store ("Kind/name" or
+    # "Kind/namespace/name") -> remote key -> template (or property -> template).
+    secret_stores: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def service(self, name: str) -> ServiceSpec:
         for svc in self.services:
@@ -102,15 +122,23 @@ def parse_duration(text: str) -> int | None:
 
 
 def render_template(template: str, facts: Mapping[str, Mapping[str, Any]], env: Mapping[str, str]) -> str:
-    """Fill `{services.<name>.<fact>}` and `{env.<key>}` references (validated at load time)."""
+    """Fill `{services.<name>.<fact>}` and `{env.<key>}` references (validated at load time);
+    `{{` gives `{`."""
 
     def value(match: re.Match) -> str:
+        if match.group(1) is None:
+            return "{"
         parts = match.group(1).split(".")
         if parts[0] == "env":
             return str(env[parts[1]])
         return str(facts[parts[1]][parts[2]])
 
-    return _TEMPLATE_REF.sub(value, template)
+    return _TEMPLATE_PART.sub(value, template)
+
+
+def template_references(template: str) -> list[str]:
+    """The references of a template (`services.db.host`, `env.name`), escapes left out."""
+    return [m.group(1) for m in _TEMPLATE_PART.finditer(template) if m.group(1) is not None]
 
 
 def find_profile(ref: str, search: list[Path] | None = None) -> Path:
@@ -251,7 +279,7 @@ class _Validator:
 
     def profile(self, data: Any) -> Profile:
         top = ("version", "name", "description", "target", "delivery", "mirror", "exclude", "services",
-               "environment", "ingressClass", "storageClass", "ttl", "sources")
+               "environment", "substituteFrom", "secretStores", "ingressClass", "storageClass", "ttl", "sources")
         data = self.mapping(data, (), top, required=("version", "name", "target", "mirror"))
         if "version" in data and data["version"] != PROFILE_VERSION:
             self.problem(("version",), f"unsupported version {data['version']!r} (this devenv reads version {PROFILE_VERSION})")
@@ -272,6 +300,8 @@ class _Validator:
         if ttl_seconds is None:
             self.problem(("ttl",), f"{ttl!r} is not a duration (e.g. 8h, 30m, 2d; 0 for never)")
         sources = self.sources(data.get("sources", {}))
+        substitute_from = self.substitute_from(data.get("substituteFrom", []), services, environment)
+        secret_stores = self.secret_stores(data.get("secretStores", {}), services)
         if self.problems:
             raise ProfileError(f"profile {self.path} is invalid ({len(self.problems)} problem"
                                f"{'s' if len(self.problems) > 1 else ''})", context=self.problems)
@@ -279,7 +309,7 @@ class _Validator:
             name=name, description=description, target=target, mirror=mirror.strip("/").removeprefix("./"),
             path=self.path, delivery=delivery, exclude=tuple(exclude), services=services,
             environment=environment, ingress_class=ingress, storage_class=storage, ttl=str(ttl),
-            ttl_seconds=ttl_seconds, sources=sources,
+            ttl_seconds=ttl_seconds, sources=sources, substitute_from=substitute_from, secret_stores=secret_stores,
         )
 
     def string_list(self, value: Any, at: tuple) -> list[str]:
@@ -347,7 +377,10 @@ class _Validator:
         secret_data = self.templates(value.get("secretData", {}), at + ("secretData",), services)
         return EnvironmentSpec(name=name, namespace=namespace, data=data, secret_name=secret_name, secret_data=secret_data)
 
-    def templates(self, value: Any, at: tuple, services: tuple[ServiceSpec, ...]) -> dict[str, str]:
+    def templates(self, value: Any, at: tuple, services: tuple[ServiceSpec, ...], *,
+                  flux_names: bool = True) -> dict[str, str]:
+        if value is None:  # `data:` left empty
+            return {}
         if not isinstance(value, dict):
             self.problem(at, f"must be a mapping of KEY: template, not {_type_name(value)}")
             return {}
@@ -355,14 +388,14 @@ class _Validator:
         out = {}
         for key, template in value.items():
             here = at + (key,)
-            if not isinstance(key, str) or not _VAR_NAME.match(key):
+            if flux_names and (not isinstance(key, str) or not _VAR_NAME.match(key)):
                 self.problem(here, f"{key!r} is not a valid Flux variable name (letters, digits, '_'; not starting with a digit)")
                 continue
             if isinstance(template, bool) or template is None or isinstance(template, (dict, list)):
                 self.problem(here, f"must be a string template, not {_type_name(template)}")
                 continue
             template = str(template)
-            for ref in _TEMPLATE_REF.findall(template):
+            for ref in template_references(template):
                 parts = ref.split(".")
                 if parts[0] == "env" and len(parts) == 2 and parts[1] in ("name", "namespace"):
                     continue
@@ -374,8 +407,63 @@ class _Validator:
                                            f"(it has: {', '.join(FACTS[kinds[parts[1]]])})")
                     continue
                 self.problem(here, f"{{{ref}}} is not a known reference "
-                                   "(use {services.<name>.<fact>}, {env.name} or {env.namespace})")
-            out[key] = template
+                                   "(use {services.<name>.<fact>}, {env.name} or {env.namespace}; "
+                                   "{{ writes a literal {)")
+            out[str(key)] = template
+        return out
+
+    def substitute_from(self, value: Any, services: tuple[ServiceSpec, ...],
+                        environment: EnvironmentSpec) -> tuple[SubstitutionObject, ...]:
+        at = ("substituteFrom",)
+        if not isinstance(value, list):
+            self.problem(at, f"must be a list of {{kind, name, namespace, data}}, not {_type_name(value)}")
+            return ()
+        seen = {("ConfigMap", environment.namespace, environment.name)}
+        if environment.secret_data:
+            seen.add(("Secret", environment.namespace, environment.secret_name))
+        out = []
+        for i, entry in enumerate(value):
+            here = at + (i,)
+            entry = self.mapping(entry, here, ("kind", "name", "namespace", "data"), required=("kind", "name", "data"))
+            kind = self.string(entry.get("kind"), here + ("kind",), choices=("ConfigMap", "Secret"))
+            name = self.string(entry.get("name"), here + ("name",), pattern=_NAME, hint="a Kubernetes object name")
+            namespace = self.string(entry.get("namespace", "flux-system"), here + ("namespace",), pattern=_NAME,
+                                    hint="a Kubernetes namespace")
+            data = self.templates(entry.get("data", {}), here + ("data",), services)
+            if kind is None or name is None or namespace is None:
+                continue
+            if (kind, namespace, name) in seen:
+                self.problem(here, f"{kind} {namespace}/{name} is generated twice (by `environment` or an "
+                                   f"earlier entry)")
+                continue
+            seen.add((kind, namespace, name))
+            out.append(SubstitutionObject(kind, name, namespace, data))
+        return tuple(out)
+
+    def secret_stores(self, value: Any, services: tuple[ServiceSpec, ...]) -> dict[str, dict[str, Any]]:
+        at = ("secretStores",)
+        if not isinstance(value, dict):
+            self.problem(at, f"must be a mapping of store (Kind/name or Kind/namespace/name) to its keys, "
+                             f"not {_type_name(value)}")
+            return {}
+        out: dict[str, dict[str, Any]] = {}
+        for store, keys in value.items():
+            here = at + (store,)
+            parts = str(store).split("/")
+            if parts[0] not in ("ClusterSecretStore", "SecretStore") or len(parts) not in (2, 3) or not all(parts):
+                self.problem(here, f"{store!r} must read ClusterSecretStore/name or SecretStore/namespace/name")
+                continue
+            if not isinstance(keys, dict):
+                self.problem(here, f"must be a mapping of remote key to a template (or to property: template), "
+                                   f"not {_type_name(keys)}")
+                continue
+            entries: dict[str, Any] = {}
+            for key, template in keys.items():
+                if isinstance(template, dict):
+                    entries[str(key)] = self.templates(template, here + (key,), services, flux_names=False)
+                else:
+                    entries.update(self.templates({key: template}, here, services, flux_names=False))
+            out[str(store)] = entries
         return out
 
     def sources(self, value: Any) -> dict[str, Path]:

@@ -102,6 +102,7 @@ for _name, _module in [
     ("render", "render"),
     ("substitute", "substitute"),
     ("components", "components"),
+    ("init", "init"),
     ("profiles", "profiles"),
     ("doctor", "doctor"),
 ]:

@@ -21,9 +21,12 @@ def command(
     fmt: Format = typer.Option(Format.table, "--output", "-o", help="table or json."),
 ) -> None:
     """List the Flux Kustomizations and HelmReleases of the profile's cluster folder (nested ones
-    included) with what render does with each: kept, or left out and why.
+    included) with what render does with each: kept, left out and why, or not rendered and why.
+    It works where `devenv render` stops (an undefined variable, a missing substituteFrom object, a
+    Kustomization that does not build): each problem is shown against its Kustomization, so you
+    can decide what to exclude.
 
-    JSON: [{kind, namespace, name, kustomization, status: kept|excluded, reason, path, source}].
+    JSON: [{kind, namespace, name, kustomization, status: kept|excluded|not-rendered, reason, path, source}].
 
     Examples:
 
@@ -36,7 +39,9 @@ def command(
 
     prof = load_profile(profile)
     with output.step(f"reading {prof.mirror} (profile {prof.name})"):
-        result = render_environment(prof, prof.name, platform=platform)
+        result = render_environment(prof, prof.name, platform=platform, keep_going=True)
+    for warning in result.warnings:
+        output.warn(warning.message)
     if fmt is Format.json:
         output.emit_json(result.components)
         return

@@ -32,6 +32,16 @@ def command(
     validate_crds: Optional[Path] = typer.Option(None, "--validate-crds", metavar="DIR",
                                                  help="Fail when a Flux object of the output does not validate "
                                                       "against the CRDs in DIR."),
+    strict: bool = typer.Option(True, "--strict/--no-strict",
+                                help="Strict post-build substitution (Flux 2.9's default): every undefined "
+                                     "variable is an error, all named at once. --no-strict: they become empty, "
+                                     "with a warning each."),
+    skip_unbuildable: bool = typer.Option(False, "--skip-unbuildable",
+                                          help="Leave out a Kustomization that cannot be built offline (a remote "
+                                               "resource, a failing kustomize build) instead of failing; each is "
+                                               "listed as not rendered, with the reason."),
+    show_secrets: bool = typer.Option(False, "--show-secrets",
+                                      help="JSON output: show the generated Secret's values instead of a mask."),
 ) -> None:
     """Render the profile's cluster folder as Flux would apply it, offline: every Flux Kustomization
     built with kustomize and its Flux spec, post-build variables substituted (the environment's
@@ -42,7 +52,11 @@ def command(
     (comments only: the objects are exactly what would be applied). JSON output: {environment,
     profile, kustomizations: [{name, namespace, path, dependsOn, source, parent, resources}],
     excluded: [{kind, name, namespace, kustomization, reason}], adapted: [{kind, name, namespace,
-    kustomization, change}], environmentConfigMap, warnings: [{message, kustomization, ...}]}.
+    kustomization, change}], notRendered: [{kind, name, namespace, kustomization, reason}],
+    environmentConfigMap, environmentObjects: [the ConfigMap, the Secret (values masked unless
+    --show-secrets), the profile's substituteFrom objects], warnings: [{message, kustomization, ...}]}.
+    Kustomizations devenv cannot see or build are "not rendered": listed apart from what is left out
+    as AWS-only, and named on stderr.
     With -o DIR: 00-environment.yaml and NN-<namespace>-<name>.yaml per Kustomization (.json with --format json).
 
     Examples:
@@ -60,16 +74,19 @@ def command(
     if validate_crds is not None:
         _check_crd_dir(validate_crds)
     with output.step(f"rendering {prof.mirror} for {env_name} (profile {prof.name})"):
-        result = flux_render.render_environment(prof, env_name, platform=platform)
+        result = flux_render.render_environment(prof, env_name, platform=platform, strict=strict,
+                                                skip_unbuildable=skip_unbuildable)
     if validate_crds is not None:
         _validate(result, validate_crds)
     if explain:
         explain_result(result)
     for warning in result.warnings:
         output.warn(warning.message)
+    for x in result.not_rendered:
+        output.warn(f"Kustomization {x.namespace}/{x.name} is not rendered: {x.reason.removeprefix('not rendered: ')}")
     if out == "-":
         if fmt is Format.json:
-            output.emit_json(result.to_dict())
+            output.emit_json(result.to_dict(show_secrets=show_secrets))
         else:
             sys.stdout.write(yaml_stream(result))
         return
@@ -133,6 +150,9 @@ def explain_result(result) -> None:
 
     table("Left out", ["object", "kustomization", "reason"],
           [[obj(x.kind, x.namespace, x.name), x.kustomization or "-", x.reason] for x in result.excluded])
+    if result.not_rendered:
+        table("Not rendered", ["object", "kustomization", "reason"],
+              [[obj(x.kind, x.namespace, x.name), x.kustomization or "-", x.reason] for x in result.not_rendered])
     table("Adapted", ["object", "kustomization", "change"],
           [[obj(a.kind, a.namespace, a.name), a.kustomization or "-", a.change] for a in result.adapted])
     output.note("")

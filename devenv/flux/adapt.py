@@ -9,7 +9,10 @@ decision carries a reason or a description of the change.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+import base64
 from typing import Any, Iterable, Mapping, Sequence
+
+import yaml
 
 from devenv import aws
 
@@ -62,8 +65,50 @@ def is_supporting(resource: Mapping[str, Any]) -> bool:
     kind = resource.get("kind")
     if is_flux_source(resource) or (kind == "Namespace" and resource.get("apiVersion") == "v1"):
         return True
+    if kind in aws.CROSSPLANE_RUNTIME_KINDS and aws.api_group(resource) == aws.CROSSPLANE_PKG_GROUP:
+        return True
     annotations = (resource.get("metadata") or {}).get("annotations") or {}
     return kind == "ServiceAccount" and any(aws.is_irsa_annotation(k) for k in annotations)
+
+
+def remove_aws_annotations(resource: dict) -> list[str]:
+    """Remove what needs AWS and nothing else: IRSA annotations wherever an `annotations` mapping
+    holds them (a ServiceAccount, a custom resource's service account template) or anywhere in a
+    HelmRelease's values, and AWS Load Balancer Controller annotations of Ingresses and values.
+    Done before post-build substitution, as Flux applies devenv's patches before it, so a
+    variable used only there needs no value. Returns the changes."""
+    changes: list[str] = []
+    is_release = resource.get("kind") == "HelmRelease" and aws.api_group(resource) == "helm.toolkit.fluxcd.io"
+    alb_too = is_release or resource.get("kind") == "Ingress"
+
+    def walk(node: Any, where: str, in_values: bool) -> None:
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{where}[{i}]", in_values)
+            return
+        if not isinstance(node, dict):
+            return
+        for key in list(node):
+            value = node[key]
+            path = f"{where}.{key}" if where else str(key)
+            if isinstance(value, dict) and (key == "annotations" or in_values):
+                removed = [k for k in value if isinstance(k, str) and (
+                    aws.is_irsa_annotation(k) or (alb_too and k.startswith(aws.ALB_ANNOTATION_PREFIX)))]
+                for k in removed:
+                    del value[k]
+                irsa = [k for k in removed if aws.is_irsa_annotation(k)]
+                alb = [k for k in removed if not aws.is_irsa_annotation(k)]
+                changes.extend(f"{path}: removed {k} (IRSA: IAM roles exist only on EKS)" for k in irsa)
+                if alb:
+                    changes.append(f"{path}: removed {len(alb)} {aws.ALB_ANNOTATION_PREFIX}* "
+                                   f"annotation{'s' if len(alb) > 1 else ''} ({', '.join(alb)})")
+                if removed and not value and key == "annotations":
+                    del node[key]
+                    continue
+            walk(value, path, in_values or (is_release and path == "spec.values"))
+
+    walk(resource, "", False)
+    return changes
 
 
 def profile_exclusion_reason(resource: Mapping[str, Any], exclude: Iterable[str], profile: str) -> str | None:
@@ -89,31 +134,82 @@ def whole_exclusion_reason(resources: Sequence[Mapping], reasons: Sequence[str |
     return f"everything it applies is left out: {shown}{more}"
 
 
-def unused_chart_sources(resources: Sequence[Mapping], dropped: Sequence[Mapping]) -> dict[int, str]:
-    """Chart sources (HelmRepository, OCIRepository) of this output that only left-out HelmReleases
-    use: index -> reason."""
-    def refs(release: Mapping) -> set[tuple[str, str, str]]:
-        spec = release.get("spec") or {}
-        namespace = (release.get("metadata") or {}).get("namespace") or ""
+def unused_supporting_objects(resources: Sequence[Mapping], dropped: Sequence[Mapping]) -> dict[int, str]:
+    """Objects of `resources` that only left-out objects used: chart sources (HelmRepository,
+    OCIRepository) of left-out HelmReleases, Crossplane ControllerConfigs / DeploymentRuntimeConfigs
+    of left-out providers. index -> reason."""
+    def refs(obj: Mapping) -> set[tuple[str, str, str]]:
+        spec = obj.get("spec") or {}
+        namespace = (obj.get("metadata") or {}).get("namespace") or ""
         found = set()
-        for ref in (((spec.get("chart") or {}).get("spec") or {}).get("sourceRef"), spec.get("chartRef")):
-            if isinstance(ref, dict) and ref.get("name"):
-                found.add((str(ref.get("kind")), ref.get("namespace") or namespace, str(ref["name"])))
+        if obj.get("kind") == "HelmRelease":
+            for ref in (((spec.get("chart") or {}).get("spec") or {}).get("sourceRef"), spec.get("chartRef")):
+                if isinstance(ref, dict) and ref.get("name"):
+                    found.add((str(ref.get("kind")), ref.get("namespace") or namespace, str(ref["name"])))
+        elif obj.get("kind") == "Provider" and aws.api_group(obj) == aws.CROSSPLANE_PKG_GROUP:
+            found |= {(kind, "", name) for kind, name in aws.crossplane_runtime_refs(obj)}
         return found
 
-    releases = lambda items: [r for r in items if r.get("kind") == "HelmRelease"]  # noqa: E731
-    kept_refs = set().union(*(refs(r) for r in releases(resources))) if releases(resources) else set()
+    kept_refs = set().union(*(refs(r) for r in resources)) if resources else set()
     dropped_refs: dict[tuple, list[str]] = {}
-    for release in releases(dropped):
-        for ref in refs(release):
-            dropped_refs.setdefault(ref, []).append(identity(release)[2])
+    for obj in dropped:
+        for ref in refs(obj):
+            dropped_refs.setdefault(ref, []).append(f"{obj.get('kind')} {identity(obj)[2]}")
     out = {}
     for i, resource in enumerate(resources):
         kind, namespace, name = identity(resource)
         key = (kind, namespace or "", name)
-        if is_flux_source(resource) and key in dropped_refs and key not in kept_refs:
-            out[i] = f"only used by HelmRelease {', '.join(dropped_refs[key])}, which is left out"
+        supporting = is_flux_source(resource) or (
+            kind in aws.CROSSPLANE_RUNTIME_KINDS and aws.api_group(resource) == aws.CROSSPLANE_PKG_GROUP)
+        if supporting and key in dropped_refs and key not in kept_refs:
+            users = dropped_refs[key]
+            out[i] = f"only used by {', '.join(users)}, which {'is' if len(users) == 1 else 'are'} left out"
     return out
+
+
+def values_in(obj: Mapping[str, Any], key: str) -> Any:
+    """The Helm values a ConfigMap or Secret holds under `key` (YAML text), or None."""
+    text = None
+    if obj.get("kind") == "ConfigMap":
+        text = (obj.get("data") or {}).get(key)
+    elif obj.get("kind") == "Secret":
+        text = (obj.get("stringData") or {}).get(key)
+        encoded = (obj.get("data") or {}).get(key)
+        if text is None and isinstance(encoded, str):
+            try:
+                text = base64.b64decode(encoded).decode()
+            except (ValueError, UnicodeDecodeError):
+                return None
+    if not isinstance(text, str):
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None  # helm-controller reports it; not devenv's to judge here
+
+
+def at_path(path: str, value: Any) -> dict:
+    """`a.b.c` and a value -> {a: {b: {c: value}}} (a valuesFrom targetPath)."""
+    out: Any = value
+    for part in reversed(path.split(".")):
+        out = {part: out}
+    return out
+
+
+def values_keys(resources: Iterable[Mapping]) -> dict[tuple[str, str, str], tuple[str, ...]]:
+    """(kind, namespace, name) of the ConfigMaps/Secrets holding Helm values -> their keys: those a
+    HelmRelease's valuesFrom reads as a whole, and the `values.yaml` key Helm users give them."""
+    found: dict[tuple[str, str, str], set[str]] = {}
+    for r in resources:
+        kind, namespace, name = identity(r)
+        if kind == "HelmRelease":
+            for ref in (r.get("spec") or {}).get("valuesFrom") or []:
+                if isinstance(ref, dict) and not ref.get("targetPath"):
+                    key = (str(ref.get("kind")), namespace or "default", str(ref.get("name")))
+                    found.setdefault(key, set()).add(str(ref.get("valuesKey") or "values.yaml"))
+        elif kind == "ConfigMap" and "values.yaml" in (r.get("data") or {}):
+            found.setdefault((kind, namespace or "default", name), set()).add("values.yaml")
+    return {key: tuple(sorted(keys)) for key, keys in found.items()}
 
 
 def aws_storage_classes(seen: Iterable[Mapping], kept: Iterable[Mapping]) -> set[str]:
@@ -139,9 +235,7 @@ class Adapter:
         kind = resource.get("kind")
         group = aws.api_group(resource)
         changes: list[str] = []
-        if kind == "ServiceAccount" and group == "":
-            changes += self._irsa_annotations(resource)
-        elif kind == "Ingress" and group in ("networking.k8s.io", "extensions"):
+        if kind == "Ingress" and group in ("networking.k8s.io", "extensions"):
             changes += self._ingress(resource)
         elif kind == "PersistentVolumeClaim" and group == "":
             changes += self._claim(resource, "spec")
@@ -156,6 +250,41 @@ class Adapter:
                 changes += self._values(values, "spec.values", ())
         elif kind == "Kustomization" and group == "kustomize.toolkit.fluxcd.io":
             changes += self.rewire_kustomization(resource)
+        elif group and not group.endswith((".k8s.io", ".fluxcd.io")) and "." in group:
+            spec = resource.get("spec")
+            if isinstance(spec, (dict, list)):  # a custom resource: storage classes wherever it names one
+                changes += self._storage_classes(spec, "spec")
+        return changes + remove_aws_annotations(resource)
+
+    def adapt_values_data(self, obj: dict, keys: Iterable[str]) -> list[str]:
+        """Helm values held in a ConfigMap or Secret (valuesFrom): IRSA, ALB and storage classes
+        adapted as in spec.values, the text written back."""
+        changes: list[str] = []
+        for key in keys:
+            values = values_in(obj, key)
+            if not isinstance(values, dict):
+                continue
+            field = "stringData" if key in (obj.get("stringData") or {}) else "data"
+            found = self._values(values, f"{field}.{key}", ())
+            if not found:
+                continue
+            text = yaml.safe_dump(values, sort_keys=False)
+            if obj.get("kind") == "Secret" and field == "data":
+                text = base64.b64encode(text.encode()).decode()
+            obj[field][key] = text
+            changes += found
+        return changes
+
+    def _storage_classes(self, node: Any, where: str) -> list[str]:
+        changes: list[str] = []
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in list(items):
+            path = f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}"
+            if key in ("storageClass", "storageClassName") and isinstance(value, str) and value in self.aws_storage:
+                node[key] = self.storage_class
+                changes.append(f"{path}: {value} -> {self.storage_class} (an AWS storage class)")
+            elif isinstance(value, (dict, list)):
+                changes += self._storage_classes(value, path)
         return changes
 
     def rewire_kustomization(self, obj: dict) -> list[str]:
@@ -203,18 +332,6 @@ class Adapter:
                 del spec["dependsOn"]
         return changes
 
-    def _irsa_annotations(self, resource: dict) -> list[str]:
-        meta = resource.get("metadata") or {}
-        annotations = meta.get("annotations")
-        if not isinstance(annotations, dict):
-            return []
-        removed = [k for k in annotations if aws.is_irsa_annotation(k)]
-        for key in removed:
-            del annotations[key]
-        if removed and not annotations:
-            del meta["annotations"]
-        return [f"metadata.annotations: removed {key} (IRSA: IAM roles exist only on EKS)" for key in removed]
-
     def _ingress(self, resource: dict) -> list[str]:
         meta = resource.setdefault("metadata", {})
         spec = resource.get("spec")
@@ -231,12 +348,6 @@ class Adapter:
                 changes.append(f"spec.ingressClassName: {spec.get('ingressClassName') or '(unset)'} -> "
                                f"{self.ingress_class} (the AWS Load Balancer Controller does not run locally)")
                 spec["ingressClassName"] = self.ingress_class
-        alb = [k for k in annotations if k.startswith(aws.ALB_ANNOTATION_PREFIX)]
-        for key in alb:
-            del annotations[key]
-        if alb:
-            changes.append(f"metadata.annotations: removed {len(alb)} {aws.ALB_ANNOTATION_PREFIX}* "
-                           f"annotation{'s' if len(alb) > 1 else ''} ({', '.join(alb)})")
         if "annotations" in meta and not meta["annotations"]:
             del meta["annotations"]
         return changes

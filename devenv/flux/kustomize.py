@@ -33,6 +33,10 @@ _LOAD_RESTRICTOR = "--load-restrictor=LoadRestrictionsNone"  # what kustomize-co
 _REMOTE_PREFIXES = ("git::", "gh:", "ssh://", "https://", "http://", "git@", "github.com:", "github.com/")
 
 
+class RemoteResource(PlatformError):
+    """A kustomization names a remote resource, which cannot be built offline."""
+
+
 # -- YAML ----------------------------------------------------------------------------------------
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -90,6 +94,25 @@ def _resolve_as_yaml_1_2(loader: type) -> None:
 _resolve_as_yaml_1_2(ManifestLoader)
 
 
+class _RedefiningLoader(yaml.SafeLoader):
+    """ManifestLoader's rules, in pure Python, for a document that defines an anchor twice: go-yaml
+    (so kustomize and Flux) accepts it, later aliases naming the later definition. PyYAML's C
+    composer refuses it, so only such documents take this slower way."""
+
+    _resolved: dict[tuple[str, tuple[bool, bool]], str] = {}
+    construct_document = ManifestLoader.construct_document
+
+    def compose_node(self, parent, index):
+        if not self.check_event(yaml.AliasEvent):
+            anchor = self.peek_event().anchor
+            if anchor is not None:
+                self.anchors.pop(anchor, None)
+        return super().compose_node(parent, index)
+
+
+_resolve_as_yaml_1_2(_RedefiningLoader)
+
+
 @dataclass(frozen=True)
 class Document:
     data: Any
@@ -98,7 +121,16 @@ class Document:
 
 def load_documents(text: str, origin: str) -> list[Document]:
     """Every non-empty document of a YAML stream; PlatformError naming `origin:line` when malformed."""
-    loader = ManifestLoader(text)
+    try:
+        return _load_documents(ManifestLoader, text, origin)
+    except PlatformError as exc:
+        if "found duplicate anchor" not in exc.message:
+            raise
+    return _load_documents(_RedefiningLoader, text, origin)
+
+
+def _load_documents(loader_class: type, text: str, origin: str) -> list[Document]:
+    loader = loader_class(text)
     loader.document_lines = []
     docs: list[Document] = []
     try:
@@ -167,6 +199,18 @@ def _simple(loader: ManifestLoader, node: yaml.Node, seen: set[int]) -> Any:
     if kind is yaml.SequenceNode and node.tag == _SEQ_TAG:
         return [_simple(loader, item, seen) for item in node.value]
     raise _NotSimple
+
+
+def read_manifest(path: Path) -> str:
+    """A manifest file's text; PlatformError naming the file when it is not UTF-8 (kustomize and
+    Flux read YAML as UTF-8) or cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlatformError(f"{display(path)}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r})",
+                            hint="save the file as UTF-8: kustomize and Flux read manifests as UTF-8") from None
+    except OSError as exc:
+        raise PlatformError(f"cannot read {display(path)}: {exc.strerror}") from None
 
 
 def load_objects(text: str, origin: str) -> list[dict]:
@@ -332,7 +376,7 @@ def scan_resources(directory: Path) -> list[str]:
                 else:
                     walk(path)
             elif entry.name.endswith((".yaml", ".yml")):
-                for doc in load_documents(path.read_text(), display(path)):
+                for doc in load_documents(read_manifest(path), display(path)):
                     if not isinstance(doc.data, dict) or not doc.data.get("kind"):
                         raise PlatformError(
                             f"{display(path)}:{doc.line}: not a Kubernetes object (no kind), in a folder without a "
@@ -356,6 +400,7 @@ class FluxSpec:
     images: tuple[Mapping[str, Any], ...] = ()
     components: tuple[str, ...] = ()
     ignore_missing_components: bool = False
+    build_metadata: tuple[str, ...] = ()
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> "FluxSpec":
@@ -367,17 +412,19 @@ class FluxSpec:
             images=tuple(i for i in spec.get("images") or () if isinstance(i, dict)),
             components=tuple(str(c) for c in spec.get("components") or ()),
             ignore_missing_components=bool(spec.get("ignoreMissingComponents")),
+            build_metadata=tuple(str(b) for b in spec.get("buildMetadata") or ()),
         )
 
     def is_empty(self) -> bool:
         return not (self.target_namespace or self.name_prefix or self.name_suffix or self.patches
-                    or self.images or self.components)
+                    or self.images or self.components or self.build_metadata)
 
 
 def apply_flux_spec(kustomization: dict, spec: FluxSpec, directory: Path, describe: str) -> dict:
-    """Merge the Flux spec into a kustomization the way kustomize-controller's generator does:
-    targetNamespace/namePrefix/nameSuffix override, patches and components are appended, images
-    replace an entry of the same name or are appended."""
+    """Merge the Flux spec into a kustomization the way kustomize-controller's generator does
+    (fluxcd/pkg kustomize_generator.go): targetNamespace/namePrefix/nameSuffix override, patches and
+    components are appended, images merge into an entry of the same name (newName when set; newTag
+    and digest together, as one version) or are appended, buildMetadata overrides."""
     out = dict(kustomization)
     if spec.target_namespace:
         out["namespace"] = spec.target_namespace
@@ -399,7 +446,15 @@ def apply_flux_spec(kustomization: dict, spec: FluxSpec, directory: Path, descri
             new = {k: image[k] for k in ("name", "newName", "newTag", "digest") if image.get(k)}
             for i, existing in enumerate(images):
                 if isinstance(existing, dict) and existing.get("name") == image.get("name"):
-                    images[i] = new
+                    merged = dict(existing)
+                    if new.get("newName"):
+                        merged["newName"] = new["newName"]
+                    if new.get("newTag") or new.get("digest"):
+                        for key in ("newTag", "digest"):
+                            merged.pop(key, None)
+                            if new.get(key):
+                                merged[key] = new[key]
+                    images[i] = merged
                     break
             else:
                 images.append(new)
@@ -414,7 +469,46 @@ def apply_flux_spec(kustomization: dict, spec: FluxSpec, directory: Path, descri
                 continue
             components.append(component)
         out["components"] = components
+    if spec.build_metadata:
+        out["buildMetadata"] = list(spec.build_metadata)
     return out
+
+
+def is_remote(entry: str) -> bool:
+    """Whether a kustomization entry names something kustomize would fetch over the network."""
+    return entry.lower().startswith(_REMOTE_PREFIXES) or "://" in entry
+
+
+def find_remote_resource(directory: Path) -> tuple[str, Path] | None:
+    """The first remote entry (resources, components, bases) that building `directory` would fetch,
+    with the kustomization file naming it, following local folders; None when all is local."""
+    seen: set[Path] = set()
+    pending = [directory]
+    while pending:
+        folder = pending.pop(0).resolve()
+        if folder in seen:
+            continue
+        seen.add(folder)
+        kfile = kustomization_file(folder)
+        if kfile is None:
+            continue
+        try:
+            docs = load_documents(read_manifest(kfile), display(kfile))
+        except PlatformError:
+            continue  # the build reports it, with its line
+        data = docs[0].data if docs else None
+        if not isinstance(data, dict):
+            continue
+        for field in ("resources", "components", "bases"):
+            entries = data.get(field)
+            for entry in entries if isinstance(entries, list) else ():
+                if not isinstance(entry, str):
+                    continue
+                if is_remote(entry):
+                    return entry, kfile
+                if (folder / entry).is_dir():
+                    pending.append(folder / entry)
+    return None
 
 
 # -- what kustomize would output unchanged -------------------------------------------------------
@@ -431,7 +525,7 @@ def read_plain(directory: Path) -> list[tuple[dict, str]] | None:
     if kfile is None:
         entries: Any = scan_resources(directory)
     else:
-        docs = load_documents(kfile.read_text(), display(kfile))
+        docs = load_documents(read_manifest(kfile), display(kfile))
         data = docs[0].data if len(docs) == 1 else None
         if not isinstance(data, dict) or set(data) - _PLAIN_KEYS or data.get("kind", "Kustomization") != "Kustomization":
             return None
@@ -441,7 +535,7 @@ def read_plain(directory: Path) -> list[tuple[dict, str]] | None:
     out: list[tuple[dict, str]] = []
     seen: set[tuple] = set()
     for entry in entries:
-        if not isinstance(entry, str) or entry.lower().startswith(_REMOTE_PREFIXES) or "://" in entry:
+        if not isinstance(entry, str) or is_remote(entry):
             return None
         path = directory / entry
         if path.is_dir():
@@ -453,7 +547,7 @@ def read_plain(directory: Path) -> list[tuple[dict, str]] | None:
             found = sub
         elif path.is_file():
             found = []
-            for doc in load_documents(path.read_text(), display(path)):
+            for doc in load_documents(read_manifest(path), display(path)):
                 obj = doc.data
                 if (not isinstance(obj, dict) or not obj.get("apiVersion") or not obj.get("kind")
                         or not isinstance(obj.get("metadata"), dict) or not obj["metadata"].get("name")
@@ -561,14 +655,26 @@ class Workspace:
             plain = read_plain(directory)
             if plain is not None:
                 return legacy_sorted([obj for obj, _ in plain])
+        remote = find_remote_resource(directory)
+        if remote is not None:
+            url, kfile = remote
+            raise RemoteResource(
+                f"{describe} cannot be built offline: {display(kfile)} names the remote resource {url}",
+                hint="render with --skip-unbuildable to leave such Kustomizations out (each listed with the "
+                     "reason), or exclude it with the profile's `exclude`, or vendor the resource into the repository")
         existing = kustomization_file(directory)
-        if existing is not None and spec.is_empty():
-            return self._objects(run_build(directory, describe=describe), describe)
         if existing is not None:
-            docs = load_documents(existing.read_text(), display(existing))
+            docs = load_documents(read_manifest(existing), display(existing))
             base = docs[0].data if docs else {}
             if not isinstance(base, dict):
-                raise PlatformError(f"{existing}: not a kustomization (a YAML {type(base).__name__})")
+                raise PlatformError(f"{display(existing)}: not a kustomization (a YAML {type(base).__name__})")
+            if base.get("resources") and spec.is_empty():
+                return self._objects(run_build(directory, describe=describe), describe)
+            if not base.get("resources"):
+                # fluxcd/pkg sets this on a kustomization.yaml without resources, so that kustomize
+                # builds it (an empty one builds to nothing) instead of calling it empty.
+                base = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", **base,
+                        "buildMetadata": ["originAnnotations"]}
         else:
             base = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
                     "resources": scan_resources(directory)}

@@ -1,10 +1,13 @@
 """The render pipeline: what Flux would apply for an environment, computed offline.
 
-For each Flux Kustomization of the profile's cluster folder (and those nested in their output):
-resolve its source, build its path with kustomize and its Flux spec (in parallel), leave out what
-only works on AWS, run post-build substitution with the variables Flux would load (the profile's
-`environment` ConfigMap/Secret among them), set commonMetadata, then adapt what stays (dependsOn,
-IRSA, ALB ingress, storage classes) — each exclusion and adaptation with its reason.
+For each Flux Kustomization of the profile's cluster folder (as the bootstrap Kustomization applies
+them, substituted) and those nested in their output: resolve its source (one a later Kustomization
+produces, e.g. an ArtifactGenerator's ExternalArtifact, once it has), build its path with kustomize
+and its Flux spec (in parallel), leave out what only works on AWS, remove what needs AWS alone
+(IRSA, ALB annotations) before post-build substitution with the variables Flux would load (the
+profile's objects among them), set commonMetadata, then adapt what stays (dependsOn, ALB ingress,
+storage classes, secret stores) — each exclusion and adaptation with its reason. What devenv cannot
+see or build is "not rendered"; strict substitution problems are reported together at the end.
 """
 
 from __future__ import annotations
@@ -20,16 +23,18 @@ from typing import Any, Iterable, Mapping
 
 from devenv import aws, facts, labels as labelkeys
 from devenv.errors import CommandFailed, PlatformError, SubstitutionError
-from devenv.flux import adapt
+from devenv.flux import adapt, secrets
 from devenv.flux.adapt import Adaptation, Exclusion
 from devenv.flux.kustomizations import (
     FluxKustomization, check_cycles, dependency_order, is_flux_kustomization, read_cluster_folder,
 )
-from devenv.flux.kustomize import Workspace, display, load_documents, resolve_path
-from devenv.flux.sources import SourceResolver
+from devenv.flux.kustomize import (
+    RemoteResource, Workspace, display, iter_files, load_documents, read_manifest, resolve_path,
+)
+from devenv.flux.sources import SourceResolver, merge_values
 from devenv.profiles import EMBEDDED_PLATFORM, Profile
 
-KEPT, EXCLUDED = "kept", "excluded"
+KEPT, EXCLUDED, NOT_RENDERED, PENDING = "kept", "excluded", "not-rendered", "pending"
 SOURCE_ANNOTATION = "devenv.io/kustomization"  # how output names the Kustomization of each document
 
 
@@ -105,6 +110,10 @@ class RenderResult:
     environment_objects: list[dict]
     warnings: list[RenderWarning]
     components: list[dict]
+    not_rendered: list[Exclusion] = field(default_factory=list)
+    # What strict substitution found missing (reported together; kept here for `devenv init`).
+    undefined: list[UndefinedVariable] = field(default_factory=list)
+    missing_objects: list[MissingObject] = field(default_factory=list)
 
     @property
     def environment_configmap(self) -> dict:
@@ -127,7 +136,7 @@ class RenderResult:
                     out.append((resource, f"output of Kustomization {rendered.id}"))
         return out
 
-    def to_dict(self) -> dict:
+    def to_dict(self, *, show_secrets: bool = False) -> dict:
         return {
             "environment": self.environment,
             "profile": self.profile.name,
@@ -135,10 +144,57 @@ class RenderResult:
             "mirror": self.profile.mirror,
             "kustomizations": [k.to_dict() for k in self.kustomizations],
             "excluded": [x.to_dict() for x in self.excluded],
+            "notRendered": [x.to_dict() for x in self.not_rendered],
             "adapted": [a.to_dict() for a in self.adapted],
             "environmentConfigMap": self.environment_configmap,
+            "environmentObjects": [obj if show_secrets else mask_secret(obj) for obj in self.environment_objects],
             "warnings": [w.to_dict() for w in self.warnings],
         }
+
+
+SECRET_MASK = "********"
+
+
+def mask_secret(obj: dict) -> dict:
+    """A Secret with its values replaced by a mask (other objects as they are)."""
+    if obj.get("kind") != "Secret":
+        return obj
+    out = dict(obj)
+    for field_name in ("data", "stringData"):
+        if isinstance(obj.get(field_name), dict):
+            out[field_name] = {key: SECRET_MASK for key in obj[field_name]}
+    return out
+
+
+@dataclass(frozen=True)
+class UndefinedVariable:
+    """A ${VAR} that no variable of its Kustomization defines (and that has no default)."""
+
+    name: str
+    resource: str  # Kind/namespace/name
+    kustomization: str  # namespace/name
+    files: tuple[str, ...] = ()  # the files of the Kustomization's path that mention it
+
+    def describe(self) -> str:
+        where = f" ({', '.join(self.files)})" if self.files else ""
+        return f"{self.name}: in {self.resource}, Kustomization {self.kustomization}{where}"
+
+
+@dataclass(frozen=True)
+class MissingObject:
+    """A postBuild.substituteFrom object that does not exist offline (or cannot be read)."""
+
+    kind: str
+    namespace: str
+    name: str
+    kustomization: str  # describe() of the Kustomization reading it
+    kustomization_id: str
+    why: str = "does not exist"
+    keys: tuple[str, ...] = ()  # the keys it would hold, when known (a SOPS-encrypted Secret)
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
 
 
 def default_labels(profile: Profile, environment: str) -> dict[str, str]:
@@ -149,6 +205,7 @@ def default_labels(profile: Profile, environment: str) -> dict[str, str]:
 def render_environment(profile: Profile, environment: str, *, platform: str | os.PathLike | None = None,
                        labels: Mapping[str, str] | None = None, namespace: str | None = None,
                        passwords: Mapping[str, str] | None = None, strict: bool = True,
+                       skip_unbuildable: bool = False, keep_going: bool = False,
                        workers: int | None = None) -> RenderResult:
     """Render what Flux would apply for `environment` from the profile's cluster folder of `platform`
     (default: the embedded platform), AWS-only components left out and the rest adapted.
@@ -156,16 +213,24 @@ def render_environment(profile: Profile, environment: str, *, platform: str | os
     `labels` go on the generated `environment` ConfigMap/Secret (default: managed/environment/profile);
     `namespace` is the target namespace of a namespace-target environment (endpoints differ);
     `passwords` are the services' generated passwords (an offline render shows placeholders);
-    `strict` is Flux's strict post-build substitution (undefined variables are errors).
+    `strict` is Flux's strict post-build substitution: every undefined variable of the whole render
+    is reported in one error (without it they become empty, with a warning each);
+    `skip_unbuildable` leaves out, as not rendered, a Kustomization that cannot be built offline
+    (a remote resource, a failing kustomize build) instead of failing;
+    `keep_going` (for `devenv components` and `devenv init`) also records every other problem of a
+    Kustomization (as not rendered, or in `undefined` / `missing_objects`) instead of raising.
     Raises PlatformError, SubstitutionError, CommandFailed or ToolMissing, each naming what failed.
     """
     root = Path(platform) if platform is not None else EMBEDDED_PLATFORM
     root = root.resolve()
+    service_facts = facts.cluster_facts(profile, environment, namespace, passwords)
     env_objects = facts.environment_objects(
-        profile, environment, facts.cluster_facts(profile, environment, namespace, passwords),
+        profile, environment, service_facts,
         dict(labels) if labels is not None else default_labels(profile, environment), namespace)
     with Workspace() as workspace:
-        renderer = _Renderer(profile, environment, root, env_objects, strict, workspace)
+        renderer = _Renderer(profile, environment, root, env_objects, strict, workspace,
+                             skip_unbuildable=skip_unbuildable or keep_going, keep_going=keep_going,
+                             secret_values=secrets.store_values(profile, environment, service_facts, namespace))
         return renderer.run(workers or _default_workers())
 
 
@@ -188,6 +253,8 @@ class _Entry:
     resources: list[dict] = field(default_factory=list)
     mirror: bool = False  # the cluster folder's own objects (applied by the bootstrap Kustomization)
     presubstituted: _Presubstituted | None = None
+    early: list[list[str]] | None = None  # per built object: what was removed before substitution
+    adapted: list[Adaptation] = field(default_factory=list)
 
 
 @dataclass
@@ -218,8 +285,16 @@ def _key(obj: Mapping) -> tuple[str, str, str]:
 
 class _Renderer:
     def __init__(self, profile: Profile, environment: str, platform: Path, env_objects: list[dict],
-                 strict: bool, workspace: Workspace):
+                 strict: bool, workspace: Workspace, *, skip_unbuildable: bool = False, keep_going: bool = False,
+                 secret_values: Mapping[str, Mapping[str, str]] | None = None):
         self.profile = profile
+        self.skip_unbuildable = skip_unbuildable
+        self.keep_going = keep_going
+        self.secret_values = dict(secret_values or {})
+        self.not_rendered: list[Exclusion] = []
+        self.undefined: dict[tuple[str, str, str], UndefinedVariable] = {}
+        self.missing: dict[tuple[str, str, str, str], MissingObject] = {}
+        self.dropped: list[tuple[str, dict]] = []  # (Kustomization id, object) of everything left out
         self.environment = environment
         self.platform = platform
         self.env_objects = env_objects
@@ -244,20 +319,41 @@ class _Renderer:
         self.resolver = SourceResolver(self.platform, self.profile.sources, self.workspace,
                                        bootstrap.source_ref if bootstrap else None)
         self.resolver.add(obj for obj, _ in cluster.objects)
-        wave = cluster.kustomizations
+        wave = self._register(self._substitute_cluster_folder(bootstrap, cluster))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            while True:
-                wave = self._register(wave)
+            while wave:
                 check_cycles([e.k for e in self.entries.values() if not e.mirror])
                 futures = {k.id: pool.submit(self._build, self.entries[k.id]) for k in wave
                            if self.entries[k.id].status == KEPT}
                 if cluster is not None:  # while the first builds run
                     self._render_mirror(bootstrap, cluster.path, cluster.other_objects())
                     cluster = None
-                wave = self._finish_wave(wave, futures)
-                if not wave:
-                    break
+                nested = self._finish_wave(wave, futures)
+                wave = self._register(nested) + self._resolve_pending()
+        for entry in self.entries.values():
+            if entry.status == PENDING:
+                self._exclude_kustomization(entry, entry.reason)
+        self._report_substitution_problems()
         return self._result()
+
+    def _substitute_cluster_folder(self, bootstrap: FluxKustomization | None, cluster) -> list[FluxKustomization]:
+        """The cluster folder's Kustomization objects as the bootstrap Kustomization applies them:
+        after its post-build substitution (`spec.path: ${CLUSTER_PATH}/apps`)."""
+        if bootstrap is None or not isinstance(bootstrap.spec.get("postBuild"), dict):
+            return cluster.kustomizations
+        for obj, _ in cluster.other_objects():
+            if obj.get("kind") in ("ConfigMap", "Secret") and obj.get("apiVersion") == "v1":
+                self.found.setdefault(_key(obj), _as_stored(obj))
+        objects = [k.obj for k in cluster.kustomizations]
+        variables = self._variables(bootstrap, objects)
+        always = (bootstrap.spec.get("postBuild") or {}).get("substituteStrategy") == "Always"
+        if variables is None or not (variables or always):
+            return cluster.kustomizations
+        out = []
+        for k in cluster.kustomizations:
+            obj = self._substitute(bootstrap, k.obj, variables, always) if _has_reference(k.obj) else k.obj
+            out.append(FluxKustomization(obj, k.origin, k.parent))
+        return out
 
     def _register(self, wave: list[FluxKustomization]) -> list[FluxKustomization]:
         fresh = []
@@ -268,19 +364,34 @@ class _Renderer:
                     f"the second is ignored", kustomization=k.id))
                 continue
             entry = self.entries[k.id] = _Entry(k)
-            fresh.append(k)
             reason = self._skip_reason(k)
-            if reason is None:
-                resolved = self.resolver.resolve(k.source_ref)
-                entry.source = resolved.description
-                entry.root = resolved.root
-                if resolved.root is None:
-                    reason = f"not rendered: {resolved.reason}"
-                else:
-                    resolve_path(resolved.root, k.spec.get("path"), k.describe())
             if reason is not None:
+                fresh.append(k)
                 self._exclude_kustomization(entry, reason)
+            elif self._resolve_source(entry):
+                fresh.append(k)
         return fresh
+
+    def _resolve_source(self, entry: _Entry) -> bool:
+        """Whether the entry's source can be read now; if not, it waits (a Kustomization rendered
+        later may define it, e.g. an ArtifactGenerator applied by another) and is not rendered if
+        none does."""
+        resolved = self.resolver.resolve(entry.k.source_ref)
+        entry.source = resolved.description
+        if resolved.root is None:
+            entry.status, entry.reason = PENDING, f"not rendered: {resolved.reason}"
+            return False
+        entry.status, entry.root = KEPT, resolved.root
+        try:
+            resolve_path(resolved.root, entry.k.spec.get("path"), entry.k.describe())
+        except PlatformError as err:
+            if not self.keep_going:
+                raise
+            self._exclude_kustomization(entry, f"not rendered: {err.message}")
+        return True
+
+    def _resolve_pending(self) -> list[FluxKustomization]:
+        return [e.k for e in list(self.entries.values()) if e.status == PENDING and self._resolve_source(e)]
 
     def _skip_reason(self, k: FluxKustomization) -> str | None:
         if k.name in self.profile.exclude or k.id in self.profile.exclude:
@@ -293,6 +404,7 @@ class _Renderer:
 
     def _build(self, entry: _Entry) -> list[dict]:
         objects = self._build_objects(entry)
+        entry.early = [adapt.remove_aws_annotations(obj) for obj in objects]
         entry.presubstituted = self._presubstitute(entry.k, objects)
         return objects
 
@@ -317,7 +429,7 @@ class _Renderer:
         """Substitute every object of the output that has a `$` (see _Presubstituted); errors are
         left for rendering to raise, in order and with their context."""
         try:
-            variables = self._variables(k, objects)
+            variables = self._variables(k, objects, record=False)
         except Exception:  # noqa: BLE001 - rendering loads them again and reports
             return None
         always = (k.spec.get("postBuild") or {}).get("substituteStrategy") == "Always"
@@ -328,8 +440,8 @@ class _Renderer:
         results: dict[int, dict | None] = {}
         for index, resource in enumerate(objects):
             if _has_reference(resource):
-                try:
-                    results[index] = substitute_resource(resource, variables, strict=self.strict, always=always)
+                try:  # strict: an undefined variable is redone by rendering, which reports it
+                    results[index] = substitute_resource(resource, variables, strict=True, always=always)
                 except Exception:  # noqa: BLE001 - redone by rendering, which raises it
                     results[index] = None
         return _Presubstituted(variables, results)
@@ -341,9 +453,20 @@ class _Renderer:
         try:
             for k in dependency_order(wave):
                 if k.id in futures:
-                    objects = futures[k.id].result()
+                    try:
+                        objects = futures[k.id].result()
+                    except (CommandFailed, PlatformError) as err:
+                        if not self._skips(err):
+                            raise
+                        self._exclude_kustomization(self.entries[k.id], f"not rendered: {_first_line(err)}")
+                        continue
                     self.resolver.add(objects)
-                    nested += self._render(self.entries[k.id], objects)
+                    try:
+                        nested += self._render(self.entries[k.id], objects)
+                    except (PlatformError, SubstitutionError) as err:
+                        if not self.keep_going:
+                            raise
+                        self._exclude_kustomization(self.entries[k.id], f"not rendered: {_first_line(err)}")
         except BaseException:
             for future in futures.values():
                 future.cancel()
@@ -351,11 +474,17 @@ class _Renderer:
         self._settle_charts()
         return nested
 
+    def _skips(self, err: Exception) -> bool:
+        """Whether a Kustomization's failure leaves it out (as not rendered) instead of failing the render."""
+        if self.keep_going:
+            return True
+        return self.skip_unbuildable and isinstance(err, (RemoteResource, CommandFailed))
+
     def _render_mirror(self, bootstrap: FluxKustomization | None, path: str, objects: list[tuple[dict, str]]) -> None:
         """The cluster folder's own objects besides Kustomizations (e.g. a ConfigMap of cluster
         variables, HelmRepositories), applied by the bootstrap Kustomization."""
         not_rendered = {(e.k.source_ref.kind, e.k.source_ref.namespace, e.k.source_ref.name)
-                        for e in self.entries.values() if e.status == EXCLUDED}
+                        for e in self.entries.values() if e.status in (EXCLUDED, NOT_RENDERED, PENDING)}
         used = {(e.k.source_ref.kind, e.k.source_ref.namespace, e.k.source_ref.name)
                 for e in self.entries.values() if e.status == KEPT}
         keep = []
@@ -378,20 +507,62 @@ class _Renderer:
 
     # -- one Kustomization ---------------------------------------------------------------------
 
-    def _reason(self, resource: dict) -> str | None:
-        return (adapt.profile_exclusion_reason(resource, self.profile.exclude, self.profile_name)
-                or aws.aws_only_reason(resource, self.resolver.objects))
+    def _reason(self, resource: dict, local: Mapping[tuple[str, str, str], dict]) -> str | None:
+        """Why the object is left out, or None. `local`: the ConfigMaps/Secrets of its own output."""
+        why = adapt.profile_exclusion_reason(resource, self.profile.exclude, self.profile_name)
+        if why:
+            return why
+        kind = resource.get("kind")
+        if kind == "Secret" and "sops" in resource and _key(resource) in self.generated:
+            return "SOPS-encrypted, which devenv cannot decrypt: replaced by the Secret the profile generates"
+        values = self._helm_values(resource, local) if kind == "HelmRelease" else None
+        why = aws.aws_only_reason(resource, self.resolver.objects, values)
+        if why and secrets.store_key(resource) in self.secret_values:
+            return None  # adapted instead: the profile feeds a local replacement
+        return why
+
+    def _helm_values(self, release: dict, local: Mapping[tuple[str, str, str], dict]) -> dict | None:
+        """A HelmRelease's values as helm-controller merges them: each valuesFrom ConfigMap/Secret in
+        order, then spec.values; None without valuesFrom."""
+        spec = release.get("spec") or {}
+        refs = spec.get("valuesFrom") if isinstance(spec, dict) else None
+        if not isinstance(refs, list) or not refs:
+            return None
+        namespace = (release.get("metadata") or {}).get("namespace") or "default"
+        merged: dict = {}
+        for ref in refs:
+            if not isinstance(ref, dict):
+                continue
+            key = (str(ref.get("kind")), namespace, str(ref.get("name")))
+            obj = local.get(key) or self.found.get(key) or self.generated.get(key)
+            values = adapt.values_in(obj, ref.get("valuesKey") or "values.yaml") if obj else None
+            if values is None:
+                continue
+            if ref.get("targetPath"):
+                values = adapt.at_path(str(ref["targetPath"]), values)
+            if isinstance(values, dict):
+                merged = merge_values(merged, values)
+        if isinstance(spec.get("values"), dict):
+            merged = merge_values(merged, spec["values"])
+        return merged
 
     def _render(self, entry: _Entry, raw: list[dict]) -> list[FluxKustomization]:
         k = entry.k
         self.seen.extend(raw)
-        reasons = [self._reason(r) for r in raw]
+        if entry.early is None:
+            entry.early = [adapt.remove_aws_annotations(obj) for obj in raw]
+        local = {_key(r): _as_stored(r) for r in raw
+                 if r.get("kind") in ("ConfigMap", "Secret") and r.get("apiVersion") == "v1"}
+        reasons = [self._reason(r, local) for r in raw]
         whole = adapt.whole_exclusion_reason(raw, reasons)
         if whole and not entry.mirror:
             self._exclude_whole(entry, raw, reasons, whole)
             return []
         variables = self._variables(k, [r for r, why in zip(raw, reasons) if not why])
-        always = (k.spec.get("postBuild") or {}).get("substituteStrategy") == "Always"
+        # With a substituteFrom object missing, Flux fails anyway; substituting still names the
+        # variables that object would have to hold.
+        always = ((k.spec.get("postBuild") or {}).get("substituteStrategy") == "Always"
+                  or any(m.kustomization_id == k.id for m in self.missing.values()))
         pre, entry.presubstituted = entry.presubstituted, None
         if pre is not None and pre.variables != variables:
             pre = None
@@ -408,11 +579,13 @@ class _Renderer:
                         resource = done if done is not None else self._substitute(k, resource, variables, always)
                 elif _has_reference(resource):
                     resource = self._substitute(k, resource, variables, always)
-            why = self._reason(resource)
+            why = self._reason(resource, local)
             if why:
                 dropped.append((resource, why))
             else:
                 kept.append(resource)
+                kind, namespace, name = adapt.identity(resource)
+                entry.adapted += [Adaptation(kind, name, namespace, k.id, change) for change in entry.early[index]]
         if dropped and not entry.mirror and all(adapt.is_supporting(r) for r in kept):
             self._exclude_whole(entry, [r for r, _ in dropped] + kept, [w for _, w in dropped] + [None] * len(kept),
                                 adapt.whole_exclusion_reason([r for r, _ in dropped], [w for _, w in dropped]))
@@ -431,12 +604,13 @@ class _Renderer:
 
     def _drop(self, entry: _Entry, dropped: list[tuple[dict, str]]) -> None:
         """Leave these out of the entry's output, with the chart sources only they used."""
-        orphans = adapt.unused_chart_sources(entry.resources, [r for r, _ in dropped])
+        orphans = adapt.unused_supporting_objects(entry.resources, [r for r, _ in dropped])
         dropped = dropped + [(entry.resources[i], why) for i, why in orphans.items()]
         gone = {id(r) for r, _ in dropped}
         entry.resources = [r for r in entry.resources if id(r) not in gone]
         for resource, why in dropped:
             self.excluded.append(adapt.exclusion(resource, entry.k.id, why))
+            self.dropped.append((entry.k.id, resource))
 
     def _chart_source_known(self, release: dict) -> bool:
         spec = release.get("spec") or {}
@@ -456,42 +630,130 @@ class _Renderer:
                 self._drop(entry, [(release, why)])
 
     def _substitute(self, k: FluxKustomization, resource: dict, variables: dict[str, str], always: bool) -> dict:
-        from devenv.flux.substitution import substitute_resource
+        """Flux's post-build substitution of one object. Undefined variables are recorded (all of
+        them, reported together at the end) and substituted as empty, as Flux without strict mode."""
+        from devenv.flux.envsubst import VariableNotSet
+        from devenv.flux.substitution import resource_ref, substitute_resource
 
-        try:
-            return substitute_resource(resource, variables, strict=self.strict, always=always)
-        except SubstitutionError as err:
-            err.context = list(err.context) + [f"in the output of {k.describe()}"]
-            raise
+        values = dict(variables)
+        while True:
+            try:
+                result = substitute_resource(resource, values, strict=True, always=always)
+                break
+            except SubstitutionError as err:
+                cause = err.__cause__
+                if isinstance(cause, VariableNotSet) and cause.name not in values:
+                    values[cause.name] = ""
+                    self._record_undefined(k, cause.name, resource_ref(resource))
+                    continue
+                if self.keep_going:
+                    self.warnings.append(RenderWarning(f"{k.describe()}: {err.message}", kustomization=k.id))
+                    return resource
+                err.context = list(err.context) + [f"in the output of {k.describe()}"]
+                raise
+        return result
 
-    def _variables(self, k: FluxKustomization, resources: list[dict]) -> dict[str, str] | None:
-        """The variables kustomize-controller would load for this Kustomization, None without postBuild."""
+    def _record_undefined(self, k: FluxKustomization, name: str, resource: str) -> None:
+        key = (k.id, resource, name)
+        if key not in self.undefined:
+            entry = self.entries.get(k.id)
+            root = entry.root if entry is not None and entry.root is not None else self.platform
+            self.undefined[key] = UndefinedVariable(name, resource, k.id, _files_mentioning(root, k.path, name))
+
+    def _report_substitution_problems(self) -> None:
+        """Strict mode: one error naming every missing substituteFrom object and every undefined
+        variable of the whole render. Otherwise a warning for each."""
+        missing, undefined = list(self.missing.values()), list(self.undefined.values())
+        if not self.strict or self.keep_going:
+            for m in missing:
+                self.warnings.append(RenderWarning(f"{m.kustomization}: postBuild.substituteFrom names {m.id}, "
+                                                   f"which {m.why}", kustomization=m.kustomization_id))
+            for u in undefined:
+                self.warnings.append(RenderWarning(
+                    f"variable {u.name} is not defined"
+                    + (": " if self.keep_going else ", so it became empty (Flux without strict substitution): ")
+                    + f"{u.resource} in Kustomization {u.kustomization}"
+                    + (f" ({', '.join(u.files)})" if u.files else ""), kustomization=u.kustomization))
+            return
+        if not missing and not undefined:
+            return
+        objects: dict[str, list[MissingObject]] = {}
+        for m in missing:
+            objects.setdefault(m.id, []).append(m)
+        waiting = {m.kustomization_id for m in missing}
+        # Variables of a Kustomization whose object is missing are most likely that object's keys.
+        undefined_elsewhere = [u for u in undefined if u.kustomization not in waiting]
+        context: list[str] = []
+        if objects:
+            context.append(f"substituteFrom objects devenv cannot read offline ({len(objects)}):")
+            for readers in objects.values():
+                first = readers[0]
+                keys = first.keys or tuple(sorted({u.name for u in undefined
+                                                   if u.kustomization in {m.kustomization_id for m in readers}}))
+                context.append(f"  {first.id}, read by {'; '.join(m.kustomization for m in readers)}: {first.why}"
+                               + (f"; keys it would hold: {', '.join(keys)}" if keys else ""))
+            generated = ", ".join(f"{o['kind']} {o['metadata']['namespace']}/{o['metadata']['name']}"
+                                  for o in self.env_objects)
+            context.append(f"  (the profile {self.profile_name} generates {generated})")
+        names = sorted({u.name for u in undefined_elsewhere})
+        if names:
+            context.append(f"undefined variables ({len(names)}), strict substitution as Flux 2.9 does by default:")
+            context += [f"  {u.describe()}" for u in undefined_elsewhere]
+        snippet = ", ".join(f"{{kind: {m[0].kind}, name: {m[0].name}, namespace: {m[0].namespace}, data: {{"
+                            + ", ".join(f"{key}: ..." for key in (m[0].keys or ("KEY",))[:3]) + "}}"
+                            for m in list(objects.values())[:2])
+        hint = []
+        if objects:
+            hint.append(f"let the profile {self.profile_name} generate each, under `substituteFrom:` "
+                        f"(e.g. substituteFrom: [{snippet}]), or mark the reference `optional: true`")
+        if names:
+            hint.append("add the variables to the profile's `environment.data` (secrets under "
+                        "`environment.secretData`), or render with --no-strict (they become empty, as Flux "
+                        "without strict substitution)")
+        summary = " and ".join(filter(None, [
+            f"{len(objects)} substituteFrom object{'s' if len(objects) != 1 else ''} missing or unreadable"
+            if objects else "",
+            f"{len(names)} variable{'s' if len(names) != 1 else ''} undefined" if names else ""]))
+        error = PlatformError if missing else SubstitutionError
+        raise error(f"post-build substitution cannot complete: {summary}", context=context, hint="; ".join(hint))
+
+    def _variables(self, k: FluxKustomization, resources: list[dict], *, record: bool = True) -> dict[str, str] | None:
+        """The variables kustomize-controller would load for this Kustomization, None without postBuild.
+        A substituteFrom object that is missing (or SOPS-encrypted) is recorded and skipped; without
+        `record` (a build thread guessing early, when such an object may still come) None is returned."""
         post = k.spec.get("postBuild")
         if not isinstance(post, dict):
             return None
         from devenv.flux.substitution import variables_from_objects
 
         variables: dict[str, str] = {}
-        for i, ref in enumerate(post.get("substituteFrom") or []):
+        refs = post.get("substituteFrom") or []
+        if not isinstance(refs, list):
+            raise PlatformError(f"{k.describe()}: postBuild.substituteFrom must be a list of {{kind, name}}, "
+                                f"not {type(refs).__name__}")
+        for ref in refs:
             if not isinstance(ref, dict):
                 continue
             key = (str(ref.get("kind")), k.namespace, str(ref.get("name")))
             obj = self.generated.get(key) or self.found.get(key)
+            if not record and (obj is None or "sops" in obj):
+                return None
             if obj is None:
-                if ref.get("optional") is True:
-                    continue
-                raise PlatformError(
-                    f"{k.describe()}: postBuild.substituteFrom[{i}] names {key[0]} {key[1]}/{key[2]}, which does "
-                    f"not exist (and is not optional)",
-                    context=[f"the profile {display(self.profile.path)} generates ConfigMap "
-                             f"{self.profile.environment.namespace}/{self.profile.environment.name}"
-                             + (f" and Secret {self.profile.environment.namespace}/{self.profile.environment.secret_name}"
-                                if self.profile.environment.secret_data else ""),
-                             "no such object is in the cluster folder or in a Kustomization rendered before it"],
-                    hint="name it in the profile's environment (name / secretName, with data / secretData), "
-                         "or mark the reference `optional: true`")
+                if ref.get("optional") is not True:
+                    self._record_missing(k, key, "does not exist (not generated by the profile, not in the cluster "
+                                                 "folder nor in a Kustomization rendered before it)")
+                continue
+            if key[0] == "Secret" and "sops" in obj:
+                self._record_missing(k, key, "is SOPS-encrypted, which devenv cannot decrypt offline (Flux "
+                                             "decrypts it in the cluster)", keys=tuple(obj.get("data") or ()))
+                continue
             variables.update(variables_from_objects([obj], source=f"{key[0]} {key[1]}/{key[2]}"))
-        for name, value in (post.get("substitute") or {}).items():
+        substitute = post.get("substitute") or {}
+        if not isinstance(substitute, dict):
+            raise PlatformError(f"{k.describe()}: postBuild.substitute must be a mapping of NAME: value, not "
+                                f"{'a list' if isinstance(substitute, list) else type(substitute).__name__}",
+                                hint="write it as `substitute: {NAME: value}`")
+        for name, value in substitute.items():
             variables[str(name)] = "" if value is None else str(value)
         invalid = sorted(name for name in variables if not _VAR_NAME.fullmatch(name))
         if invalid and any(not adapt.substitution_disabled(r) for r in resources):
@@ -504,10 +766,17 @@ class _Renderer:
                 hint="rename the key in postBuild.substitute or in the ConfigMap/Secret it comes from")
         return variables
 
+    def _record_missing(self, k: FluxKustomization, key: tuple[str, str, str], why: str,
+                        keys: tuple[str, ...] = ()) -> None:
+        self.missing.setdefault((k.id, *key), MissingObject(key[0], key[1], key[2], k.describe(), k.id, why, keys))
+
     def _exclude_kustomization(self, entry: _Entry, reason: str) -> None:
-        entry.status, entry.reason = EXCLUDED, reason
+        """Leave a Kustomization out: as excluded, or as not rendered when devenv cannot see or build it."""
+        not_rendered = reason.startswith("not rendered")
+        entry.status, entry.reason = (NOT_RENDERED if not_rendered else EXCLUDED), reason
         k = entry.k
-        self.excluded.append(Exclusion("Kustomization", k.name, k.namespace, k.parent, reason))
+        (self.not_rendered if not_rendered else self.excluded).append(
+            Exclusion("Kustomization", k.name, k.namespace, k.parent, reason))
 
     def _exclude_whole(self, entry: _Entry, resources: list[dict], reasons: list[str | None], why: str) -> None:
         """Leave out a Kustomization whose every object is AWS-only (or only serves those), listing
@@ -518,11 +787,12 @@ class _Renderer:
             parent = self.entries[k.parent]
             parent.resources = [r for r in parent.resources if r is not k.obj]
         rest = [r for r, reason in zip(resources, reasons) if not reason]
-        orphans = adapt.unused_chart_sources(rest, [r for r, reason in zip(resources, reasons) if reason])
+        orphans = adapt.unused_supporting_objects(rest, [r for r, reason in zip(resources, reasons) if reason])
         orphan_reasons = {id(rest[i]): why for i, why in orphans.items()}
         for resource, reason in zip(resources, reasons):
             reason = reason or orphan_reasons.get(id(resource)) or f"only serves what {k.id} leaves out"
             self.excluded.append(adapt.exclusion(resource, k.id, reason))
+            self.dropped.append((k.id, resource))
 
     # -- the result ----------------------------------------------------------------------------
 
@@ -539,7 +809,13 @@ class _Renderer:
                     self.warnings.append(RenderWarning(
                         f"Kustomization {e.k.id} dependsOn {dep}, which no Kustomization defines: Flux would wait "
                         f"for it forever", kustomization=e.k.id))
+        self._drop_orphans(ordered)
         adapted = self._adapt(ordered)
+        self.warnings += [RenderWarning(message, kustomization=where)
+                          for where, message in secrets.dangling_references(
+                              [(e.k.id, r) for e in ordered for r in e.resources],
+                              [r for _, r in self.dropped], self.secret_values)]
+        self._warn_applied_twice(ordered)
         for e in ordered:
             for resource in e.resources:
                 kind, namespace, name = adapt.identity(resource)
@@ -553,27 +829,64 @@ class _Renderer:
                         kustomization=e.k.id, kind=kind, namespace=namespace, name=name, field=where, value=value))
                 if kind == "Secret" and "sops" in resource:
                     self.warnings.append(RenderWarning(
-                        f"Secret {namespace}/{name} is SOPS-encrypted; devenv cannot decrypt it offline",
-                        kustomization=e.k.id))
+                        f"Secret {namespace}/{name} is SOPS-encrypted; devenv cannot decrypt it offline (Flux would "
+                        f"apply it decrypted): let the profile generate it under `substituteFrom:` with its keys "
+                        f"({', '.join(resource.get('data') or {}) or 'none'})", kustomization=e.k.id))
         rendered = [RenderedKustomization(e.k, e.source, e.resources) for e in ordered]
         return RenderResult(self.environment, self.profile, self.platform, rendered, self.excluded, adapted,
-                            self.env_objects, self.warnings, self._components())
+                            self.env_objects, self.warnings, self._components(), self.not_rendered,
+                            list(self.undefined.values()), list(self.missing.values()))
+
+    def _drop_orphans(self, ordered: list[_Entry]) -> None:
+        """Leave out supporting objects (chart sources, Crossplane runtime configs) that only
+        left-out objects used, in whichever output they are."""
+        kept = [(e, r) for e in ordered for r in e.resources]
+        orphans = adapt.unused_supporting_objects([r for _, r in kept], [r for _, r in self.dropped])
+        by_entry: dict[str, list[tuple[dict, str]]] = {}
+        for index, why in orphans.items():
+            entry, resource = kept[index]
+            by_entry.setdefault(entry.k.id, []).append((resource, why))
+        for e in ordered:
+            if e.k.id in by_entry:
+                self._drop(e, by_entry[e.k.id])
+
+    def _warn_applied_twice(self, ordered: list[_Entry]) -> None:
+        """Two Kustomizations applying the same object fight over it in Flux (each prunes or
+        overwrites the other's version)."""
+        appliers: dict[tuple, list[str]] = {}
+        for e in ordered:
+            for resource in e.resources:
+                kind, namespace, name = adapt.identity(resource)
+                key = (aws.api_group(resource), kind, namespace or "", name)
+                if e.k.id not in appliers.setdefault(key, []):
+                    appliers[key].append(e.k.id)
+        for (_, kind, namespace, name), ids in appliers.items():
+            if len(ids) > 1:
+                self.warnings.append(RenderWarning(
+                    f"{kind} {namespace + '/' if namespace else ''}{name} is applied by {len(ids)} Kustomizations "
+                    f"({', '.join(ids)}): Flux would have them fight over it (each applies its own version, and "
+                    f"pruning one deletes it from the other)", kustomization=ids[0]))
 
     def _adapt(self, ordered: list[_Entry]) -> list[Adaptation]:
         kept_resources = [r for e in ordered for r in e.resources]
         adapter = adapt.Adapter(
             ingress_class=self.profile.ingress_class, storage_class=self.profile.storage_class,
             aws_storage=adapt.aws_storage_classes(self.seen, kept_resources),
-            excluded_kustomizations={e.k.id for e in self.entries.values() if e.status == EXCLUDED},
+            excluded_kustomizations={e.k.id for e in self.entries.values() if e.status in (EXCLUDED, NOT_RENDERED)},
             excluded_objects={(x.kind, x.namespace or "default", x.name) for x in self.excluded})
+        values_keys = adapt.values_keys([r for e in ordered for r in e.resources])
         out: list[Adaptation] = []
         for e in ordered:
+            out += e.adapted
             if e.k.parent is None and not e.mirror:
                 for change in adapter.rewire_kustomization(e.k.obj):
                     out.append(Adaptation("Kustomization", e.k.name, e.k.namespace, None, change))
             for resource in e.resources:
                 kind, namespace, name = adapt.identity(resource)
-                for change in adapter.adapt(resource):
+                changes = adapter.adapt(resource)
+                changes += adapter.adapt_values_data(resource, values_keys.get(_key(resource), ()))
+                changes += secrets.replace_store(resource, self.secret_values)
+                for change in changes:
                     out.append(Adaptation(kind, name, namespace, e.k.id, change))
         return out
 
@@ -605,6 +918,29 @@ def _has_reference(resource: dict) -> bool:
     return "$" in json.dumps(resource, default=str)
 
 
+def _first_line(err: Exception) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def _files_mentioning(root: Path, path: str, name: str, limit: int = 2000) -> tuple[str, ...]:
+    """The files below the Kustomization's path (else anywhere in its source) that mention ${name}."""
+    pattern = re.compile(r"\$\{" + re.escape(name) + r"(?![_A-Za-z0-9])")
+    for base in (root / path, root):
+        found = []
+        for count, file in enumerate(iter_files(base) if base.is_dir() else ()):
+            if count >= limit:
+                break
+            if file.suffix in (".yaml", ".yml", ".json") or file.name == "Kustomization":
+                try:
+                    if pattern.search(file.read_text(errors="replace")):
+                        found.append(display(file))
+                except OSError:
+                    continue
+        if found:
+            return tuple(found[:3])
+    return ()
+
+
 def _find_malformed_yaml(directory: Path, message: str) -> PlatformError | None:
     """After a failed build: the YAML file that does not parse, as a PlatformError with file, line
     and column (kustomize numbers lines per document). Looks at the file kustomize names, then at
@@ -620,7 +956,7 @@ def _find_malformed_yaml(directory: Path, message: str) -> PlatformError | None:
                        if name.endswith((".yaml", ".yml")) or name == "Kustomization"]
     for path in candidates:
         try:
-            load_documents(path.read_text(errors="replace"), display(path))
+            load_documents(read_manifest(path), display(path))
         except PlatformError as exc:
             return exc
         except OSError:

@@ -81,9 +81,14 @@ class SourceResolver:
                                          str(meta.get("name"))), obj)
 
     def resolve(self, ref: SourceRef) -> ResolvedSource:
-        if ref not in self._cache:
-            self._cache[ref] = self._resolve(ref, ())
-        return self._cache[ref]
+        """The folder of a source; one that cannot be read now is not remembered, since a
+        Kustomization rendered later may define it (an ArtifactGenerator in its output)."""
+        if ref in self._cache:
+            return self._cache[ref]
+        resolved = self._resolve(ref, ())
+        if resolved.root is not None:
+            self._cache[ref] = resolved
+        return resolved
 
     def _resolve(self, ref: SourceRef, seen: tuple[SourceRef, ...]) -> ResolvedSource:
         if ref.key in self.mapped:
@@ -134,7 +139,8 @@ class SourceResolver:
                 if isinstance(artifact, dict) and artifact.get("name") == ref.name:
                     return self._generate(ref, f"ArtifactGenerator {namespace}/{name}", gen, artifact, seen + (ref,))
         return ResolvedSource(ref, None, ref.key,
-                              reason=f"no ArtifactGenerator in the mirror produces {ref.key}; map it to a local "
+                              reason=f"no ArtifactGenerator (in the cluster folder or a rendered Kustomization) produces "
+                                     f"{ref.key}; map it to a local "
                                      f"folder in the profile's `sources` to render it")
 
     def _generate(self, ref: SourceRef, generator: str, gen: dict, artifact: dict,
@@ -269,17 +275,17 @@ def _place(file: Path, dest: Path, rel: str, strategy: str, where: str) -> None:
     if strategy == "Merge" and target.is_file() and file.name.endswith((".yaml", ".yml")):
         old = load_documents(target.read_text(), str(target))
         new = load_documents(file.read_text(), str(file))
-        merged = _merge(old[0].data if old else {}, new[0].data if new else {})
+        merged = merge_values(old[0].data if old else {}, new[0].data if new else {})
         target.write_text(dump_yaml(merged))
         return
     shutil.copyfile(file, target)
 
 
-def _merge(base: Any, overlay: Any) -> Any:
+def merge_values(base: Any, overlay: Any) -> Any:
     """Helm-style values merge: mappings merge recursively, everything else (lists too) is replaced."""
     if isinstance(base, dict) and isinstance(overlay, dict):
         out = dict(base)
         for key, value in overlay.items():
-            out[key] = _merge(base.get(key), value) if key in base else value
+            out[key] = merge_values(base.get(key), value) if key in base else value
         return out
     return overlay

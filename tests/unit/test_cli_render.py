@@ -133,18 +133,26 @@ def test_missing_platform_and_mirror(tmp_path: Path) -> None:
     assert "hint: clusters in this platform: clusters/dev-eu" in result.stderr
 
 
-def test_undefined_variable_exit_code_and_message(tmp_path: Path) -> None:
+def test_every_undefined_variable_is_named_in_one_error(tmp_path: Path) -> None:
     import shutil
 
     platform = tmp_path / "platform"
     shutil.copytree(REPO / "components", platform)
     path = platform / "apps/base/orders/configmap.yaml"
-    path.write_text(path.read_text().replace("${LOG_LEVEL}", "${LOGLEVEL}"))
+    path.write_text(path.read_text().replace("${LOG_LEVEL}", "${LOGLEVEL}") + "  extra: ${ALSO_MISSING}\n")
     result = run("render", "demo", "--platform", platform)
     assert result.exit_code == 7
-    assert 'error: variable "LOGLEVEL" is not set (strict mode) in ConfigMap/shop/orders-config' in result.stderr
-    assert "in the output of Kustomization flux-system/apps" in result.stderr
+    assert "error: post-build substitution cannot complete: 2 variables undefined" in result.stderr
+    for name in ("LOGLEVEL", "ALSO_MISSING"):
+        assert f"{name}: in ConfigMap/shop/orders-config, Kustomization flux-system/apps (" in result.stderr
+    assert "apps/base/orders/configmap.yaml" in result.stderr
+    assert "environment.data" in result.stderr and "--no-strict" in result.stderr
     assert result.stdout == ""
+
+    relaxed = run("render", "demo", "--platform", platform, "--no-strict", "--format", "json")
+    assert relaxed.exit_code == 0, relaxed.stderr
+    assert "warning: variable LOGLEVEL is not defined, so it became empty" in relaxed.stderr
+    assert "warning: variable ALSO_MISSING is not defined" in relaxed.stderr
 
 
 def test_kustomize_failure_exit_code_and_message(tmp_path: Path) -> None:

@@ -85,3 +85,30 @@ def test_render_template_fills_service_facts_and_env() -> None:
     facts = {"db": {"host": "devenv-x-db", "port": "3306"}}
     out = render_template("{services.db.host}:{services.db.port}/{env.name}", facts, {"name": "x", "namespace": "ns"})
     assert out == "devenv-x-db:3306/x"
+
+
+def test_several_substitution_objects_and_literal_braces_render_into_objects() -> None:
+    from devenv import facts
+    from devenv.flux.secrets import store_values
+
+    profile = load_profile(DATA / "valid-substitute-from.yaml")
+    service_facts = facts.cluster_facts(profile, "demo")
+    objects = facts.environment_objects(profile, "demo", service_facts, {"devenv.io/environment": "demo"})
+    assert [(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects] == [
+        ("ConfigMap", "flux-system", "environment"), ("Secret", "network", "tunnel-id-secret"),
+        ("ConfigMap", "flux-system", "terraform-outputs")]
+    assert objects[0]["data"] == {"TAGS": "{owner: dev, env: demo}", "LITERAL": "{env.name}"}
+    assert objects[1]["stringData"] == {"TUNNEL_ID": "demo-tunnel"}
+    assert objects[2]["data"] == {"RDS_ENDPOINT": "devenv-demo-db"}
+    values = store_values(profile, "demo", service_facts)["ClusterSecretStore/aws"]
+    assert values["prod/token"] == "t0ken"
+    assert values["prod/db"] == '{"password": "generated-by-devenv-up", "user": "app"}'
+
+
+def test_the_single_environment_form_still_gives_configmap_and_secret() -> None:
+    from devenv import facts
+
+    profile = load_profile(DATA / "valid-full.yaml")
+    objects = facts.environment_objects(profile, "demo", facts.cluster_facts(profile, "demo"), {})
+    assert [o["kind"] for o in objects] == ["ConfigMap", "Secret"][:len(objects)]
+    assert objects[0]["metadata"]["name"] == profile.environment.name

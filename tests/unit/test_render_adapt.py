@@ -48,12 +48,12 @@ def test_sources_only_used_by_left_out_releases_are_orphans() -> None:
     cert_manager["metadata"]["name"] = "cert-manager"
     cert_manager["spec"]["chart"]["spec"]["sourceRef"]["name"] = "jetstack"
     kept = [EKS_CHARTS, JETSTACK, cert_manager]
-    orphans = adapt.unused_chart_sources(kept, [AWS_RELEASE])
+    orphans = adapt.unused_supporting_objects(kept, [AWS_RELEASE])
     assert orphans == {0: "only used by HelmRelease aws-load-balancer-controller, which is left out"}
     # a source that a kept release still uses stays
     still_used = copy.deepcopy(cert_manager)
     still_used["spec"]["chart"]["spec"]["sourceRef"]["name"] = "eks-charts"
-    assert adapt.unused_chart_sources([EKS_CHARTS, still_used], [AWS_RELEASE]) == {}
+    assert adapt.unused_supporting_objects([EKS_CHARTS, still_used], [AWS_RELEASE]) == {}
 
 
 def test_the_profile_excludes_helm_releases_and_kustomizations_by_name() -> None:

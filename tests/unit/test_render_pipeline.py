@@ -169,7 +169,7 @@ def test_a_source_that_is_not_the_repository_is_not_rendered_and_not_an_error(pl
         "spec": {"interval": "1m", "url": "ssh://git@git.example.com/fleet"}})
     write(platform, "a/cm.yaml", configmap("a", "x"))
     result = render_environment(profile, "demo", platform=platform)
-    [charts] = [x for x in result.excluded if x.name == "charts"]
+    [charts] = [x for x in result.not_rendered if x.name == "charts"]
     assert charts.reason.startswith("not rendered: its source GitRepository/flux-system/charts")
     assert names(by_id(result)["flux-system/same-repo"].resources) == {"ConfigMap/x/a"}
     # the GitRepository of what is not rendered is reported with it, the one still used is applied
@@ -187,5 +187,6 @@ def test_a_substitute_from_naming_a_missing_object_is_an_error_unless_optional(p
     write(platform, "a/cm.yaml", configmap("a", "x"))
     with pytest.raises(PlatformError) as err:
         render_environment(profile, "demo", platform=platform)
-    assert "postBuild.substituteFrom[0] names ConfigMap flux-system/cluster-vars, which does not exist" in str(err.value)
+    assert "ConfigMap flux-system/cluster-vars, read by Kustomization flux-system/a (" in str(err.value)
+    assert "does not exist" in str(err.value)
     assert "optional: true" in err.value.hint

@@ -84,7 +84,7 @@ def test_external_artifacts_are_assembled_with_the_generators_copy_rules(tmp_pat
     assert files(resolved.root) == {"base/a.yaml": "a", "base/sub/b.yaml": "b", "base/values.yaml": "v",
                                     "prod/kustomization.yaml": "k", "infra/x.yaml": "x"}
     missing = resolver.resolve(SourceRef("ExternalArtifact", "flux-system", "nope"))
-    assert missing.root is None and "no ArtifactGenerator in the mirror produces" in missing.reason
+    assert missing.root is None and "no ArtifactGenerator (in the cluster folder or a rendered Kustomization) produces" in missing.reason
 
 
 def test_an_artifact_of_an_unreadable_source_is_not_rendered(tmp_path: Path, workspace) -> None:
