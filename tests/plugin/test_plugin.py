@@ -4,6 +4,7 @@ facts, per-test databases, markers, reuse, xdist, skips, and a census after ever
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -457,3 +458,17 @@ def test_fixture_facts_answer_to_testcontainers_accessors():
     assert db.get_connection_url() == "mysql+pymysql://app:p%40ss%2Fword@127.0.0.1:33061/app"
     search = ServiceFacts(name="search", type="opensearch", host="127.0.0.1", port=9201, url="http://127.0.0.1:9201")
     assert search.get_connection_url() == "http://127.0.0.1:9201"
+
+
+@pytest.mark.docker
+@pytest.mark.mariadb_image
+def test_the_readme_example_for_another_project_runs_as_copied(pytester, new_env):
+    """The README's `<!-- another-project: PATH -->` blocks, written as a new project would, pass."""
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"<!-- another-project: (\S+) -->\n```\w*\n(.*?)```", readme, flags=re.S)
+    assert {path for path, _ in blocks} == {"profiles/test.yaml", "tests/test_app.py"}
+    for path, text in blocks:
+        (pytester.path / path).parent.mkdir(parents=True, exist_ok=True)
+        (pytester.path / path).write_text(text)
+    result = run(pytester, "--devenv-name", new_env())
+    result.assert_outcomes(passed=2)
