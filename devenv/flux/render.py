@@ -159,6 +159,9 @@ def render_environment(profile: Profile, environment: str, *, platform: str | os
     `strict` is Flux's strict post-build substitution (undefined variables are errors).
     Raises PlatformError, SubstitutionError, CommandFailed or ToolMissing, each naming what failed.
     """
+    if not profile.mirror:  # a docker profile may leave it out: the data services alone, no cluster
+        raise PlatformError(f"profile {profile.name!r} ({profile.path}) names no cluster folder to render",
+                            hint="add `mirror: clusters/<cluster>` to the profile, or use a kind profile (`--profile local`)")
     root = Path(platform) if platform is not None else EMBEDDED_PLATFORM
     root = root.resolve()
     env_objects = facts.environment_objects(

@@ -118,3 +118,10 @@ def test_the_licence_is_an_spdx_string_as_current_setuptools_wants():
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     assert pyproject["project"]["license"] == "Apache-2.0"
     assert "setuptools>=77" in pyproject["build-system"]["requires"]
+
+
+def test_rendering_a_docker_profile_without_mirror_says_there_is_nothing_to_render(cli):
+    profile = REPO / "tests" / "data" / "profiles" / "valid-docker-without-mirror.yaml"
+    result = cli("render", "demo", "--profile", str(profile))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "names no cluster folder to render" in result.stderr and "add `mirror:" in result.stderr
