@@ -17,6 +17,7 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -225,7 +226,7 @@ def gc(*, dry_run: bool = False, now: float | None = None, grace: int = LEFTOVER
 
 def _why_collect(env: EnvironmentState, now: float, grace: int) -> str | None:
     if env.expires is not None and env.expires <= now:
-        return f"expired at {_timestamp(env.expires)}"
+        return f"expired at {timestamp(env.expires)}"
     if env.state == "incomplete" and (env.changed or 0) <= now - grace:
         return "incomplete: " + "; ".join(env.problems)
     return None
@@ -237,9 +238,8 @@ def _within_grace(env: EnvironmentState, now: float, grace: int) -> str:
             f"still be creating it); collected once the period is over, or now with `devenv gc --grace 0`")
 
 
-def _timestamp(seconds: int) -> str:
-    from datetime import datetime
-
+def timestamp(seconds: int | float) -> str:
+    """A point in time for people: local time with its UTC offset (2026-12-02 18:08:22+01:00)."""
     return datetime.fromtimestamp(seconds).astimezone().isoformat(sep=" ", timespec="seconds")
 
 

@@ -6,7 +6,6 @@ import contextlib
 import json
 import sys
 import time
-from datetime import datetime
 from enum import Enum
 from typing import Any, Iterable, Iterator, Sequence, TypeVar
 
@@ -54,10 +53,10 @@ def environment_name(raw: str | None) -> str:
 
 
 def timestamp(seconds: int | float | None) -> str:
-    """A point in time for people: local time with its UTC offset (2026-12-02 18:08:22 +01:00)."""
-    if seconds is None:
-        return "never"
-    return datetime.fromtimestamp(seconds).astimezone().isoformat(sep=" ", timespec="seconds")
+    """A point in time for people: local time with its UTC offset (2026-12-02 18:08:22+01:00); "never" for None."""
+    from devenv.environments import timestamp
+
+    return "never" if seconds is None else timestamp(seconds)
 
 
 def configure(*, quiet: bool) -> None:

@@ -125,3 +125,17 @@ def test_rendering_a_docker_profile_without_mirror_says_there_is_nothing_to_rend
     result = cli("render", "demo", "--profile", str(profile))
     assert result.exit_code == 2 and result.stdout == ""
     assert "names no cluster folder to render" in result.stderr and "add `mirror:" in result.stderr
+
+
+def test_times_for_people_carry_their_utc_offset(monkeypatch):
+    from devenv.environments import timestamp
+
+    monkeypatch.setenv("TZ", "America/St_Johns")  # -03:30 in December: an offset no default hides
+    import time
+
+    time.tzset()
+    try:
+        assert timestamp(1796140800) == "2026-12-01 12:30:00-03:30"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
