@@ -2,11 +2,10 @@
 who holds it, creates nothing and leaves the listener alone; with --allow-other-port it picks a free port,
 says so, and the service works there; also when the port is taken between runs."""
 
-import os
-
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 
 import pytest
