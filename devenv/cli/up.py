@@ -98,8 +98,12 @@ def _print_plan(plan, changes: list[dict], fmt: str) -> None:
     actions = {c["service"]: c for c in changes}
     output.emit_table(
         ["service", "type", "image", "port", "seed", "up would"],
-        [[s.name, s.type, s.image, f"127.0.0.1:{actions[s.name]['port'] or 'a free port'}",
+        [[s.name, s.type, s.image, _port(actions[s.name]["port"]),
           ", ".join(p.name for p in s.spec.seed) or "-", actions[s.name]["action"]] for s in plan.services]
-        + [[c["service"], "-", "-", f"127.0.0.1:{c['port']}", "-", c["action"]] for c in changes
+        + [[c["service"], "-", "-", _port(c["port"]), "-", c["action"]] for c in changes
            if c["service"] not in {s.name for s in plan.services}],
     )
+
+
+def _port(port: int | None) -> str:
+    return f"127.0.0.1:{port}" if port else "a free port on 127.0.0.1"

@@ -66,6 +66,8 @@ class DockerTarget:
                 port = current
             else:
                 port = next((p for p in (current, svc.port) if p and (p == current or port_free(p))), None)
+                if port is None and svc.spec.port_pinned and not plan.allow_other_port:
+                    raise run.pinned_port_taken(svc)  # as `up` would stop
                 if action != "start" and not docker.image_present(self.client, svc.image):
                     note = f"image {svc.image} is not present locally: up pulls it"
             rows.append({"service": svc.name, "action": _CHANGE[action], "port": port, "note": note})
@@ -339,9 +341,8 @@ class _Run:
         except DevenvError as err:
             if not docker.is_port_conflict(err):
                 raise
-            taken = _host_port(container)
             docker.remove(container)  # its port was taken meanwhile: re-create it on another
-            return self.create_and_start(svc, credentials, None if taken == svc.port else taken)
+            return self.create_and_start(svc, credentials)
         docker.reload(container)
         return container
 
@@ -355,18 +356,20 @@ class _Run:
             if port is None:
                 was = taken or next(iter(wanted), None)
                 if svc.spec.port_pinned and not self.plan.allow_other_port:
-                    pinned = svc.port
-                    raise PortTaken(
-                        f"port {pinned} on {HOST}, pinned for {svc.name} by profile {self.plan.profile.path}, is "
-                        f"taken by {self.port_holder(pinned)}",
-                        hint="stop that, change or remove `port:` in the profile, or pass --allow-other-port to "
-                             "use a free port this time",
-                    )
+                    raise self.pinned_port_taken(svc)
                 port = free_port(exclude=self.claimed_ports)
                 if was:
                     self.progress.warn(f"port {was} on {HOST} is taken; {svc.name} uses {HOST}:{port} instead")
             self.claimed_ports.add(port)
             return port
+
+    def pinned_port_taken(self, svc: ServicePlan) -> PortTaken:
+        return PortTaken(
+            f"port {svc.port} on {HOST}, pinned for {svc.name} by profile {self.plan.profile.path}, is taken by "
+            f"{self.port_holder(svc.port)}",
+            hint="stop that, change or remove `port:` in the profile, or pass --allow-other-port to use a free "
+                 "port this time",
+        )
 
     def port_holder(self, port: int) -> str:
         """Who listens on HOST:port: a container (and its devenv environment), a local process, or unknown."""

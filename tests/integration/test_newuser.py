@@ -39,7 +39,8 @@ def up_json(name: str, profile, *extra: str) -> dict:
 def busy(port: int):
     """Hold 127.0.0.1:port for the block (when something else already does, it is busy all the same)."""
     with socket.socket() as sock:
-        with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as devenv probes: TIME_WAIT is free
+        with contextlib.suppress(OSError):  # in use: held by something else, busy all the same
             sock.bind(("127.0.0.1", port))
             sock.listen()
         yield
@@ -173,6 +174,20 @@ def test_dry_run_shows_what_would_change_and_the_real_port(new_env, profile_file
     assert missing.returncode == 0, missing.stderr
     assert "db: image 127.0.0.1:9/devenv-no-such-image:0 is not present locally: up pulls it" in missing.stderr
     assert devenv("down", name).returncode == 0
+
+
+def test_dry_run_stops_where_up_would_on_a_taken_pinned_port(new_env, profile_file):
+    name = new_env()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = devenv("up", name, "--profile", str(profile_file(db_service(port))), "--dry-run")
+        allowed = devenv("up", name, "--profile", str(profile_file(db_service(port))), "--dry-run",
+                         "--allow-other-port")
+    assert result.returncode == 12 and result.stdout == ""
+    assert f"port {port} on 127.0.0.1, pinned for db" in result.stderr and "is taken by process" in result.stderr
+    assert allowed.returncode == 0 and "a free port on 127.0.0.1" in allowed.stdout
 
 
 def test_an_image_that_cannot_be_had_has_its_own_exit_code_and_creates_nothing(new_env, profile_file, client):
