@@ -290,8 +290,19 @@ class _Run:
         require = {item.strip().lower() for item in os.environ.get(REQUIRE_VARIABLE, "").split(",") if item.strip()}
         if config.getoption("devenv_require"):
             require.add("all")
-        return cls(base=base, profile=profile, records=str(records), keep=config.getoption("devenv_keep"),
-                   reuse=reuse, require=tuple(sorted(require)))
+        run = cls(base=base, profile=profile, records=str(records), keep=config.getoption("devenv_keep"),
+                  reuse=reuse, require=tuple(sorted(require)))
+        if config.getoption("devenv_name"):
+            from devenv.errors import InvalidName
+            from devenv.naming import resolve
+
+            try:
+                rewritten = resolve(base)[1]
+            except InvalidName:  # the fixtures report it when a test uses them
+                rewritten = None
+            if rewritten:
+                run.summary.append((f"--devenv-name: {rewritten}", False))
+        return run
 
     def shared(self) -> dict:
         return {"base": self.base, "profile": self.profile, "records": self.records, "keep": self.keep,

@@ -472,3 +472,10 @@ def test_the_readme_example_for_another_project_runs_as_copied(pytester, new_env
         (pytester.path / path).write_text(text)
     result = run(pytester, "--devenv-name", new_env())
     result.assert_outcomes(passed=2)
+
+
+def test_a_rewritten_devenv_name_is_reported(pytester):
+    pytester.makepyfile("def test_plain():\n    pass\n")
+    result = run(pytester, "--devenv-name", "My Branch")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*--devenv-name: using environment name 'my-branch' for 'My Branch'*"])
