@@ -78,6 +78,9 @@ def dotenv(variables: Mapping[str, str]) -> str:
 def _dotenv_value(key: str, value: str) -> str:
     if _PLAIN.match(value):
         return value
+    if "\r" in value:  # python-dotenv reads a carriage return as a newline, whatever the quoting
+        raise InvalidInput(f"the value of {key} holds a carriage return, which python-dotenv would read as a "
+                           "newline", hint="use `--format shell` for a shell, `--format json` for programs")
     if "'" not in value and "\\" not in value and "${" not in value:
         return f"'{value}'"
     if "$" not in value and "`" not in value:

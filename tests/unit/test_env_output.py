@@ -27,6 +27,9 @@ HOSTILE = {
     "NON_ASCII": "Grüße, 東京 ✓",
     "EMPTY": "",
     "EQUALS": "a=b==c",
+    "QUOTED_END": 'say "hi"',
+    "TRAILING_BACKSLASH": "trail\\",
+    "TAB": "tab\there",
 }
 
 
@@ -69,7 +72,7 @@ def test_dotenv_keeps_plain_values_bare_and_quotes_the_rest_as_each_needs():
     assert lines == ["PLAIN=x:1/y", "DOLLAR='$HOME'", "QUOTE=\"it's\"", "EMPTY="]
 
 
-@pytest.mark.parametrize("value", ["it's $HOME", "a\\b`id`", "${HOME}"])
+@pytest.mark.parametrize("value", ["it's $HOME", "a\\b`id`", "${HOME}", "carriage\rreturn"])
 def test_a_value_no_dotenv_quoting_carries_for_every_reader_is_refused_naming_the_key(value):
     with pytest.raises(InvalidInput) as refused:
         dotenv({"FINE": "x", "PASSWORD_HINT": value})
