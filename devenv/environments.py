@@ -4,10 +4,10 @@ this module's functions; nothing here prints.
 
 "Complete" (for gc): an `up` is complete once every container it created has been started. A container
 Docker still reports as `created`, a network with no containers, or containers without their network,
-while no process holds the environment's lock and nothing changed for LEFTOVER_GRACE seconds, are the
-leftovers of an `up` that was killed; `gc` removes them, and the volumes created in that same run for
-containers that never started. Volumes from earlier runs (e.g. kept by `down --keep-data`) stay until the
-environment expires or `down` removes them.
+while no process holds the environment's lock and nothing changed for the grace period (LEFTOVER_GRACE
+seconds unless `gc --grace` says otherwise), are the leftovers of an `up` that was killed; `gc` removes
+them, and the volumes created in that same run for containers that never started. Volumes from earlier
+runs (e.g. kept by `down --keep-data`) stay until the environment expires or `down` removes them.
 """
 
 from __future__ import annotations
@@ -15,19 +15,21 @@ from __future__ import annotations
 import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
-from devenv.errors import EnvironmentBusy, EnvironmentNotFound, InvalidName, ProfileError
+from devenv.errors import EnvironmentBusy, EnvironmentNotFound, InvalidInput, InvalidName, ProfileError
 from devenv.facts import environment_values
 from devenv.kind import KindClusters
-from devenv.lock import environment_lock
+from devenv.lock import environment_lock, lock_dir
 from devenv.naming import validate_name
 from devenv.process import which
 from devenv.plan import Plan, make_plan
 from devenv.profiles import Profile, load_profile, render_template
-from devenv.targets import MASK, EnvironmentState, Progress, Silent, Target, mask, target_for
+from devenv.targets import MASK, EnvironmentState, Progress, Silent, Target, json_facts, mask, target_for
 
 DEFAULT_TARGET = "docker"  # every environment has its containers there (kind ones too): list/status/gc look there
 # gc leaves an incomplete environment alone this long after its last change: an `up` of another user
@@ -60,42 +62,70 @@ class Environment:
         return flat
 
     def to_dict(self, show_secrets: bool = False) -> dict[str, Any]:
+        """`devenv env -o json` (and `up -o json`): the names and types of `list` and `status` where they overlap."""
         return {
-            "environment": self.name, "profile": self.profile, "state": self.state, "expires": self.expires,
-            "services": {name: mask(facts, show_secrets) for name, facts in self.services.items()},
+            "name": self.name, "profile": self.profile, "state": self.state, "expires": self.expires,
+            "services": {name: json_facts(mask(facts, show_secrets)) for name, facts in self.services.items()},
             "values": dict(self.values),
             "secrets": {k: v if show_secrets else MASK for k, v in self.secrets.items()},
         }
 
 
+class UpInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) stopped an `up`; `left` says, per service, what the environment is now."""
+
+    def __init__(self, environment: str, left: list[str]):
+        super().__init__(f"`devenv up {environment}` was interrupted")
+        self.environment = environment
+        self.left = left
+
+
 @dataclass(frozen=True)
 class Collected:
-    """One environment `gc` removed (or would remove, or skipped because it is busy)."""
+    """One environment `gc` removed (or would remove), or left alone and why (`kept`: busy, or still within
+    the grace period)."""
 
     environment: str
     reason: str
     resources: tuple[str, ...] = ()
-    skipped: str | None = None
+    kept: str | None = None
+
+    def to_dict(self, dry_run: bool = False) -> dict[str, Any]:
+        action = "kept" if self.kept else "would remove" if dry_run else "removed"
+        return {"name": self.environment, "reason": self.reason, "action": action,
+                "resources": list(self.resources), "kept": self.kept}
 
 
 def plan(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | int | None = None,
-         platform: str | os.PathLike | None = None) -> Plan:
+         platform: str | os.PathLike | None = None, allow_other_port: bool = False) -> Plan:
     """What `up` would create, validated; creates nothing and needs no Docker."""
-    return make_plan(name, _load(profile), ttl=ttl, platform=platform)
+    return make_plan(name, _load(profile), ttl=ttl, platform=platform, allow_other_port=allow_other_port)
+
+
+def preview(the_plan: Plan) -> list[dict]:
+    """What `up` of the plan would change, checked as `up` checks before it creates anything (the tools and
+    the platform for a cluster target, Docker reachable), per service: action, port, note. Changes nothing."""
+    if the_plan.target == "kind":
+        target_for("kind").preflight(the_plan)
+    return _target().preview(the_plan)
 
 
 def up(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | int | None = None,
        platform: str | os.PathLike | None = None, progress: Progress | None = None,
-       lock_timeout: float | None = None) -> Environment:
+       lock_timeout: float | None = None, allow_other_port: bool = False) -> Environment:
     """Create the environment, or converge an existing one to the profile (re-creating only what differs,
     keeping data volumes); wait until every service answers; return its facts and values."""
     progress = progress or Silent()
-    the_plan = plan(name, profile, ttl=ttl, platform=platform)
+    the_plan = plan(name, profile, ttl=ttl, platform=platform, allow_other_port=allow_other_port)
     for warning in the_plan.warnings:
         progress.warn(warning)
     target = target_for(the_plan.target)
-    with environment_lock(name, purpose="up", timeout=lock_timeout, on_wait=progress.note):
-        result = target.up(the_plan, progress)
+    # The lock file goes when the lock does: a file per name tried would otherwise pile up (waiters retry).
+    with environment_lock(name, purpose="up", timeout=lock_timeout, on_wait=progress.note, remove_file=True):
+        try:
+            result = target.up(the_plan, progress)
+        except KeyboardInterrupt:
+            raise UpInterrupted(name, _left_after_interrupt(the_plan)) from None
         current = target.status(name, probe=False)  # the expiry of what exists, kept resources included
     facts = {s.name: dict(s.facts) for s in result.services}
     values, secrets = environment_values(the_plan.profile, name, facts)
@@ -150,22 +180,36 @@ def credentials(name: str, service: str) -> dict[str, str]:
 
 
 def list_environments() -> list[EnvironmentState]:
-    return _target().environments()
+    """Every environment, each probed as `status` probes it, so that both give the same answer."""
+    target = _target()
+    names = [env.name for env in target.environments()]
+    if not names:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(names)), thread_name_prefix="devenv-list") as pool:
+        found = list(pool.map(target.status, names))
+    return [env for env in found if env is not None]
 
 
-def gc(*, dry_run: bool = False, now: float | None = None) -> list[Collected]:
-    """Remove environments past their expiry, and the leftovers of `up`s that were killed. An environment
-    whose lock is held (an `up` or `down` is running) is skipped."""
+def gc(*, dry_run: bool = False, now: float | None = None, grace: int = LEFTOVER_GRACE) -> list[Collected]:
+    """Remove environments past their expiry, and the leftovers of `up`s that were killed once nothing has
+    changed in them for `grace` seconds. Environments left alone are returned too, with why: busy (another
+    devenv command holds the lock) or still within the grace period. Lock files nobody holds go as well."""
     now = time.time() if now is None else now
+    if grace < 0:
+        raise InvalidInput(f"--grace {grace} is negative", hint="e.g. --grace 60s, or 0 to collect at once")
     target = _target()
     collected = []
     for env in target.environments():
-        if _why_collect(env, now) is None or not _trusted_name(env.name):
+        if not _trusted_name(env.name):
+            continue
+        if _why_collect(env, now, grace) is None:
+            if env.state == "incomplete":  # a crashed run's leftovers, or an `up` still under way: say so
+                collected.append(Collected(env.name, _why_collect(env, now, 0) or "", kept=_within_grace(env, now, grace)))
             continue
         try:
             with environment_lock(env.name, purpose="gc", timeout=0, remove_file=not dry_run):
                 current = target.status(env.name, probe=False)  # again, under the lock: an `up` may have finished
-                reason = _why_collect(current, now) if current else None
+                reason = _why_collect(current, now, grace) if current else None
                 if reason is None:
                     continue
                 if reason.startswith("expired"):  # through the target that made it: a kind cluster goes too
@@ -174,16 +218,67 @@ def gc(*, dry_run: bool = False, now: float | None = None) -> list[Collected]:
                     removed = target.remove_leftovers(env.name, dry_run=dry_run)
                 collected.append(Collected(env.name, reason, tuple(removed)))
         except EnvironmentBusy as busy:
-            collected.append(Collected(env.name, _why_collect(env, now) or "", skipped=busy.message))
+            collected.append(Collected(env.name, _why_collect(env, now, grace) or "", kept=busy.message))
+    if not dry_run:
+        _remove_unused_lock_files()
     return collected
 
 
-def _why_collect(env: EnvironmentState, now: float) -> str | None:
+def _why_collect(env: EnvironmentState, now: float, grace: int) -> str | None:
     if env.expires is not None and env.expires <= now:
-        return f"expired at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(env.expires))}"
-    if env.state == "incomplete" and (env.changed or 0) <= now - LEFTOVER_GRACE:
+        return f"expired at {timestamp(env.expires)}"
+    if env.state == "incomplete" and (env.changed or 0) <= now - grace:
         return "incomplete: " + "; ".join(env.problems)
     return None
+
+
+def _within_grace(env: EnvironmentState, now: float, grace: int) -> str:
+    age = int(now - (env.changed or now))
+    return (f"its last change was {age}s ago, within the grace period of {grace}s (an `up` elsewhere may "
+            f"still be creating it); collected once the period is over, or now with `devenv gc --grace 0`")
+
+
+def timestamp(seconds: int | float) -> str:
+    """A point in time for people: local time with its UTC offset (2026-12-02 18:08:22+01:00)."""
+    return datetime.fromtimestamp(seconds).astimezone().isoformat(sep=" ", timespec="seconds")
+
+
+def _remove_unused_lock_files() -> None:
+    """Lock files left by processes that were killed: removed unless someone holds them right now."""
+    folder = lock_dir()
+    if not folder.is_dir():
+        return
+    for path in folder.glob("*.lock"):
+        if not _trusted_name(path.stem):
+            continue
+        try:
+            with environment_lock(path.stem, purpose="gc", timeout=0, remove_file=True):
+                pass
+        except EnvironmentBusy:
+            continue
+
+
+def _left_after_interrupt(plan: Plan) -> list[str]:
+    """What exists of the environment after an interrupted `up` rolled back what it had created: one line per
+    service of the plan (an existing container being re-created is gone, its data volume stays)."""
+    try:
+        state = _target().status(plan.environment, probe=False)
+    except Exception:  # noqa: BLE001 - the engine may be what failed: say that nothing is known
+        return ["what exists could not be read from Docker: `devenv status` shows it"]
+    if state is None:
+        return ["nothing of it exists (everything this run had created was removed)"]
+    containers = {s.name: s for s in state.services}
+    lines = []
+    for svc in plan.services:
+        found = containers.get(svc.name)
+        if found is not None:
+            lines.append(f"{svc.name}: container {found.container} is {found.state}")
+        elif svc.volume in state.volumes:
+            lines.append(f"{svc.name}: no container (an existing one is removed when it is re-created); "
+                         f"its data volume {svc.volume} is kept")
+        else:
+            lines.append(f"{svc.name}: nothing")
+    return lines
 
 
 def _trusted_name(name: str) -> bool:

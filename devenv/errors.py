@@ -101,6 +101,18 @@ class KubeError(DevenvError):
     exit_code = 10
 
 
+class ImageUnavailable(DevenvError):
+    """A service's image is not present locally and could not be pulled."""
+
+    exit_code = 11
+
+
+class PortTaken(DevenvError):
+    """A host port pinned in the profile is in use by something else."""
+
+    exit_code = 12
+
+
 class Unexpected(DevenvError):
     """Anything that is not one of the above: a bug in devenv (the traceback comes with --debug)."""
 

@@ -15,6 +15,8 @@ from devenv.errors import DevenvError, InvalidName
 MAX_LENGTH = 40
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _HASH_LENGTH = 6
+_RULES = (f"names are lowercase letters, digits and '-', other characters become '-', and names longer than "
+          f"{MAX_LENGTH} are cut and given a hash suffix")
 
 
 def environment_name(raw: str) -> str:
@@ -58,14 +60,24 @@ def current_branch(cwd: str | None = None) -> str | None:
     return branch
 
 
-def resolve_name(raw: str | None) -> str:
-    """NAME if given, else the current git branch, as an environment name."""
+def resolve(raw: str | None) -> tuple[str, str | None]:
+    """NAME if given, else the current git branch, as an environment name; with a sentence saying which
+    name is used whenever it is not exactly what the user typed (None when it is)."""
     if raw:
-        return environment_name(raw)
+        name = environment_name(raw)
+        if name == raw:
+            return name, None
+        return name, f"using environment name {name!r} for {raw.strip()!r} ({_RULES})"
     branch = current_branch()
     if branch is None:
         raise InvalidName(
             "no environment NAME given and no git branch to derive it from",
             hint="pass a NAME (e.g. `devenv up demo`) or run inside a git checkout",
         )
-    return environment_name(branch)
+    name = environment_name(branch)
+    return name, f"using environment name {name!r} (from the git branch {branch!r})"
+
+
+def resolve_name(raw: str | None) -> str:
+    """NAME if given, else the current git branch, as an environment name."""
+    return resolve(raw)[0]

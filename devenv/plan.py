@@ -21,6 +21,7 @@ from devenv.services import swap_for
 
 
 AVAILABLE_TARGETS = ("docker", "kind")
+MAX_TTL_SECONDS = 366 * 86400  # an environment is short-lived; a year keeps every expiry a sane date
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Plan:
     services: tuple[ServicePlan, ...]
     warnings: tuple[str, ...] = ()
     platform: Path | None = None  # the Flux repository a cluster target renders (None: no cluster)
+    allow_other_port: bool = False  # a port pinned in the profile may be replaced by a free one when taken
 
     def service(self, name: str) -> ServicePlan:
         return next(s for s in self.services if s.name == name)
@@ -77,7 +79,7 @@ class Plan:
                 {
                     "name": s.name, "type": s.type, "version": s.spec.version, "image": s.image,
                     "container": s.container, "volume": s.volume, "containerPort": s.container_port,
-                    "hostPort": s.port, "bind": "127.0.0.1", "memory": s.spec.memory,
+                    "hostPort": s.port, "portPinned": s.spec.port_pinned, "bind": "127.0.0.1", "memory": s.spec.memory,
                     "environment": dict(s.environment), "seed": [str(p) for p in s.spec.seed],
                     "readyWhen": s.ready_when, "configHash": s.config_hash,
                 }
@@ -88,7 +90,8 @@ class Plan:
 
 
 def make_plan(environment: str, profile: Profile, *, ttl: str | int | None = None, now: float | None = None,
-              run: str | None = None, platform: str | os.PathLike | None = None) -> Plan:
+              run: str | None = None, platform: str | os.PathLike | None = None,
+              allow_other_port: bool = False) -> Plan:
     """Validate the inputs and compute the plan; raise InvalidInput (nothing is created) when they do not fit."""
     validate_name(environment)
     if profile.target not in AVAILABLE_TARGETS:
@@ -111,7 +114,8 @@ def make_plan(environment: str, profile: Profile, *, ttl: str | int | None = Non
     services = tuple(_service_plan(environment, svc, network) for svc in profile.services)
     warnings = tuple(w for svc in profile.services for w in swap_for(svc.type).preflight(svc))
     return Plan(environment=environment, profile=profile, target=profile.target, network=network,
-                ttl_seconds=ttl_seconds, labels=base, services=services, warnings=warnings, platform=root)
+                ttl_seconds=ttl_seconds, labels=base, services=services, warnings=warnings, platform=root,
+                allow_other_port=allow_other_port)
 
 
 def _platform(profile: Profile, platform: str | os.PathLike | None) -> Path:
@@ -146,8 +150,14 @@ def _service_plan(environment: str, svc: ServiceSpec, network: str) -> ServicePl
 
 def _ttl(ttl: str | int | None, profile: Profile) -> int:
     if ttl is None:
+        if profile.ttl_seconds > MAX_TTL_SECONDS:
+            raise ProfileError(f"profile {profile.path}: ttl {profile.ttl!r} is longer than the longest TTL, "
+                               f"{MAX_TTL_SECONDS // 86400}d", hint="use at most 366d, or 0 for never")
         return profile.ttl_seconds
     seconds = ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else parse_duration(str(ttl))
     if seconds is None or seconds < 0:
         raise InvalidInput(f"--ttl {ttl!r} is not a duration", hint="e.g. --ttl 8h, 30m, 2d, 90s; 0 for never")
+    if seconds > MAX_TTL_SECONDS:
+        raise InvalidInput(f"--ttl {ttl!r} is longer than the longest TTL, {MAX_TTL_SECONDS // 86400}d",
+                           hint="use at most 366d, or 0 for an environment that never expires")
     return seconds

@@ -48,7 +48,8 @@ class ServiceSpec:
     type: str
     version: str
     image: str | None = None  # None: the official image for type:version (or DEVENV_<TYPE>_IMAGE)
-    port: int | None = None  # preferred host port; a free one is picked when taken
+    port: int | None = None  # preferred host port; a free one is picked when taken (unless pinned)
+    port_pinned: bool = False  # the profile names the port: taken by something else, `up` stops
     database: str = "app"
     user: str = "app"
     seed: tuple[Path, ...] = ()
@@ -240,6 +241,7 @@ class _Validator:
         self.path = path
         self.lines = lines
         self.problems: list[str] = []
+        self.invalid_services: set[str] = set()  # named, but with a bad type: references to them are not checked
 
     def problem(self, at: tuple, why: str) -> None:
         line = self.lines.get(at)
@@ -280,7 +282,7 @@ class _Validator:
     def profile(self, data: Any) -> Profile:
         top = ("version", "name", "description", "target", "delivery", "mirror", "exclude", "services",
                "environment", "substituteFrom", "secretStores", "ingressClass", "storageClass", "ttl", "sources")
-        data = self.mapping(data, (), top, required=("version", "name", "target", "mirror"))
+        data = self.mapping(data, (), top, required=("version", "name", "target"))
         if "version" in data and data["version"] != PROFILE_VERSION:
             self.problem(("version",), f"unsupported version {data['version']!r} (this devenv reads version {PROFILE_VERSION})")
         name = self.string(data.get("name"), ("name",), pattern=_NAME, hint="lowercase letters, digits and '-'")
@@ -288,6 +290,8 @@ class _Validator:
         target = self.string(data.get("target"), ("target",), choices=TARGETS)
         delivery = self.string(data.get("delivery", "apply"), ("delivery",), choices=DELIVERIES) or "apply"
         mirror = self.string(data.get("mirror"), ("mirror",))
+        if "mirror" not in data and target in ("kind", "namespace"):  # docker: the data services alone, no cluster
+            self.problem((), f"missing required field 'mirror' (the cluster folder a {target} environment reproduces)")
         if mirror is not None and (Path(mirror).is_absolute() or ".." in Path(mirror).parts):
             self.problem(("mirror",), f"{mirror!r} must be a folder inside the platform, e.g. clusters/production")
         exclude = self.string_list(data.get("exclude", []), ("exclude",))
@@ -306,7 +310,7 @@ class _Validator:
             raise ProfileError(f"profile {self.path} is invalid ({len(self.problems)} problem"
                                f"{'s' if len(self.problems) > 1 else ''})", context=self.problems)
         return Profile(
-            name=name, description=description, target=target, mirror=mirror.strip("/").removeprefix("./"),
+            name=name, description=description, target=target, mirror=(mirror or "").strip("/").removeprefix("./"),
             path=self.path, delivery=delivery, exclude=tuple(exclude), services=services,
             environment=environment, ingress_class=ingress, storage_class=storage, ttl=str(ttl),
             ttl_seconds=ttl_seconds, sources=sources, substitute_from=substitute_from, secret_stores=secret_stores,
@@ -332,8 +336,12 @@ class _Validator:
                 continue
             spec = self.mapping(spec, here, fields, required=("type",))
             kind = self.string(spec.get("type"), here + ("type",), choices=SERVICE_TYPES)
+            if kind is None:
+                self.invalid_services.add(name)
             version = spec.get("version", DEFAULT_VERSIONS.get(kind or "", ""))
-            version = self.string(version, here + ("version",), pattern=_VERSION, hint="a version such as 10.11 or 2.17.1")
+            if kind is not None or "version" in spec:  # no default version to check for an unknown type
+                version = self.string(version, here + ("version",), pattern=_VERSION,
+                                      hint="a version such as 10.11 or 2.17.1")
             image = self.string(spec.get("image"), here + ("image",))
             port = spec.get("port", DEFAULT_PORTS.get(kind or ""))
             if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535):
@@ -348,7 +356,7 @@ class _Validator:
             if kind is None or version is None:
                 continue
             out.append(ServiceSpec(
-                name=name, type=kind, version=version, image=image, port=port,
+                name=name, type=kind, version=version, image=image, port=port, port_pinned="port" in spec,
                 database=spec.get("database") or "app", user=spec.get("user") or "app",
                 seed=seeds, heap=heap or "512m", memory=memory,
             ))
@@ -400,6 +408,8 @@ class _Validator:
                 if parts[0] == "env" and len(parts) == 2 and parts[1] in ("name", "namespace"):
                     continue
                 if parts[0] == "services" and len(parts) == 3:
+                    if parts[1] in self.invalid_services:
+                        continue  # its type is already reported: no follow-up errors
                     if parts[1] not in kinds:
                         self.problem(here, f"{{{ref}}}: no service named {parts[1]!r} in services")
                     elif parts[2] not in FACTS[kinds[parts[1]]]:

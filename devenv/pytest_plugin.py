@@ -19,7 +19,12 @@ import pytest
 
 DEFAULT_PROFILE = "test"
 _NOT_IN_THIS_BUILD = "not available in this build"
-_IMAGE_MISSING = "is not present locally and could not be pulled"
+# DEVENV_REQUIRE: a comma-separated list of prerequisites a run must have (CI sets it): with one of these,
+# the fixtures fail instead of skipping when Docker or an image is missing (cluster: when the target's
+# tools are); `--devenv-require` requires everything.
+REQUIRE_VARIABLE = "DEVENV_REQUIRE"
+_REQUIRES_DOCKER = {"docker", "mariadb_image", "opensearch_image", "all", "1", "true"}
+_REQUIRES_CLUSTER = {"cluster", "kind", "all", "1", "true"}
 
 
 # -- options, marker, xdist wiring ------------------------------------------------------------------
@@ -36,6 +41,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="leave the environment up after the run, and attach to it on the next run")
     group.addoption("--devenv-keep", action="store_true",
                     help="leave the environment up after the run (remove it with `devenv down NAME`)")
+    group.addoption("--devenv-require", action="store_true",
+                    help="fail the tests instead of skipping them when Docker, an image or a target's tools are "
+                         f"missing (for CI; also {REQUIRE_VARIABLE}=docker, =cluster or =all)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -107,6 +115,25 @@ class ServiceFacts:
     def as_dict(self) -> dict[str, str]:
         return {k: str(v) for k, v in dataclasses.asdict(self).items() if v is not None}
 
+    # The accessors of testcontainers' containers, for test authors who know that API.
+
+    def get_container_host_ip(self) -> str:
+        return self.host
+
+    def get_exposed_port(self, port: int | None = None) -> int:
+        """The host port (whatever container port is asked for: each service publishes one)."""
+        return self.port
+
+    def get_connection_url(self) -> str:
+        """MariaDB: a SQLAlchemy URL with the password (`mysql+pymysql://user:password@host:port/database`),
+        as testcontainers' MySqlContainer gives; OpenSearch: its HTTP URL."""
+        if self.type != "mariadb":
+            return self.url
+        from urllib.parse import quote
+
+        return (f"mysql+pymysql://{quote(self.user or '', safe='')}:{quote(self.password or '', safe='')}"
+                f"@{self.host}:{self.port}/{self.database}")
+
 
 @dataclasses.dataclass(frozen=True)
 class DevenvServices:
@@ -146,6 +173,12 @@ class Database:
     password: str = dataclasses.field(repr=False)
     url: str = ""
     env: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False)  # environment values, pointing here
+
+    def get_connection_url(self) -> str:
+        """A SQLAlchemy URL for this database with the password, as testcontainers' MySqlContainer gives."""
+        from urllib.parse import quote
+
+        return f"mysql+pymysql://{quote(self.user, safe='')}:{quote(self.password, safe='')}@{self.host}:{self.port}/{self.name}"
 
     def connect(self, **options):
         """A pymysql connection to this database as the app user (options go to pymysql.connect)."""
@@ -241,6 +274,7 @@ class _Run:
     records: str  # folder (shared by xdist workers) with one JSON file per environment this session used
     keep: bool = False
     reuse: bool = False
+    require: tuple[str, ...] = ()  # prerequisites whose absence fails the fixtures instead of skipping them
     controller: bool = True
     cache: dict = dataclasses.field(default_factory=dict)
     summary: list = dataclasses.field(default_factory=list)  # (line, is_problem) for the terminal summary
@@ -253,12 +287,33 @@ class _Run:
         if not base:
             base = _stable_name(config.rootpath, profile) if reuse else f"pytest-{uuid.uuid4().hex[:8]}"
         records = Path(tempfile.gettempdir()) / f"devenv-pytest-{uuid.uuid4().hex}"
-        return cls(base=base, profile=profile, records=str(records), keep=config.getoption("devenv_keep"),
-                   reuse=reuse)
+        require = {item.strip().lower() for item in os.environ.get(REQUIRE_VARIABLE, "").split(",") if item.strip()}
+        if config.getoption("devenv_require"):
+            require.add("all")
+        run = cls(base=base, profile=profile, records=str(records), keep=config.getoption("devenv_keep"),
+                  reuse=reuse, require=tuple(sorted(require)))
+        if config.getoption("devenv_name"):
+            from devenv.errors import InvalidName
+            from devenv.naming import resolve
+
+            try:
+                rewritten = resolve(base)[1]
+            except InvalidName:  # the fixtures report it when a test uses them
+                rewritten = None
+            if rewritten:
+                run.summary.append((f"--devenv-name: {rewritten}", False))
+        return run
 
     def shared(self) -> dict:
         return {"base": self.base, "profile": self.profile, "records": self.records, "keep": self.keep,
-                "reuse": self.reuse}
+                "reuse": self.reuse, "require": self.require}
+
+    def unavailable(self, why: str, needs: set[str]) -> None:
+        """Skip, saying why; or fail when this run requires what is missing (--devenv-require, DEVENV_REQUIRE)."""
+        if needs & set(self.require):
+            pytest.fail(f"{why} (required: --devenv-require or {REQUIRE_VARIABLE}={','.join(self.require)})",
+                        pytrace=False)
+        pytest.skip(why)
 
     def environment(self, ref: str, *, cluster: bool) -> DevenvServices:
         key = (ref, cluster)
@@ -276,7 +331,7 @@ class _Run:
 
     def _bring_up(self, ref: str, cluster: bool) -> DevenvServices:
         from devenv import environments
-        from devenv.errors import DevenvError, DockerUnavailable, InvalidInput, ToolMissing
+        from devenv.errors import DevenvError, DockerUnavailable, ImageUnavailable, InvalidInput, ToolMissing
         from devenv.naming import environment_name
         from devenv.profiles import load_profile
 
@@ -293,16 +348,16 @@ class _Run:
             env = environments.up(name, profile)
             self._record(name, profile, up=True)
         except NotImplementedError as exc:
-            pytest.skip(f"{fixture}: {exc}")
+            self.unavailable(f"{fixture}: {exc}", _REQUIRES_CLUSTER)
         except InvalidInput as err:
             if _NOT_IN_THIS_BUILD in err.message:
-                pytest.skip(f"{fixture}: {err.message}")
+                self.unavailable(f"{fixture}: {err.message}", _REQUIRES_CLUSTER)
             pytest.fail(f"{fixture}: {err}", pytrace=False)
-        except (DockerUnavailable, ToolMissing) as err:  # this machine cannot run the target: skip, saying why
-            pytest.skip(f"{fixture}: {_one_line(err)}")
+        except (DockerUnavailable, ImageUnavailable) as err:  # this machine cannot run the services: skip, saying why
+            self.unavailable(f"{fixture}: {_one_line(err)}", _REQUIRES_DOCKER)
+        except ToolMissing as err:  # nor the target's tools (kind, kubectl)
+            self.unavailable(f"{fixture}: {_one_line(err)}", _REQUIRES_CLUSTER if cluster else _REQUIRES_DOCKER)
         except DevenvError as err:
-            if _IMAGE_MISSING in err.message:
-                pytest.skip(f"{fixture}: {_one_line(err)}")
             pytest.fail(f"{fixture}: {err}", pytrace=False)
         types = {svc.name: svc.type for svc in profile.services}
         facts = {svc: _service_facts(svc, types.get(svc, "?"), f) for svc, f in env.services.items()}

@@ -18,7 +18,7 @@ def command(
                                 help="A profile name (./profiles, then devenv's own) or a path to a profile file."),
     platform: Optional[Path] = typer.Option(None, "--platform",
                                             help="Root of the Flux repository; default: devenv's embedded platform."),
-    fmt: Format = typer.Option(Format.table, "--output", "-o", help="table or json."),
+    fmt: str = output.choice(Format, Format.table, "--output", "-o", help="table or json."),
 ) -> None:
     """List the Flux Kustomizations and HelmReleases of the profile's cluster folder (nested ones
     included) with what render does with each: kept, left out and why, or not rendered and why.

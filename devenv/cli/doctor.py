@@ -69,7 +69,7 @@ def checks() -> list[Check]:
 
 
 def command(
-    fmt: output.TableOrJson = typer.Option(output.TableOrJson.table, "--output", "-o", help="table or json."),
+    fmt: str = output.choice(output.TableOrJson, output.TableOrJson.table, "--output", "-o", help="table or json."),
 ) -> None:
     """Check what devenv needs (Docker, kind, kubectl/kustomize, flux) and say how to fix what is missing.
 

@@ -7,7 +7,6 @@ from typing import Optional
 import typer
 
 from devenv.cli import output
-from devenv.naming import resolve_name
 
 
 def command(
@@ -26,7 +25,7 @@ def command(
     """
     from devenv import environments
 
-    env_name = resolve_name(name)
+    env_name = output.environment_name(name)
     removed = environments.down(env_name, keep_data=keep_data, progress=output)
     if not removed:
         output.note(f"nothing to remove for {env_name} (its data volumes, if any, stay: --keep-data)" if keep_data

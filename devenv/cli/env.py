@@ -1,16 +1,18 @@
-"""`devenv env`: an environment's connection facts and environment values, as seen from this machine."""
+"""`devenv env`: an environment's connection facts and environment values, as seen from this machine, as a
+dotenv file, `export` lines for a shell, or JSON; each quoted so that its reader takes every value literally."""
 
 from __future__ import annotations
 
 import re
 import shlex
+import sys
 from enum import Enum
 from typing import Mapping, Optional
 
 import typer
 
 from devenv.cli import output
-from devenv.naming import resolve_name
+from devenv.errors import InvalidInput
 
 
 class Format(str, Enum):
@@ -21,7 +23,7 @@ class Format(str, Enum):
 
 def command(
     name: Optional[str] = typer.Argument(None, help="Environment name; default: the current git branch."),
-    fmt: Format = typer.Option(Format.dotenv, "--format", "-f", help="dotenv, json or shell."),
+    fmt: str = output.choice(Format, Format.dotenv, "--format", "-f", help="dotenv, json or shell."),
     show_secrets: bool = typer.Option(False, "--show-secrets", help="Print passwords instead of ********."),
 ) -> None:
     """Print the `environment` ConfigMap and Secret values (host endpoints) and each service's connection
@@ -29,7 +31,7 @@ def command(
 
     Examples:
 
-      devenv env demo > .env
+      devenv env demo --show-secrets > .env        a file an IDE or `docker compose --env-file` loads
 
       eval "$(devenv env demo --format shell --show-secrets)"
 
@@ -37,31 +39,61 @@ def command(
     """
     from devenv import environments
 
-    env = environments.attach(resolve_name(name))
-    for warning in env.warnings:
-        output.warn(warning)
+    env_name = output.environment_name(name)
+    env = environments.attach(env_name)
+    notes = list(env.warnings)
+    if not env.values and not env.secrets:
+        notes.append(f"environment {env_name} has no environment values (its profile {env.profile!r} defines "
+                     "none under `environment:`): only the connection facts DEVENV_<SERVICE>_<FACT> follow")
     if fmt is Format.json:
-        output.emit_json(env.to_dict(show_secrets))
-    elif fmt is Format.shell:
-        print(shell(env.variables(show_secrets)), end="")
+        text = output.json_text({**env.to_dict(show_secrets), "warnings": notes})
     else:
-        print(dotenv(env.variables(show_secrets)), end="")
+        render = shell if fmt is Format.shell else dotenv
+        text = "".join(f"# {line}\n" for note in notes for line in note.splitlines()) + \
+            render(env.variables(show_secrets))
+    for note in notes:
+        output.warn(note)
+    if env.secrets and not show_secrets and not sys.stdout.isatty():
+        output.warn("passwords are masked (********): a program reading this output cannot log in with them; "
+                    "add --show-secrets to write the real ones")
+    sys.stdout.write(text)
 
 
+# Characters no reader treats specially, left unquoted.
 _PLAIN = re.compile(r"^[A-Za-z0-9_./:@%+,=-]*$")
 
 
 def dotenv(variables: Mapping[str, str]) -> str:
-    """KEY=value lines; values with other characters double-quoted with \\, " and $ escaped."""
-    lines = []
-    for key, value in variables.items():
-        if not _PLAIN.match(value):
-            escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", "\\n")
-            value = f'"{escaped}"'
-        lines.append(f"{key}={value}\n")
-    return "".join(lines)
+    """KEY=value lines that docker compose, python-dotenv and a POSIX shell (`set -a; . ./.env`) all read
+    as the same literal values: nothing is expanded or executed.
+
+    The three agree on only two quotings: single quotes are literal for all of them except that
+    python-dotenv expands `${VAR}` and unescapes \\\\ and \\' inside them; double quotes with \\\\ and \\"
+    escaped are literal for all of them as long as the value holds no `$` or backtick (a shell expands
+    those, and an escape for them is one python-dotenv does not undo). A value that fits neither is refused.
+    """
+    return "".join(f"{key}={_dotenv_value(key, value)}\n" for key, value in variables.items())
+
+
+def _dotenv_value(key: str, value: str) -> str:
+    if _PLAIN.match(value):
+        return value
+    if "\r" in value:  # python-dotenv reads a carriage return as a newline, whatever the quoting
+        raise InvalidInput(f"the value of {key} holds a carriage return, which python-dotenv would read as a "
+                           "newline", hint="use `--format shell` for a shell, `--format json` for programs")
+    if "'" not in value and "\\" not in value and "${" not in value:
+        return f"'{value}'"
+    if "$" not in value and "`" not in value:
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    raise InvalidInput(
+        f"the value of {key} cannot be written in dotenv format so that docker compose, python-dotenv and a "
+        "shell all read it as it is: it holds a single quote or a backslash (or `${`) together with `$` or a "
+        "backtick",
+        hint="use `--format shell` for a shell, `--format json` for programs",
+    )
 
 
 def shell(variables: Mapping[str, str]) -> str:
-    """`export KEY=value` lines, quoted for POSIX shells."""
+    """`export KEY=value` lines, quoted for POSIX shells (single quotes: nothing inside is expanded)."""
     return "".join(f"export {key}={shlex.quote(value)}\n" for key, value in variables.items())

@@ -12,7 +12,7 @@ from devenv.cli.status import age, until
 Format = output.TableOrJson
 
 
-def command(fmt: Format = typer.Option(Format.table, "--output", "-o", help="table or json.")) -> None:
+def command(fmt: str = output.choice(Format, Format.table, "--output", "-o", help="table or json.")) -> None:
     """List the environments that exist (states: ready, degraded, incomplete, data only).
 
     Example: devenv list -o json

@@ -7,8 +7,9 @@ import json
 import sys
 import time
 from enum import Enum
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence, TypeVar
 
+import typer
 import yaml
 
 _quiet = False
@@ -21,6 +22,43 @@ class TableOrJson(str, Enum):
     json = "json"
 
 
+E = TypeVar("E", bound=Enum)
+
+
+def choice(enum: type[E], default: E, *names: str, help: str) -> Any:
+    """A typer option taking one of an enum's values; a bad value is refused naming the value and the choices
+    (typer's own enum check words it as a validator error: "Value error, 'x' is not one of ...")."""
+    values = [member.value for member in enum]
+
+    def check(value: Any) -> E:
+        if isinstance(value, enum):
+            return value
+        try:
+            return enum(value)
+        except ValueError:
+            raise typer.BadParameter(f"{value!r} is not one of: {', '.join(values)}") from None
+
+    return typer.Option(default.value, *names, callback=check, metavar="|".join(values), help=help)
+
+
+def environment_name(raw: str | None) -> str:
+    """The environment name for NAME (or the git branch), saying on stderr which name is used when it is not
+    exactly what was typed."""
+    from devenv.naming import resolve
+
+    name, explanation = resolve(raw)
+    if explanation:
+        note(explanation)
+    return name
+
+
+def timestamp(seconds: int | float | None) -> str:
+    """A point in time for people: local time with its UTC offset (2026-12-02 18:08:22+01:00); "never" for None."""
+    from devenv.environments import timestamp
+
+    return "never" if seconds is None else timestamp(seconds)
+
+
 def configure(*, quiet: bool) -> None:
     global _quiet
     _quiet = quiet
@@ -28,7 +66,11 @@ def configure(*, quiet: bool) -> None:
 
 def emit_json(data: Any) -> None:
     """Machine-readable result on stdout (stable keys, 2-space indent)."""
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.write(json_text(data))
+
+
+def json_text(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
 
 
 def emit_yaml_stream(docs: Iterable[Any]) -> None:

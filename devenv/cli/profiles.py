@@ -10,7 +10,7 @@ from devenv.profiles import list_profiles, load_profile
 
 
 def command(
-    fmt: output.TableOrJson = typer.Option(output.TableOrJson.table, "--output", "-o", help="table or json."),
+    fmt: str = output.choice(output.TableOrJson, output.TableOrJson.table, "--output", "-o", help="table or json."),
 ) -> None:
     """List the profiles in ./profiles and devenv's built-in ones (an invalid one is listed with its error).
 

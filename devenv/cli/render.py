@@ -26,7 +26,7 @@ def command(
     platform: Optional[Path] = typer.Option(None, "--platform",
                                             help="Root of the Flux repository; default: devenv's embedded platform."),
     out: str = typer.Option("-", "--output", "-o", help="'-' for stdout, or a folder: one file per Kustomization."),
-    fmt: Format = typer.Option(Format.yaml, "--format", help="yaml (a stream of documents) or json (everything)."),
+    fmt: str = output.choice(Format, Format.yaml, "--format", help="yaml (a stream of documents) or json (everything)."),
     explain: bool = typer.Option(False, "--explain", help="Also print every exclusion and adaptation, with why, "
                                                           "to stderr."),
     validate_crds: Optional[Path] = typer.Option(None, "--validate-crds", metavar="DIR",

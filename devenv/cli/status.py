@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 
 from devenv.cli import output
-from devenv.naming import resolve_name
 
 
 Format = output.TableOrJson
@@ -16,7 +15,7 @@ Format = output.TableOrJson
 
 def command(
     name: Optional[str] = typer.Argument(None, help="Environment name; default: the current git branch."),
-    fmt: Format = typer.Option(Format.table, "--output", "-o", help="table or json."),
+    fmt: str = output.choice(Format, Format.table, "--output", "-o", help="table or json."),
 ) -> None:
     """Show how the environment is. Health is a real request (a login and SELECT 1; cluster health); a
     stopped container shows how it ended (killed, exited (N), out of memory).
@@ -25,12 +24,12 @@ def command(
     """
     from devenv import environments
 
-    env = environments.status(resolve_name(name))
+    env = environments.status(output.environment_name(name))
     if fmt is Format.json:
         output.emit_json(env.to_dict())
         return
     print(f"environment {env.name}: {env.state} (profile {env.profile}, target {env.target}, "
-          f"age {age(env.created)}, expires {until(env.expires)})")
+          f"created {output.timestamp(env.created)}, expires {until(env.expires, absolute=True)})")
     for problem in env.problems:
         print(f"  {problem}")
     output.emit_table(
@@ -44,11 +43,13 @@ def age(created: int | None) -> str:
     return "-" if created is None else _duration(time.time() - created)
 
 
-def until(expires: int | None) -> str:
+def until(expires: int | None, absolute: bool = False) -> str:
+    """`in 7h59m` (or `3m2s ago`); with absolute, the time itself first, with its UTC offset."""
     if expires is None:
         return "never"
     left = expires - time.time()
-    return f"in {_duration(left)}" if left > 0 else f"{_duration(-left)} ago"
+    relative = f"in {_duration(left)}" if left > 0 else f"{_duration(-left)} ago"
+    return f"{output.timestamp(expires)} ({relative})" if absolute else relative
 
 
 def _duration(seconds: float) -> str:

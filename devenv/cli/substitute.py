@@ -32,7 +32,7 @@ def command(
         help="Fail on a variable that is not set and has no default (Flux 2.9's default); "
              "--no-strict substitutes an empty string.",
     ),
-    fmt: Format = typer.Option(Format.yaml, "--output", "-o", help="yaml (a stream) or json (an array)."),
+    fmt: str = output.choice(Format, Format.yaml, "--output", "-o", help="yaml (a stream) or json (an array)."),
 ) -> None:
     """Substitute ${VAR} in manifests exactly as a Flux Kustomization's postBuild would.
 

@@ -10,7 +10,6 @@ import typer
 
 from devenv.cli import output
 from devenv.errors import Interrupted
-from devenv.naming import resolve_name
 
 
 Format = output.TableOrJson
@@ -25,8 +24,12 @@ def command(
     platform: Optional[str] = typer.Option(None, "--platform", metavar="DIR",
                                            help="The Flux repository a kind environment renders; default: devenv's "
                                                 "embedded platform (components/)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be created; create nothing."),
-    fmt: Format = typer.Option(Format.table, "--output", "-o", help="table or json."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check as `up` does, and print what it would create or "
+                                                          "change in what exists; change nothing."),
+    allow_other_port: bool = typer.Option(False, "--allow-other-port",
+                                          help="When a port pinned in the profile is taken, use a free one "
+                                               "instead of stopping."),
+    fmt: str = output.choice(Format, Format.table, "--output", "-o", help="table or json."),
 ) -> None:
     """Create the environment, or converge an existing one: re-create only what differs from the profile
     (keeping data volumes); a second `up` with nothing changed changes nothing.
@@ -45,19 +48,25 @@ def command(
     """
     from devenv import environments
 
-    env_name = resolve_name(name)
+    env_name = output.environment_name(name)
     if dry_run:
-        _print_plan(environments.plan(env_name, profile, ttl=ttl, platform=platform), fmt)
+        plan = environments.plan(env_name, profile, ttl=ttl, platform=platform, allow_other_port=allow_other_port)
+        _print_plan(plan, environments.preview(plan), fmt)
         return
     started = time.monotonic()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        env = environments.up(env_name, profile, ttl=ttl, platform=platform, progress=output)
-    except KeyboardInterrupt:
+        env = environments.up(env_name, profile, ttl=ttl, platform=platform, progress=output,
+                              allow_other_port=allow_other_port)
+    except environments.UpInterrupted as stopped:
         raise Interrupted(
-            f"interrupted: `devenv up {env_name}` stopped and removed what it had created",
-            hint=f"anything left carries devenv's labels: `devenv down {env_name}` or `devenv gc` removes it",
+            f"interrupted: `devenv up {env_name}` stopped and removed what this run had created; the "
+            f"environment is now:", context=stopped.left,
+            hint=f"`devenv up {env_name}` finishes it; `devenv down {env_name}` removes it",
         ) from None
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: `devenv up {env_name}` stopped",
+                          hint=f"`devenv status {env_name}` shows what exists") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     for change in env.changes:
@@ -75,16 +84,26 @@ def _raise_interrupt(signum, frame):  # SIGTERM gets the same clean-up as Ctrl-C
     raise KeyboardInterrupt
 
 
-def _print_plan(plan, fmt: Format) -> None:
+def _print_plan(plan, changes: list[dict], fmt: str) -> None:
     for warning in plan.warnings:
         output.warn(warning)
+    for change in changes:
+        if change["note"]:
+            output.warn(f"{change['service']}: {change['note']}")
     if fmt is Format.json:
-        output.emit_json(plan.to_dict())
+        output.emit_json({**plan.to_dict(), "changes": changes})
         return
     output.note(f"plan for environment {plan.environment}: profile {plan.profile.name}, target {plan.target}, "
-                f"network {plan.network}, ttl {plan.ttl_seconds}s; nothing was created")
+                f"network {plan.network}, ttl {plan.ttl_seconds}s; nothing was changed")
+    actions = {c["service"]: c for c in changes}
     output.emit_table(
-        ["service", "type", "image", "container", "volume", "port", "seed"],
-        [[s.name, s.type, s.image, s.container, s.volume, f"127.0.0.1:{s.port or 'any'}",
-          ", ".join(p.name for p in s.spec.seed) or "-"] for s in plan.services],
+        ["service", "type", "image", "port", "seed", "up would"],
+        [[s.name, s.type, s.image, _port(actions[s.name]["port"]),
+          ", ".join(p.name for p in s.spec.seed) or "-", actions[s.name]["action"]] for s in plan.services]
+        + [[c["service"], "-", "-", _port(c["port"]), "-", c["action"]] for c in changes
+           if c["service"] not in {s.name for s in plan.services}],
     )
+
+
+def _port(port: int | None) -> str:
+    return f"127.0.0.1:{port}" if port else "a free port on 127.0.0.1"

@@ -221,6 +221,9 @@ def render_environment(profile: Profile, environment: str, *, platform: str | os
     Kustomization (as not rendered, or in `undefined` / `missing_objects`) instead of raising.
     Raises PlatformError, SubstitutionError, CommandFailed or ToolMissing, each naming what failed.
     """
+    if not profile.mirror:  # a docker profile may leave it out: the data services alone, no cluster
+        raise PlatformError(f"profile {profile.name!r} ({profile.path}) names no cluster folder to render",
+                            hint="add `mirror: clusters/<cluster>` to the profile, or use a kind profile (`--profile local`)")
     root = Path(platform) if platform is not None else EMBEDDED_PLATFORM
     root = root.resolve()
     service_facts = facts.cluster_facts(profile, environment, namespace, passwords)

@@ -37,7 +37,7 @@ class ServiceState:
     container: str
     container_id: str | None
     state: str  # Docker's: running, exited, created, restarting, ...; "missing" when there is no container
-    health: str  # ready, not ready, running (not probed), killed, exited (N), out of memory, never started, missing
+    health: str  # see HEALTH: ready, not ready, unknown (not probed), killed, exited (N), out of memory, never started, ...
     image: str = ""
     endpoint: Endpoint | None = None
     facts: Mapping[str, str] = field(default_factory=dict)  # as seen from this machine, with the real password
@@ -47,8 +47,8 @@ class ServiceState:
         return {
             "name": self.name, "type": self.type, "container": self.container, "containerId": self.container_id,
             "state": self.state, "health": self.health, "image": self.image, "exitCode": self.exit_code,
-            "endpoint": f"{self.endpoint.host}:{self.endpoint.port}" if self.endpoint else None,
-            "facts": mask(self.facts, show_secrets),
+            "endpoint": {"host": self.endpoint.host, "port": self.endpoint.port} if self.endpoint else None,
+            "facts": json_facts(mask(self.facts, show_secrets)),
         }
 
 
@@ -107,6 +107,11 @@ class Target(Protocol):
 
     def credentials(self, environment: str, service: str) -> dict[str, str]:
         """The credentials generated for a service; empty when it has none."""
+
+
+def json_facts(facts: Mapping[str, str]) -> dict[str, str | int]:
+    """Facts as JSON carries them: `port` a number, like every port devenv reports (the fixtures' too)."""
+    return {k: int(v) if k == "port" and str(v).isdigit() else v for k, v in facts.items()}
 
 
 def mask(facts: Mapping[str, str], show_secrets: bool) -> dict[str, str]:

@@ -16,7 +16,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Callable
 
 from devenv import docker, labels
-from devenv.errors import DevenvError, InvalidInput
+from devenv.errors import DevenvError, ImageUnavailable, InvalidInput, PortTaken
 from devenv.facts import Endpoint
 from devenv.plan import Plan, ServicePlan
 from devenv.profiles import FACTS, ServiceSpec
@@ -51,6 +51,31 @@ class DockerTarget:
         except BaseException:
             run.rollback()
             raise
+
+    def preview(self, plan: Plan) -> list[dict]:
+        """What `up` would do to each service, compared with what exists, and on which port (for `up --dry-run`;
+        changes nothing): one {service, action, port, note} per service, then services no longer in the profile."""
+        found = docker.managed(self.client, plan.environment)
+        run = _Run(self, plan, Silent(), found)
+        rows = []
+        for svc in plan.services:
+            action = run.action(svc)
+            current = _host_port(run.containers.get(svc.container))
+            note = ""
+            if action == "keep":
+                port = current
+            else:
+                port = next((p for p in (current, svc.port) if p and (p == current or port_free(p))), None)
+                if port is None and svc.spec.port_pinned and not plan.allow_other_port:
+                    raise run.pinned_port_taken(svc)  # as `up` would stop
+                if action != "start" and not docker.image_present(self.client, svc.image):
+                    note = f"image {svc.image} is not present locally: up pulls it"
+            rows.append({"service": svc.name, "action": _CHANGE[action], "port": port, "note": note})
+        for name, container in run.containers.items():
+            if name not in {svc.container for svc in plan.services}:
+                rows.append({"service": docker.label_of(container, labels.SERVICE), "port": _host_port(container),
+                             "action": "removed (no longer in the profile; its data volume stays)", "note": ""})
+        return rows
 
     # -- down --------------------------------------------------------------------------------
 
@@ -178,7 +203,7 @@ class _Run:
         try:
             docker.pull(self.client, image)
         except DevenvError as err:
-            raise DevenvError(
+            raise ImageUnavailable(
                 f"image {image} is not present locally and could not be pulled",
                 context=[err.message],
                 hint="check the registry is reachable, or point DEVENV_MARIADB_IMAGE / DEVENV_OPENSEARCH_IMAGE "
@@ -244,13 +269,14 @@ class _Run:
     def bring_up(self, svc: ServicePlan, action: str, credentials: dict[str, str]) -> ServiceState:
         swap = swap_for(svc.type)
         container = self.containers.get(svc.container)
+        previous_port = _host_port(container)  # kept across a re-create while it is free
         if action in ("recreate", "renew"):
             docker.remove(container, stop_timeout=KEEP_DATA_STOP_TIMEOUT)
         if action in ("create", "recreate", "renew"):
             self.check_cancelled()
             if action == "create":
                 self.refuse_foreign(self.client.containers, svc.container, "container")
-            container = self.create_and_start(svc, credentials)
+            container = self.create_and_start(svc, credentials, previous_port)
         elif action == "start":
             self.progress.note(f"• {svc.name}: starting its stopped container {svc.container}")
             container = self.start_existing(svc, container, credentials)
@@ -270,8 +296,8 @@ class _Run:
             facts=swap.facts(svc.spec, endpoint, credentials),
         )
 
-    def create_and_start(self, svc: ServicePlan, credentials: dict[str, str]):
-        port = self.claim_port(svc, svc.port)
+    def create_and_start(self, svc: ServicePlan, credentials: dict[str, str], previous_port: int | None = None):
+        port = self.claim_port(svc, previous_port)
         for attempt in range(1, PORT_ATTEMPTS + 1):
             container = self.create_container(svc, credentials, port)
             try:
@@ -315,22 +341,47 @@ class _Run:
         except DevenvError as err:
             if not docker.is_port_conflict(err):
                 raise
-            docker.remove(container)  # its port was taken meanwhile: re-create it on a free one
+            docker.remove(container)  # its port was taken meanwhile: re-create it on another
             return self.create_and_start(svc, credentials)
         docker.reload(container)
         return container
 
-    def claim_port(self, svc: ServicePlan, preferred: int | None, taken: int | None = None) -> int:
-        """The preferred port when it is free, else a free one (and say so); never one this run already uses."""
+    def claim_port(self, svc: ServicePlan, previous: int | None, taken: int | None = None) -> int:
+        """The port the service had before (a re-create keeps it), else the profile's, whichever is free; else
+        a free one, saying so, unless the profile pins its port (then PortTaken names who holds it). Never one
+        this run already uses."""
         with self.lock:
-            port = preferred
-            if port is None or port in self.claimed_ports or not port_free(port):
+            wanted = [p for p in (previous, svc.port) if p and p != taken]
+            port = next((p for p in wanted if p not in self.claimed_ports and port_free(p)), None)
+            if port is None:
+                was = taken or next(iter(wanted), None)
+                if svc.spec.port_pinned and not self.plan.allow_other_port:
+                    raise self.pinned_port_taken(svc)
                 port = free_port(exclude=self.claimed_ports)
-                was = preferred or taken
                 if was:
                     self.progress.warn(f"port {was} on {HOST} is taken; {svc.name} uses {HOST}:{port} instead")
             self.claimed_ports.add(port)
             return port
+
+    def pinned_port_taken(self, svc: ServicePlan) -> PortTaken:
+        return PortTaken(
+            f"port {svc.port} on {HOST}, pinned for {svc.name} by profile {self.plan.profile.path}, is taken by "
+            f"{self.port_holder(svc.port)}",
+            hint="stop that, change or remove `port:` in the profile, or pass --allow-other-port to use a free "
+                 "port this time",
+        )
+
+    def port_holder(self, port: int) -> str:
+        """Who listens on HOST:port: a container (and its devenv environment), a local process, or unknown."""
+        try:
+            for container in self.client.containers.list():
+                bindings = (container.attrs.get("HostConfig") or {}).get("PortBindings") or {}
+                if any(b.get("HostPort") == str(port) for bs in bindings.values() for b in bs or ()):
+                    env = docker.label_of(container, labels.ENVIRONMENT)
+                    return f"container {container.name}" + (f" (devenv environment {env})" if env else "")
+        except Exception:  # noqa: BLE001 - naming the holder is a courtesy: never the error itself
+            pass
+        return _process_listening(port) or "another process (not one this user can see)"
 
     def check_cancelled(self) -> None:
         if self.cancelled.is_set():
@@ -371,6 +422,37 @@ def port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _host_port(container) -> int | None:
+    value = docker.label_of(container, labels.HOST_PORT) if container is not None else None
+    return int(value) if value and value.isdigit() else None
+
+
+def _process_listening(port: int) -> str | None:
+    """`process <pid> (<command>)` listening on the port, read from /proc (Linux; processes this user can see)."""
+    import glob
+    import os
+
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    for fd in glob.glob("/proc/[0-9]*/fd/*") if inodes else ():
+        try:
+            if os.readlink(fd) in inodes:
+                pid = fd.split("/")[2]
+                command = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+                return f"process {pid} ({command.strip()[:80]})"
+        except OSError:
+            continue
+    return None
 
 
 def free_port(exclude: set[int] = frozenset()) -> int:

@@ -43,19 +43,7 @@ class KindTarget:
     # -- up ----------------------------------------------------------------------------------
 
     def up(self, plan: Plan, progress: Progress = Silent()) -> UpResult:
-        if plan.profile.delivery != "apply":
-            raise InvalidInput(
-                f"profile {plan.profile.name!r} asks for delivery {plan.profile.delivery!r}, which the kind target "
-                "does not offer in this build",
-                hint="set `delivery: apply` in the profile (devenv renders and applies the Kustomizations itself)",
-            )
-        # Render once before creating anything: a platform, profile or substitution error stops here.
-        offline = self.render(plan, passwords=None)
-        needs_flux = any(r.get("kind") in NEEDS_FLUX for _, r in offline.resources())
-        for tool in ("kind", "kubectl") + (("flux",) if needs_flux else ()):
-            if process.which(tool) is None:
-                raise ToolMissing(f"{tool} is not installed (not found on PATH); the kind target needs it",
-                                  hint=process.INSTALL_HINTS[tool])
+        self.preflight(plan)
         existed = self.clusters.exists(plan.environment)
         node_labels = {k: v for k, v in plan.labels.items()
                        if k in (labels.MANAGED, labels.ENVIRONMENT, labels.PROFILE, labels.OWNER)}
@@ -83,6 +71,22 @@ class KindTarget:
             self.roll_back(plan, cluster_existed=existed)
             raise
         return UpResult(services=result.services, changes=tuple(changes))
+
+    def preflight(self, plan: Plan) -> None:
+        """What `up` checks before it creates anything (`up --dry-run` too): the platform renders offline (a
+        platform, profile or substitution error stops here), and the tools it needs are installed."""
+        if plan.profile.delivery != "apply":
+            raise InvalidInput(
+                f"profile {plan.profile.name!r} asks for delivery {plan.profile.delivery!r}, which the kind target "
+                "does not offer in this build",
+                hint="set `delivery: apply` in the profile (devenv renders and applies the Kustomizations itself)",
+            )
+        offline = self.render(plan, passwords=None)
+        needs_flux = any(r.get("kind") in NEEDS_FLUX for _, r in offline.resources())
+        for tool in ("kind", "kubectl") + (("flux",) if needs_flux else ()):
+            if process.which(tool) is None:
+                raise ToolMissing(f"{tool} is not installed (not found on PATH); the kind target needs it",
+                                  hint=process.INSTALL_HINTS[tool])
 
     def roll_back(self, plan: Plan, *, cluster_existed: bool) -> None:
         """Remove what this run made: the cluster if it is new, the containers and volumes of this run.

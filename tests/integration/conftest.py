@@ -12,7 +12,6 @@ from docker_env import engine
 from it_helpers import SEED, db_service, mariadb_image, opensearch_image
 
 from devenv.lock import lock_path
-from devenv.targets.docker import free_port
 
 
 @functools.cache
@@ -62,15 +61,14 @@ def census(env_names):
 @pytest.fixture
 def profile_file(tmp_path):
     """Write a docker-target profile in tmp_path (seed files next to it) and return its path; by default
-    one MariaDB service `db`, seeded, on a port that was free when the test began (the same for every call)."""
-    default_port = free_port()
+    one MariaDB service `db`, seeded, its port not pinned (the profile's default, or a free one when taken)."""
 
     def write(services: str | None = None, *, name: str = "it", extra: str = "", filename: str = "it.yaml") -> Path:
         seed_dir = tmp_path / "seed"
         seed_dir.mkdir(exist_ok=True)
         (seed_dir / "orders.sql").write_bytes(SEED.read_bytes())
         if services is None:
-            services = db_service(default_port)
+            services = db_service()
         text = (f"version: 1\nname: {name}\ntarget: docker\nmirror: clusters/production\n"
                 f"services:\n{services}\n"
                 "environment:\n  data:\n    ENVIRONMENT: \"{env.name}\"\n"

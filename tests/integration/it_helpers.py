@@ -9,9 +9,10 @@ DB_SERVICE = """  db:
     version: "10.11"
     database: orders
     user: orders
-    port: {port}
     seed: [seed/orders.sql]"""
 
 
-def db_service(port: int, **extra: str) -> str:
-    return DB_SERVICE.format(port=port) + "".join(f"\n    {k}: {v}" for k, v in extra.items())
+def db_service(port: int | None = None, **extra: str) -> str:
+    """The `db` service; `port` pins its host port (taken by something else, `up` then stops)."""
+    pinned = {"port": str(port)} if port else {}
+    return DB_SERVICE + "".join(f"\n    {k}: {v}" for k, v in {**pinned, **extra}.items())

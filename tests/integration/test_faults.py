@@ -31,13 +31,18 @@ def test_an_unreachable_engine_is_one_clear_error(new_env, profile_file):
 
 @pytest.mark.docker
 @pytest.mark.mariadb_image
-def test_a_taken_port_falls_back_to_a_free_one_and_says_so(new_env, profile_file):
+def test_a_taken_pinned_port_is_refused_unless_another_is_allowed(new_env, profile_file):
     name = new_env()
     port = free_port()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
         taken.listen()
-        result = devenv("up", name, "--profile", str(profile_file(db_service(port))), "-o", "json")
+        refused = devenv("up", name, "--profile", str(profile_file(db_service(port))), "-o", "json")
+        assert refused.returncode == 12 and refused.stdout == ""
+        assert f"error: port {port} on 127.0.0.1, pinned for db by profile" in refused.stderr
+        assert not docker.managed(docker.connect(), name)
+        result = devenv("up", name, "--profile", str(profile_file(db_service(port))), "-o", "json",
+                        "--allow-other-port")
     assert result.returncode == 0, result.stderr
     assert f"port {port} on 127.0.0.1 is taken; db uses 127.0.0.1:" in result.stderr
     used = int(json.loads(result.stdout)["services"]["db"]["port"])

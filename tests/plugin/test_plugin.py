@@ -4,6 +4,7 @@ facts, per-test databases, markers, reuse, xdist, skips, and a census after ever
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -400,3 +401,81 @@ def test_example_orders_service_passes_under_xdist_and_leaves_nothing(new_env):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and "skipped" not in proc.stdout
     assert leftovers(name) == []
+
+
+# -- --devenv-require / DEVENV_REQUIRE: CI fails instead of skipping -------------------------------------
+
+UNREACHABLE_SERVICES = """
+    def test_services(devenv_services):
+        raise AssertionError("unreachable Docker never gets here")
+
+    def test_plain():
+        pass
+"""
+
+
+@pytest.mark.parametrize("how", ["--devenv-require", "DEVENV_REQUIRE=docker,mariadb_image", "DEVENV_REQUIRE=all",
+                                 "DEVENV_REQUIRE=1"])
+def test_required_docker_that_is_unreachable_is_an_error_not_a_skip(pytester, monkeypatch, how):
+    socket = f"/tmp/nobody-{uuid.uuid4().hex}.sock"
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{socket}")
+    args = [how] if how.startswith("--") else []
+    if not args:
+        monkeypatch.setenv(*how.split("=", 1))
+    pytester.makepyfile(UNREACHABLE_SERVICES)
+    result = run(pytester, *args)
+    result.assert_outcomes(passed=1, errors=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([f"*devenv_services: cannot reach the Docker engine*{socket}*(required: *"])
+
+
+def test_require_naming_other_prerequisites_still_skips_without_docker(pytester, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", f"unix:///tmp/nobody-{uuid.uuid4().hex}.sock")
+    monkeypatch.setenv("DEVENV_REQUIRE", "cluster,flux")
+    pytester.makepyfile(UNREACHABLE_SERVICES)
+    result = run(pytester)
+    result.assert_outcomes(passed=1, skipped=1)
+    assert result.ret == pytest.ExitCode.OK
+
+
+@pytest.mark.docker
+def test_required_image_that_cannot_be_had_is_an_error(pytester, monkeypatch, new_env):
+    monkeypatch.setenv("DEVENV_MARIADB_IMAGE", "127.0.0.1:9/devenv-no-such-image:0")  # refused at once, never pulled
+    monkeypatch.setenv("DEVENV_REQUIRE", "docker")
+    pytester.makepyfile(UNREACHABLE_SERVICES)
+    result = run(pytester, "--devenv-name", new_env())
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*image 127.0.0.1:9/devenv-no-such-image:0 is not present locally and could not be "
+                                 "pulled*(required: *"])
+
+
+def test_fixture_facts_answer_to_testcontainers_accessors():
+    from devenv.pytest_plugin import ServiceFacts
+
+    db = ServiceFacts(name="db", type="mariadb", host="127.0.0.1", port=33061, url="mysql://app@127.0.0.1:33061/app",
+                      user="app", password="p@ss/word", database="app")
+    assert (db.get_container_host_ip(), db.get_exposed_port(3306)) == ("127.0.0.1", 33061)
+    assert db.get_connection_url() == "mysql+pymysql://app:p%40ss%2Fword@127.0.0.1:33061/app"
+    search = ServiceFacts(name="search", type="opensearch", host="127.0.0.1", port=9201, url="http://127.0.0.1:9201")
+    assert search.get_connection_url() == "http://127.0.0.1:9201"
+
+
+@pytest.mark.docker
+@pytest.mark.mariadb_image
+def test_the_readme_example_for_another_project_runs_as_copied(pytester, new_env):
+    """The README's `<!-- another-project: PATH -->` blocks, written as a new project would, pass."""
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"<!-- another-project: (\S+) -->\n```\w*\n(.*?)```", readme, flags=re.S)
+    assert {path for path, _ in blocks} == {"profiles/test.yaml", "tests/test_app.py"}
+    for path, text in blocks:
+        (pytester.path / path).parent.mkdir(parents=True, exist_ok=True)
+        (pytester.path / path).write_text(text)
+    result = run(pytester, "--devenv-name", new_env())
+    result.assert_outcomes(passed=2)
+
+
+def test_a_rewritten_devenv_name_is_reported(pytester):
+    pytester.makepyfile("def test_plain():\n    pass\n")
+    result = run(pytester, "--devenv-name", "My Branch")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*--devenv-name: using environment name 'my-branch' for 'My Branch'*"])

@@ -1,9 +1,11 @@
-"""A profile's host port already taken (by a listener this test binds itself): `up` leaves that listener
-alone, picks a free port, says so, and the service works there; also when the port is taken between runs."""
+"""A port pinned in the profile already taken (by a listener this test binds itself): `up` stops, naming
+who holds it, creates nothing and leaves the listener alone; with --allow-other-port it picks a free port,
+says so, and the service works there; also when the port is taken between runs."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 
 import pytest
@@ -36,7 +38,12 @@ def test_taken_port_is_left_alone_and_another_is_used(tmp_path, new_env, tally):
     name = new_env("port")
     with listener() as blocker:
         port = blocker.getsockname()[1]
-        up = devenv("up", name, "--profile", str(write_profile(tmp_path, port=port)))
+        refused = devenv("up", name, "--profile", str(write_profile(tmp_path, port=port)))
+        assert refused.returncode == 12, refused.stderr
+        assert f"port {port} on 127.0.0.1, pinned for db" in refused.stderr
+        assert f"is taken by process {os.getpid()} (" in refused.stderr and "--allow-other-port" in refused.stderr
+        assert not managed(name) and still_ours(blocker)
+        up = devenv("up", name, "--profile", str(write_profile(tmp_path, port=port)), "--allow-other-port")
         assert up.returncode == 0, up.stderr
         assert f"warning: port {port} on 127.0.0.1 is taken; db uses 127.0.0.1:" in up.stderr
         db = facts(name)["db"]
@@ -44,7 +51,7 @@ def test_taken_port_is_left_alone_and_another_is_used(tmp_path, new_env, tally):
         assert query(db, "SELECT customer, total_cents FROM orders ORDER BY id") == SEED_ROWS
         assert still_ours(blocker)
         down = devenv("down", name)
-    tally("port taken before `up`", runs=1, moved=int(int(db["port"]) != port))
+    tally("pinned port taken before `up`", runs=1, refused=1, moved_when_allowed=int(int(db["port"]) != port))
     assert down.returncode == 0, down.stderr
 
 
@@ -61,7 +68,10 @@ def test_port_taken_while_the_environment_was_down(tmp_path, new_env, tally):
     assert [len(managed(name).containers), len(managed(name).volumes)] == [0, 1]
 
     with listener(port) as blocker:
-        again = devenv("up", name, "--profile", str(profile))
+        refused = devenv("up", name, "--profile", str(profile))
+        assert refused.returncode == 12 and f"is taken by process {os.getpid()}" in refused.stderr
+        assert [len(managed(name).containers), len(managed(name).volumes)] == [0, 1]  # the kept data stays
+        again = devenv("up", name, "--profile", str(profile), "--allow-other-port")
         assert again.returncode == 0, again.stderr
         assert f"warning: port {port} on 127.0.0.1 is taken" in again.stderr
         db = facts(name)["db"]

@@ -50,4 +50,4 @@ def test_an_unknown_output_format_is_refused_not_ignored() -> None:
     for command in ("profiles", "doctor"):
         result = CliRunner().invoke(app, [command, "-o", "yaml"])
         assert result.exit_code == 2 and result.stdout == ""
-        assert "'yaml' is not one of 'table', 'json'" in result.stderr
+        assert "'yaml' is not one of: table, json" in result.stderr and "Value error" not in result.stderr

@@ -1,9 +1,9 @@
-"""The lifecycle commands' CLI contract without Docker: exit codes, stdout versus stderr, the dry-run
-plan, refusals before anything is created, the unreachable-engine error, and env's quoting."""
+"""The lifecycle commands' CLI contract without Docker: exit codes, stdout versus stderr, refusals before
+anything is created, the unreachable-engine error (env's quoting: test_env_output; the dry-run plan, which
+needs Docker as `up` does: the integration tests)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import uuid
@@ -12,7 +12,6 @@ import pytest
 from typer.testing import CliRunner
 
 from devenv.cli import app
-from devenv.cli.env import dotenv, shell
 
 NOBODY = f"unix:///tmp/devenv-nobody-{uuid.uuid4().hex[:8]}.sock"
 
@@ -33,21 +32,6 @@ def test_the_real_cli_lists_the_lifecycle_commands_without_loading_docker():
     probe = "import sys, devenv.cli; print(sorted(m for m in ('docker', 'testcontainers', 'pymysql', 'kubernetes', 'jsonschema') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert loaded.stdout.strip() == "[]"
-
-
-def test_dry_run_prints_the_plan_on_stdout_and_needs_no_docker(cli):
-    result = cli("up", "Feature/ABC-1", "--profile", "test", "--dry-run", "-o", "json")
-    assert result.exit_code == 0, result.stderr
-    plan = json.loads(result.stdout)
-    assert plan["environment"] == "feature-abc-1" and plan["target"] == "docker"
-    assert [(s["name"], s["image"], s["container"]) for s in plan["services"]] == \
-        [("db", "local/mariadb:test", "devenv-feature-abc-1-db")]
-    assert "PASSWORD" not in result.stdout
-
-    table = cli("up", "demo", "--profile", "test", "--dry-run")
-    assert table.exit_code == 0
-    assert table.stdout.splitlines()[0].split() == ["SERVICE", "TYPE", "IMAGE", "CONTAINER", "VOLUME", "PORT", "SEED"]
-    assert "nothing was created" in table.stderr
 
 
 def test_up_without_kind_says_how_to_install_it_and_creates_nothing(cli, monkeypatch, tmp_path):
@@ -81,22 +65,3 @@ def test_an_unreachable_engine_is_exit_code_5_naming_docker_host(cli, args):
     assert result.stderr.startswith("error: cannot reach the Docker engine")
     assert f"DOCKER_HOST={NOBODY}" in result.stderr and "Traceback" not in result.stderr
     assert result.stdout == ""
-
-
-TRICKY = {"PLAIN": "mysql://app@127.0.0.1:3306/app", "SPACES": "two words", "QUOTES": "it's \"quoted\"",
-          "DOLLAR": "$HOME and `cmd`", "EMPTY": ""}
-
-
-def test_shell_format_survives_eval_in_a_real_shell():
-    script = shell(TRICKY) + 'printf "%s\\n" "$PLAIN" "$SPACES" "$QUOTES" "$DOLLAR" "[$EMPTY]"'
-    echoed = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True, env={})
-    assert echoed.stdout.splitlines() == [*list(TRICKY.values())[:4], "[]"]
-
-
-def test_dotenv_quotes_only_what_needs_it():
-    lines = dotenv(TRICKY).splitlines()
-    assert lines[0] == "PLAIN=mysql://app@127.0.0.1:3306/app"
-    assert lines[1] == 'SPACES="two words"'
-    assert lines[2] == 'QUOTES="it\'s \\"quoted\\""'
-    assert lines[3] == 'DOLLAR="\\$HOME and `cmd`"'
-    assert lines[4] == "EMPTY="
