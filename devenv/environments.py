@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from devenv import cache as data_cache
 from devenv.errors import EnvironmentBusy, EnvironmentNotFound, InvalidName, ProfileError
 from devenv.facts import environment_values
 from devenv.kind import KindClusters
@@ -79,18 +80,19 @@ class Collected:
 
 
 def plan(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | int | None = None,
-         platform: str | os.PathLike | None = None) -> Plan:
-    """What `up` would create, validated; creates nothing and needs no Docker."""
-    return make_plan(name, _load(profile), ttl=ttl, platform=platform)
+         platform: str | os.PathLike | None = None, cache: bool | None = None) -> Plan:
+    """What `up` would create, validated; creates nothing and needs no Docker. `cache`: start new data
+    volumes from snapshots of their seeded data (None: DEVENV_CACHE, on unless set to off)."""
+    return make_plan(name, _load(profile), ttl=ttl, platform=platform, cache=data_cache.enabled(cache))
 
 
 def up(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | int | None = None,
        platform: str | os.PathLike | None = None, progress: Progress | None = None,
-       lock_timeout: float | None = None) -> Environment:
+       lock_timeout: float | None = None, cache: bool | None = None) -> Environment:
     """Create the environment, or converge an existing one to the profile (re-creating only what differs,
     keeping data volumes); wait until every service answers; return its facts and values."""
     progress = progress or Silent()
-    the_plan = plan(name, profile, ttl=ttl, platform=platform)
+    the_plan = plan(name, profile, ttl=ttl, platform=platform, cache=cache)
     for warning in the_plan.warnings:
         progress.warn(warning)
     target = target_for(the_plan.target)
@@ -175,6 +177,9 @@ def gc(*, dry_run: bool = False, now: float | None = None) -> list[Collected]:
                 collected.append(Collected(env.name, reason, tuple(removed)))
         except EnvironmentBusy as busy:
             collected.append(Collected(env.name, _why_collect(env, now) or "", skipped=busy.message))
+    # snapshots past DEVENV_CACHE_TTL, or of images that have changed, and what killed snapshot builds left
+    collected += [Collected(f"(cache) {p.name}", p.reason, p.resources, p.skipped)
+                  for p in data_cache.Cache().prune(dry_run=dry_run, now=now)]
     return collected
 
 

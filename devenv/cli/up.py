@@ -26,6 +26,9 @@ def command(
                                            help="The Flux repository a kind environment renders; default: devenv's "
                                                 "embedded platform (components/)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be created; create nothing."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Initialise and seed new data volumes from scratch "
+                                                            "instead of copying the cached snapshot of their data "
+                                                            "(and make no snapshot). DEVENV_CACHE=off does the same."),
     fmt: Format = typer.Option(Format.table, "--output", "-o", help="table or json."),
 ) -> None:
     """Create the environment, or converge an existing one: re-create only what differs from the profile
@@ -46,13 +49,14 @@ def command(
     from devenv import environments
 
     env_name = resolve_name(name)
+    cache = False if no_cache else None
     if dry_run:
-        _print_plan(environments.plan(env_name, profile, ttl=ttl, platform=platform), fmt)
+        _print_plan(environments.plan(env_name, profile, ttl=ttl, platform=platform, cache=cache), fmt)
         return
     started = time.monotonic()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        env = environments.up(env_name, profile, ttl=ttl, platform=platform, progress=output)
+        env = environments.up(env_name, profile, ttl=ttl, platform=platform, progress=output, cache=cache)
     except KeyboardInterrupt:
         raise Interrupted(
             f"interrupted: `devenv up {env_name}` stopped and removed what it had created",
