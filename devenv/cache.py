@@ -249,6 +249,10 @@ class Cache:
                                            dry_run, images=False))
         return pruned
 
+    def remove(self, key: str) -> Pruned:
+        """Remove one key's snapshot and build leftovers (skipped while its lock is held)."""
+        return self._remove(key, f"snapshot {key[:16]}", "asked", False, images=True)
+
     def _remove(self, key: str, name: str, reason: str, dry_run: bool, *, images: bool) -> Pruned:
         try:
             with environment_lock(_lock_name(key), purpose="cache prune", timeout=0, remove_file=not dry_run):
