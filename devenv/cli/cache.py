@@ -18,9 +18,9 @@ def list_command(fmt: Format = typer.Option(Format.table, "--output", "-o", help
     """
     from devenv import cache
 
+    ttl = cache.ttl_seconds()
     store = cache.Cache()
     found = store.snapshots()
-    ttl = cache.ttl_seconds()
     rows = []
     for snap in found:
         stale = store.stale(snap)
@@ -52,7 +52,8 @@ def prune_command(
     """
     from devenv import cache
 
-    pruned = cache.Cache().prune(everything=everything, dry_run=dry_run)
+    ttl = cache.ttl_seconds()
+    pruned = cache.Cache().prune(everything=everything, dry_run=dry_run, ttl=ttl)
     if not pruned:
         output.note("nothing to prune")
         return
