@@ -84,10 +84,12 @@ def docker_cli(*args: str) -> str:
 # -- the tools -------------------------------------------------------------------------------------
 
 
-def floor(samples: dict) -> None:
+def floor(samples: dict, seed_dir: Path | None = None) -> None:
+    """`docker run -d` (seed files from `seed_dir` in /docker-entrypoint-initdb.d, when given), then the poll."""
     name, port = f"bench-floor-{uuid.uuid4().hex[:6]}", free_port()
+    seed = ["-v", f"{seed_dir}:/docker-entrypoint-initdb.d:ro"] if seed_dir else []
     started = time.monotonic()
-    docker_cli("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:3306",
+    docker_cli("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:3306", *seed,
                "-e", f"MARIADB_ROOT_PASSWORD={PASSWORD}-root", "-e", f"MARIADB_DATABASE={DATABASE}",
                "-e", f"MARIADB_USER={USER}", "-e", f"MARIADB_PASSWORD={PASSWORD}", IMAGE)
     try:
@@ -180,11 +182,13 @@ def compose(samples: dict, argv: list[str]) -> None:
             subprocess.run([*base, "down", "-v"], capture_output=True)
 
 
-def testcontainers(samples: dict) -> None:
+def testcontainers(samples: dict, seed_dir: Path | None = None) -> None:
+    """MySqlContainer on the same image (seeded from `seed_dir`, its `seed` folder, when given), then the poll."""
     from testcontainers.community.mysql import MySqlContainer
 
     # MySqlContainer passes MYSQL_* variables, which MariaDB images (the offline one too) accept.
-    container = MySqlContainer(IMAGE, username=USER, password=PASSWORD, dbname=DATABASE, root_password=f"{PASSWORD}-root")
+    container = MySqlContainer(IMAGE, username=USER, password=PASSWORD, dbname=DATABASE, root_password=f"{PASSWORD}-root",
+                               seed=str(seed_dir) if seed_dir else None)
     started = time.monotonic()
     container.start()
     try:

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from up_bench import DATABASE, IMAGE, PASSWORD, USER, docker_cli, wait_for_query  # noqa: E402
+from up_bench import DATABASE, IMAGE, PASSWORD, USER, docker_cli, floor, testcontainers, wait_for_query  # noqa: E402
 
 from devenv import docker, environments  # noqa: E402
 from devenv.cache import Cache, cache_key  # noqa: E402
@@ -74,34 +74,6 @@ def write_seed(folder: Path, megabytes: float) -> Path:
             out.write(line)
             written += len(line)
     return path
-
-
-def floor(samples: dict, seed_dir: Path) -> None:
-    name, port = f"bench-floor-{uuid.uuid4().hex[:6]}", free_port()
-    started = time.monotonic()
-    docker_cli("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:3306",
-               "-v", f"{seed_dir}:/docker-entrypoint-initdb.d:ro",
-               "-e", f"MARIADB_ROOT_PASSWORD={PASSWORD}-root", "-e", f"MARIADB_DATABASE={DATABASE}",
-               "-e", f"MARIADB_USER={USER}", "-e", f"MARIADB_PASSWORD={PASSWORD}", IMAGE)
-    try:
-        wait_for_query(port)
-        samples["floor"].append(time.monotonic() - started)
-    finally:
-        docker_cli("rm", "-f", "-v", name)
-
-
-def testcontainers(samples: dict, seed_dir: Path) -> None:
-    from testcontainers.community.mysql import MySqlContainer
-
-    container = MySqlContainer(IMAGE, username=USER, password=PASSWORD, dbname=DATABASE,
-                               root_password=f"{PASSWORD}-root", seed=str(seed_dir))
-    started = time.monotonic()
-    container.start()
-    try:
-        wait_for_query(int(container.get_exposed_port(3306)), host=container.get_container_host_ip())
-        samples["testcontainers"].append(time.monotonic() - started)
-    finally:
-        container.stop()
 
 
 def snapshot_key(profile: Path) -> str:

@@ -117,14 +117,10 @@ def cache_key(swap: Swap, spec: ServiceSpec, image_id: str) -> str:
 
 
 class Cache:
-    def __init__(self, client=None):
-        self._client = client
+    """The snapshots on one engine (the given client's, else DOCKER_HOST's)."""
 
-    @property
-    def client(self):
-        if self._client is None:
-            self._client = docker.connect()
-        return self._client
+    def __init__(self, client=None):
+        self.client = client or docker.connect()
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -203,7 +199,7 @@ class Cache:
             if spec.seed and not swap.seeds_at_init():
                 swap.seed(spec, endpoint, throwaway)
             code = docker.stop(container, timeout=STOP_TIMEOUT)
-            if code != 0:
+            if code not in swap.clean_exit_codes:
                 raise CacheError(f"{spec.name} ({spec.type}) did not shut down cleanly (exit code {code}) after "
                                  f"its data was seeded, so that data is not kept as a snapshot",
                                  context=["last log lines:", *(f"  {line}" for line in docker.logs_tail(container))],

@@ -159,6 +159,7 @@ def gc(*, dry_run: bool = False, now: float | None = None) -> list[Collected]:
     """Remove environments past their expiry, and the leftovers of `up`s that were killed. An environment
     whose lock is held (an `up` or `down` is running) is skipped."""
     now = time.time() if now is None else now
+    cache_ttl = data_cache.ttl_seconds()  # a bad DEVENV_CACHE_TTL fails before anything is removed
     target = _target()
     collected = []
     for env in target.environments():
@@ -179,7 +180,7 @@ def gc(*, dry_run: bool = False, now: float | None = None) -> list[Collected]:
             collected.append(Collected(env.name, _why_collect(env, now) or "", skipped=busy.message))
     # snapshots past DEVENV_CACHE_TTL, or of images that have changed, and what killed snapshot builds left
     collected += [Collected(f"(cache) {p.name}", p.reason, p.resources, p.skipped)
-                  for p in data_cache.Cache().prune(dry_run=dry_run, now=now)]
+                  for p in data_cache.Cache().prune(dry_run=dry_run, now=now, ttl=cache_ttl)]
     return collected
 
 

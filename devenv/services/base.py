@@ -34,6 +34,7 @@ class Swap:
     # The data directory can be cached (devenv.cache): initialised and seeded once per cache key, then
     # copied into each new environment's volume, which starts with `warm_start` instead of `init_files`.
     snapshots: bool = False
+    clean_exit_codes: tuple[int, ...] = (0,)  # how the server exits when stopped cleanly (a JVM: 143 on SIGTERM)
 
     def image(self, spec: ServiceSpec) -> str:
         """DEVENV_<TYPE>_IMAGE, else the profile's image, else the official image at the profile's version."""
