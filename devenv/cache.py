@@ -144,10 +144,20 @@ class Cache:
 
     # -- an environment's volume from a snapshot --------------------------------------------
 
+    def ensure(self, spec: ServiceSpec, image: str, *, run: str, note: Callable[[str], None],
+               cancelled: threading.Event | None = None) -> Snapshot:
+        """The snapshot of this service's data, made now when there is none (under the key's lock)."""
+        return self._locked(spec, image, run=run, note=note, cancelled=cancelled)[0]
+
     def fill(self, volume: str, spec: ServiceSpec, image: str, *, run: str, note: Callable[[str], None],
-             cancelled: threading.Event | None = None) -> tuple[Snapshot, bool]:
+             cancelled: threading.Event | None = None) -> Snapshot:
         """Copy the snapshot of this service's data into the (new, empty) volume, making the snapshot first
-        when there is none; return it and whether this call made it. Under the key's lock throughout."""
+        when there is none (`ensure` beforehand keeps that out of an environment's `up`). Under the key's lock
+        throughout, so `prune` never removes it halfway."""
+        return self._locked(spec, image, run=run, note=note, cancelled=cancelled, volume=volume)[0]
+
+    def _locked(self, spec: ServiceSpec, image: str, *, run: str, note: Callable[[str], None],
+                cancelled: threading.Event | None, volume: str | None = None) -> tuple[Snapshot, bool]:
         swap = swap_for(spec.type)
         image_id = docker.image_id(self.client, image)
         if image_id is None:
@@ -162,10 +172,11 @@ class Cache:
                 note(f"• {spec.name}: no snapshot of this data yet: initialising and seeding one "
                      f"(later environments start from it)")
                 snapshot = self.build(key, swap, spec, image, image_id, run=run, cancelled=cancelled)
-            started = time.monotonic()
-            docker.fill_volume(self.client, image=snapshot.name, volume=volume, mount=f"/{snapshot.root}",
-                               labels={labels.MANAGED: "true", labels.CACHE_KEY: key, labels.RUN: run})
-            note(f"• {spec.name}: data copied from snapshot {snapshot.name} ({time.monotonic() - started:.2f}s)")
+            if volume is not None:
+                started = time.monotonic()
+                docker.fill_volume(self.client, image=snapshot.name, volume=volume, mount=f"/{snapshot.root}",
+                                   labels={labels.MANAGED: "true", labels.CACHE_KEY: key, labels.RUN: run})
+                note(f"• {spec.name}: data copied from snapshot {snapshot.name} ({time.monotonic() - started:.2f}s)")
         return snapshot, built
 
     def build(self, key: str, swap: Swap, spec: ServiceSpec, image: str, image_id: str, *, run: str,

@@ -133,6 +133,12 @@ class _Run:
         building = [svc for svc in plan.services if actions[svc.name] in ("create", "recreate", "renew")]
         for svc in building:
             self.ensure_image(svc.image)
+        # Snapshots first, before this environment has anything: a build takes as long as seeding does, and
+        # an environment with a network but no container for that long would look like a crashed `up`'s.
+        snapshots = [lambda svc=svc: self.ensure_snapshot(svc) for svc in plan.services
+                     if actions[svc.name] == "create" and self.uses_cache(svc)]
+        if snapshots:
+            self.run_parallel(snapshots)
         if plan.network not in self.networks:
             self.networks[plan.network] = self.create_network()
         credentials = {svc.name: self.ensure_volume(svc) for svc in plan.services}
@@ -275,14 +281,22 @@ class _Run:
             facts=swap.facts(svc.spec, endpoint, credentials),
         )
 
+    def uses_cache(self, svc: ServicePlan) -> bool:
+        """A new data volume starts from the snapshot of its data, unless the cache is off, the swap has no
+        snapshots, or the volume exists already (its data, kept by `down --keep-data`, is never replaced)."""
+        fresh = svc.volume in self.new_volumes or svc.volume not in self.volumes
+        return self.plan.cache and swap_for(svc.type).snapshots and fresh
+
+    def ensure_snapshot(self, svc: ServicePlan) -> None:
+        Cache(self.client).ensure(svc.spec, svc.image, run=self.plan.labels[labels.RUN], note=self.progress.note,
+                                  cancelled=self.cancelled)
+
     def fill_from_cache(self, svc: ServicePlan) -> str | None:
-        """The cache key whose snapshot now fills the service's new volume; None when the cache is off, the
-        swap has no snapshots, or the volume holds data already (kept by `down --keep-data`)."""
-        if not (self.plan.cache and swap_for(svc.type).snapshots and svc.volume in self.new_volumes):
+        """The cache key whose snapshot now fills the service's new volume; None when the cache is not used."""
+        if not self.uses_cache(svc):
             return None
-        snapshot, _ = Cache(self.client).fill(svc.volume, svc.spec, svc.image, run=self.plan.labels[labels.RUN],
-                                              note=self.progress.note, cancelled=self.cancelled)
-        return snapshot.key
+        return Cache(self.client).fill(svc.volume, svc.spec, svc.image, run=self.plan.labels[labels.RUN],
+                                       note=self.progress.note, cancelled=self.cancelled).key
 
     def create_and_start(self, svc: ServicePlan, credentials: dict[str, str], snapshot: str | None = None):
         port = self.claim_port(svc, svc.port)

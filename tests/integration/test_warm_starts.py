@@ -133,6 +133,21 @@ def test_a_warm_environment_has_the_seed_and_its_own_credentials(new_env, cached
     assert snapshots_of(key) == []
 
 
+def test_the_snapshot_is_made_before_the_environment_has_anything(new_env, cached_profile, monkeypatch):
+    """A build takes as long as seeding: an environment with a network and no container for that long would
+    look like a crashed `up`'s leftovers to another user's `devenv gc` (which cannot see this user's locks)."""
+    name = new_env()
+    during: list = []
+    build = Cache.build
+    monkeypatch.setattr(Cache, "build", lambda self, *a, **k: during.append(docker.managed(self.client, name))
+                        or build(self, *a, **k))
+    environments.up(name, cached_profile())
+    assert len(during) == 1 and not during[0]
+    key = key_of(name)
+    environments.down(name)
+    Cache().remove(key)
+
+
 def test_changing_one_byte_of_a_seed_misses(new_env, cached_profile):
     first, second = new_env(), new_env()
     environments.up(first, cached_profile("a" * 32))
