@@ -1,16 +1,13 @@
 """The cache of initialised, seeded data: one snapshot per cache key (what determines a service's data:
 its type, image ID, version, database and user, every seed file's content), kept as a labelled image that
-holds only the data directory. A new environment's empty volume becomes a copy of it, made by the engine.
+holds only the data directory. A new environment's empty volume becomes a copy of it, made by the engine."""
 
-Why an image: creating (never starting) a container with an empty named volume mounted where an image
-has content makes Docker copy that content into the volume, natively, in the engine; measured here
-against a labelled template volume copied by a helper container (`cp -a`, a process to start) and against
-streaming a tar into the new container, it is the fastest clone (bench/README.md, "snapshot mechanism").
-
-A snapshot is made by a separate build container with throwaway credentials that are never stored, shut
-down cleanly before its data is read, so a snapshot holds no secret an environment relies on. One lock
-per key: the first `up` of a key builds, another waits and then copies it; `prune` skips a busy key.
-"""
+# Why an image: creating (never starting) a container with an empty named volume mounted where an image has
+# content makes Docker copy that content into the volume, natively; measured against a template volume
+# copied by a helper container and against a tar streamed in, it is the fastest clone (bench/README.md,
+# "the snapshot mechanism"). A snapshot is made by a build container with throwaway credentials, never
+# stored, shut down cleanly before its data is read: it holds no secret an environment relies on. One lock
+# per key: the first `up` of a key builds, another waits and then copies; `prune` skips a busy key.
 
 from __future__ import annotations
 
