@@ -84,10 +84,12 @@ def docker_cli(*args: str) -> str:
 # -- the tools -------------------------------------------------------------------------------------
 
 
-def floor(samples: dict) -> None:
+def floor(samples: dict, seed_dir: Path | None = None) -> None:
+    """`docker run -d` (seed files from `seed_dir` in /docker-entrypoint-initdb.d, when given), then the poll."""
     name, port = f"bench-floor-{uuid.uuid4().hex[:6]}", free_port()
+    seed = ["-v", f"{seed_dir}:/docker-entrypoint-initdb.d:ro"] if seed_dir else []
     started = time.monotonic()
-    docker_cli("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:3306",
+    docker_cli("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:3306", *seed,
                "-e", f"MARIADB_ROOT_PASSWORD={PASSWORD}-root", "-e", f"MARIADB_DATABASE={DATABASE}",
                "-e", f"MARIADB_USER={USER}", "-e", f"MARIADB_PASSWORD={PASSWORD}", IMAGE)
     try:
@@ -103,11 +105,11 @@ def devenv_lib(samples: dict, profile: Path) -> None:
     name = f"bench-lib-{uuid.uuid4().hex[:6]}"
     try:
         started = time.monotonic()
-        env = environments.up(name, profile)
+        env = environments.up(name, profile, cache=False)  # from empty data: warm starts are bench/warm_bench.py's
         samples["devenv (lib)"].append(time.monotonic() - started)
         wait_for_query(int(env.services["db"]["port"]), env.services["db"]["password"])  # a check, not timed
         started = time.monotonic()
-        again = environments.up(name, profile)
+        again = environments.up(name, profile, cache=False)
         samples["re-up (lib)"].append(time.monotonic() - started)
         assert again.changes == ("db: unchanged",), again.changes
     finally:
@@ -121,7 +123,7 @@ def devenv_cli(samples: dict, profile: Path) -> None:
     devenv = [shutil.which("devenv", path=str(Path(sys.executable).parent)) or sys.executable]
     if devenv[0] == sys.executable:
         devenv += ["-m", "devenv"]
-    up = [*devenv, "-q", "up", name, "--profile", str(profile)]
+    up = [*devenv, "-q", "up", name, "--profile", str(profile), "--no-cache"]
     try:
         started = time.monotonic()
         subprocess.run(up, check=True, capture_output=True)
@@ -180,11 +182,13 @@ def compose(samples: dict, argv: list[str]) -> None:
             subprocess.run([*base, "down", "-v"], capture_output=True)
 
 
-def testcontainers(samples: dict) -> None:
+def testcontainers(samples: dict, seed_dir: Path | None = None) -> None:
+    """MySqlContainer on the same image (seeded from `seed_dir`, its `seed` folder, when given), then the poll."""
     from testcontainers.community.mysql import MySqlContainer
 
     # MySqlContainer passes MYSQL_* variables, which MariaDB images (the offline one too) accept.
-    container = MySqlContainer(IMAGE, username=USER, password=PASSWORD, dbname=DATABASE, root_password=f"{PASSWORD}-root")
+    container = MySqlContainer(IMAGE, username=USER, password=PASSWORD, dbname=DATABASE, root_password=f"{PASSWORD}-root",
+                               seed=str(seed_dir) if seed_dir else None)
     started = time.monotonic()
     container.start()
     try:

@@ -176,31 +176,105 @@ def pull(client, image: str) -> None:
 
 
 def create_container(client, *, name: str, image: str, environment: Mapping[str, str], labels: Mapping[str, str],
-                     network: str, volume: str, data_path: str, container_port: int, host: str, host_port: int,
-                     memory: str | None = None):
-    """Create (not start) a service container: on `network`, `volume` at `data_path`, the port published on host only."""
+                     network: str | None, volume: str, data_path: str, container_port: int, host: str, host_port: int,
+                     memory: str | None = None, command: list[str] | None = None):
+    """Create (not start) a service container: on `network` (None: Docker's default bridge), `volume` at
+    `data_path`, the port published on host only; `command` replaces the image's CMD."""
     options: dict[str, Any] = dict(
-        name=name, environment=dict(environment), labels=dict(labels), network=network, detach=True,
+        name=name, environment=dict(environment), labels=dict(labels), detach=True,
         ports={f"{container_port}/tcp": (host, host_port)},
         volumes={volume: {"bind": data_path, "mode": "rw"}},
     )
+    if network:
+        options["network"] = network
     if memory:
         options["mem_limit"] = memory
+    if command is not None:
+        options["command"] = command
     with translate(f"create container {name} from {image}"):
         return client.containers.create(image, **options)
 
 
-def put_files(container, directory: str, files: Mapping[str, bytes]) -> None:
+def put_files(container, directory: str, files: Mapping[str, bytes], mode: int = 0o644) -> None:
     """Copy files (name -> content) into a created container's directory, before it starts."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for name, content in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(content)
-            info.mode = 0o644
+            info.mode = mode
             tar.addfile(info, io.BytesIO(content))
     with translate(f"copy files into {container.name}"):
         container.put_archive(directory, buffer.getvalue())
+
+
+def put_paths(container, files: Mapping[str, bytes], mode: int = 0o644) -> None:
+    """Copy files ({absolute path: content}) into a created container, before it starts."""
+    by_directory: dict[str, dict[str, bytes]] = {}
+    for path, content in files.items():
+        directory, _, name = path.rpartition("/")
+        by_directory.setdefault(directory or "/", {})[name] = content
+    for directory, content in by_directory.items():
+        put_files(container, directory, content, mode)
+
+
+def image_id(client, image: str) -> str | None:
+    """The ID (config digest) of a local image, or None when it is absent."""
+    found = get(client.images, image)
+    return found.id if found is not None else None
+
+
+def image_command(client, image: str) -> list[str]:
+    """The image's CMD (empty when it has none)."""
+    found = get(client.images, image)
+    return list(((found.attrs.get("Config") or {}).get("Cmd") or []) if found is not None else [])
+
+
+def labelled_images(client, selector: Mapping[str, str]) -> list:
+    wanted = [f"{k}={v}" for k, v in selector.items()]
+    with translate("list devenv's images"):
+        return client.images.list(filters={"label": wanted})
+
+
+def labelled(client, selector: Mapping[str, str]) -> Resources:
+    """Containers (running or not) and volumes carrying every label of `selector` (networks: none)."""
+    wanted = [f"{k}={v}" for k, v in selector.items()]
+    with translate("list devenv's resources"):
+        return Resources(containers=client.containers.list(all=True, filters={"label": wanted}, ignore_removed=True),
+                         volumes=client.volumes.list(filters={"label": wanted}))
+
+
+def stop(container, timeout: int) -> int:
+    """Stop a container gracefully (SIGTERM, then SIGKILL after `timeout` seconds); its exit code."""
+    with translate(f"stop {container.name}"):
+        container.stop(timeout=timeout)
+        return int(container.wait(timeout=timeout + 30).get("StatusCode", -1))
+
+
+def image_from_directory(client, container, path: str, *, repository: str, tag: str, labels: Mapping[str, str],
+                         command: list[str]):
+    """A new image whose only content is `path` of a (stopped) container, at /<basename of path>: the
+    archive streams from the engine back into it, never held in memory. Labelled; `command` is its CMD."""
+    import json
+
+    with translate(f"read {path} of {container.name}"):
+        chunks, _ = container.get_archive(path, chunk_size=1 << 20)
+    changes = [f"CMD {json.dumps(command)}"] + [f"LABEL {json.dumps(k)}={json.dumps(v)}" for k, v in labels.items()]
+    with translate(f"import {repository}:{tag}"):
+        client.api.import_image_from_data(chunks, repository=repository, tag=tag, changes=changes)
+    found = get(client.images, f"{repository}:{tag}")
+    if found is None:
+        raise DockerError(f"Docker did not keep the image {repository}:{tag} it was asked to import")
+    return found
+
+
+def fill_volume(client, *, image: str, volume: str, mount: str, labels: Mapping[str, str]) -> None:
+    """Fill an empty named volume with the content of `image` at `mount`: creating (never starting) a
+    container with the volume there makes the engine copy that content in, natively; the container goes."""
+    with translate(f"fill volume {volume} from {image}"):
+        helper = client.containers.create(image, labels=dict(labels), network_mode="none",
+                                          volumes={volume: {"bind": mount, "mode": "rw"}})
+    remove(helper)
 
 
 def remove(resource, *, stop_timeout: int | None = None) -> bool:
@@ -208,17 +282,26 @@ def remove(resource, *, stop_timeout: int | None = None) -> bool:
     False when it was already gone."""
     import docker.errors
 
-    with translate(f"remove {resource.name}"):
+    with translate(f"remove {name_of(resource)}"):
         try:
             if hasattr(resource, "stop"):  # a container
                 if stop_timeout is not None and resource.status == "running":
                     resource.stop(timeout=stop_timeout)
                 resource.remove(force=True, v=True)
+            elif hasattr(resource, "tags"):  # an image: by ID, so every tag of it goes
+                resource.client.images.remove(resource.id, force=False, noprune=False)
             else:
                 resource.remove()
         except docker.errors.NotFound:
             return False
     return True
+
+
+def name_of(resource) -> str:
+    """A container's, volume's or network's name; an image's first tag (else its short ID)."""
+    if hasattr(resource, "tags"):
+        return resource.tags[0] if resource.tags else resource.short_id
+    return resource.name
 
 
 def logs_tail(container, lines: int = 20) -> list[str]:
@@ -235,6 +318,20 @@ def state(container) -> dict[str, Any]:
     return container.attrs.get("State") or {}
 
 
+def stopped(container) -> str | None:
+    """Why a container is not running any more ("exited with code 1", ...), or None while it runs (or is
+    created and not started yet)."""
+    if not reload(container):
+        return "was removed"
+    found = state(container)
+    if found.get("Status") in ("running", "created"):
+        return None
+    if found.get("OOMKilled"):
+        return "ran out of memory (OOM-killed)"
+    code = found.get("ExitCode")
+    return "was killed (exit code 137)" if code == 137 else f"exited with code {code}"
+
+
 def reload(resource) -> bool:
     """Refresh attrs; False when the resource has gone."""
     import docker.errors
@@ -245,6 +342,30 @@ def reload(resource) -> bool:
         except docker.errors.NotFound:
             return False
     return True
+
+
+def port_free(host: str, port: int) -> bool:
+    """True when nothing listens on host:port (SO_REUSEADDR: a port in TIME_WAIT counts as free)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str, exclude: set[int] = frozenset()) -> int:
+    import socket
+
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+        if port not in exclude:
+            return port
 
 
 def _short(exc: BaseException) -> str:

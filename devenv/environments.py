@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
+from devenv import cache as data_cache
 from devenv.errors import EnvironmentBusy, EnvironmentNotFound, InvalidInput, InvalidName, ProfileError
 from devenv.facts import environment_values
 from devenv.kind import KindClusters
@@ -97,9 +98,12 @@ class Collected:
 
 
 def plan(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | int | None = None,
-         platform: str | os.PathLike | None = None, allow_other_port: bool = False) -> Plan:
-    """What `up` would create, validated; creates nothing and needs no Docker."""
-    return make_plan(name, _load(profile), ttl=ttl, platform=platform, allow_other_port=allow_other_port)
+         platform: str | os.PathLike | None = None, allow_other_port: bool = False,
+         cache: bool | None = None) -> Plan:
+    """What `up` would create, validated; creates nothing and needs no Docker. `cache`: start new data
+    volumes from snapshots of their seeded data (None: DEVENV_CACHE, on unless set to off)."""
+    return make_plan(name, _load(profile), ttl=ttl, platform=platform, allow_other_port=allow_other_port,
+                     cache=data_cache.enabled(cache))
 
 
 def preview(the_plan: Plan) -> list[dict]:
@@ -112,11 +116,12 @@ def preview(the_plan: Plan) -> list[dict]:
 
 def up(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | int | None = None,
        platform: str | os.PathLike | None = None, progress: Progress | None = None,
-       lock_timeout: float | None = None, allow_other_port: bool = False) -> Environment:
+       lock_timeout: float | None = None, allow_other_port: bool = False,
+       cache: bool | None = None) -> Environment:
     """Create the environment, or converge an existing one to the profile (re-creating only what differs,
     keeping data volumes); wait until every service answers; return its facts and values."""
     progress = progress or Silent()
-    the_plan = plan(name, profile, ttl=ttl, platform=platform, allow_other_port=allow_other_port)
+    the_plan = plan(name, profile, ttl=ttl, platform=platform, allow_other_port=allow_other_port, cache=cache)
     for warning in the_plan.warnings:
         progress.warn(warning)
     target = target_for(the_plan.target)
@@ -197,6 +202,7 @@ def gc(*, dry_run: bool = False, now: float | None = None, grace: int = LEFTOVER
     now = time.time() if now is None else now
     if grace < 0:
         raise InvalidInput(f"--grace {grace} is negative", hint="e.g. --grace 60s, or 0 to collect at once")
+    cache_ttl = data_cache.ttl_seconds()  # a bad DEVENV_CACHE_TTL fails before anything is removed
     target = _target()
     collected = []
     for env in target.environments():
@@ -221,6 +227,9 @@ def gc(*, dry_run: bool = False, now: float | None = None, grace: int = LEFTOVER
             collected.append(Collected(env.name, _why_collect(env, now, grace) or "", kept=busy.message))
     if not dry_run:
         _remove_unused_lock_files()
+    # snapshots past DEVENV_CACHE_TTL, or of images that have changed, and what killed snapshot builds left
+    collected += [Collected(f"(cache) {p.name}", p.reason, p.resources, p.skipped)
+                  for p in data_cache.Cache().prune(dry_run=dry_run, now=now, ttl=cache_ttl)]
     return collected
 
 

@@ -60,6 +60,7 @@ class Plan:
     warnings: tuple[str, ...] = ()
     platform: Path | None = None  # the Flux repository a cluster target renders (None: no cluster)
     allow_other_port: bool = False  # a port pinned in the profile may be replaced by a free one when taken
+    cache: bool = True  # new data volumes start from the snapshot of their seeded data (devenv.cache)
 
     def service(self, name: str) -> ServicePlan:
         return next(s for s in self.services if s.name == name)
@@ -74,6 +75,7 @@ class Plan:
             "network": self.network,
             "platform": str(self.platform) if self.platform else None,
             "ttlSeconds": self.ttl_seconds,
+            "cache": self.cache,
             "expires": int(self.labels[labels.EXPIRES]) if labels.EXPIRES in self.labels else None,
             "services": [
                 {
@@ -91,7 +93,7 @@ class Plan:
 
 def make_plan(environment: str, profile: Profile, *, ttl: str | int | None = None, now: float | None = None,
               run: str | None = None, platform: str | os.PathLike | None = None,
-              allow_other_port: bool = False) -> Plan:
+              allow_other_port: bool = False, cache: bool = True) -> Plan:
     """Validate the inputs and compute the plan; raise InvalidInput (nothing is created) when they do not fit."""
     validate_name(environment)
     if profile.target not in AVAILABLE_TARGETS:
@@ -115,7 +117,7 @@ def make_plan(environment: str, profile: Profile, *, ttl: str | int | None = Non
     warnings = tuple(w for svc in profile.services for w in swap_for(svc.type).preflight(svc))
     return Plan(environment=environment, profile=profile, target=profile.target, network=network,
                 ttl_seconds=ttl_seconds, labels=base, services=services, warnings=warnings, platform=root,
-                allow_other_port=allow_other_port)
+                allow_other_port=allow_other_port, cache=cache)
 
 
 def _platform(profile: Profile, platform: str | os.PathLike | None) -> Path:

@@ -7,6 +7,11 @@ import uuid
 
 import pytest
 
+# The suites test what `up` does from empty data (and its faults) independently of each other, so the cache
+# of seeded data is off unless a test turns it on (tests/integration/test_warm_starts.py, tests/plugin/test_plugin_cache.py);
+# those tests remove the snapshots they make, and a census proves it.
+os.environ.setdefault("DEVENV_CACHE", "off")
+
 
 @pytest.fixture
 def env_names() -> list[str]:

@@ -54,3 +54,19 @@ def devenv(*args: str, env: dict | None = None, timeout: float = 240) -> subproc
     """Run the real CLI (`python -m devenv`): exit code, stdout and stderr."""
     return subprocess.run([sys.executable, "-m", "devenv", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=timeout, cwd=REPO)
+
+
+def cache_resources() -> set[str]:
+    """Everything the cache of seeded data labelled: snapshot images, and the containers and volumes that
+    make or copy them (empty without Docker)."""
+    client = engine()[0]
+    if client is None:
+        return set()
+    from devenv import docker, labels
+
+    images = docker.labelled_images(client, {labels.MANAGED: "true", labels.CACHE_ROLE: "snapshot"})
+    found = docker.labelled(client, {labels.MANAGED: "true"})
+    return {f"image {docker.name_of(i)}" for i in images} | {
+        f"{'container' if hasattr(r, 'stop') else 'volume'} {r.name}" for r in found.containers + found.volumes
+        if docker.label_of(r, labels.CACHE_ROLE) or (docker.label_of(r, labels.CACHE_KEY) and
+                                                     not docker.label_of(r, labels.ENVIRONMENT))}

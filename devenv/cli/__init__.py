@@ -92,6 +92,17 @@ def _register(name: str, module: str) -> None:
     app.command(name)(handle_errors(mod.command))
 
 
+def _register_group(name: str, module: str) -> None:
+    """A command with subcommands (`devenv cache list`): the module's COMMANDS, each rendering errors alike."""
+    mod = __import__(f"devenv.cli.{module}", fromlist=["COMMANDS"])
+    group = typer.Typer(name=name, help=mod.__doc__, no_args_is_help=True, add_completion=False,
+                        pretty_exceptions_enable=False, rich_markup_mode=None,
+                        context_settings={"help_option_names": ["-h", "--help"]})
+    for sub, command in mod.COMMANDS.items():
+        group.command(sub)(handle_errors(command))
+    app.add_typer(group, name=name)
+
+
 for _name, _module in [
     ("up", "up"),
     ("down", "down"),
@@ -107,6 +118,7 @@ for _name, _module in [
     ("doctor", "doctor"),
 ]:
     _register(_name, _module)
+_register_group("cache", "cache")
 
 
 def main() -> None:

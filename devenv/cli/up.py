@@ -29,6 +29,9 @@ def command(
     allow_other_port: bool = typer.Option(False, "--allow-other-port",
                                           help="When a port pinned in the profile is taken, use a free one "
                                                "instead of stopping."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Initialise and seed new data volumes from scratch "
+                                                            "instead of copying the cached snapshot of their data "
+                                                            "(and make no snapshot). DEVENV_CACHE=off does the same."),
     fmt: str = output.choice(Format, Format.table, "--output", "-o", help="table or json."),
 ) -> None:
     """Create the environment, or converge an existing one: re-create only what differs from the profile
@@ -49,15 +52,17 @@ def command(
     from devenv import environments
 
     env_name = output.environment_name(name)
+    cache = False if no_cache else None
     if dry_run:
-        plan = environments.plan(env_name, profile, ttl=ttl, platform=platform, allow_other_port=allow_other_port)
+        plan = environments.plan(env_name, profile, ttl=ttl, platform=platform, allow_other_port=allow_other_port,
+                                 cache=cache)
         _print_plan(plan, environments.preview(plan), fmt)
         return
     started = time.monotonic()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         env = environments.up(env_name, profile, ttl=ttl, platform=platform, progress=output,
-                              allow_other_port=allow_other_port)
+                              allow_other_port=allow_other_port, cache=cache)
     except environments.UpInterrupted as stopped:
         raise Interrupted(
             f"interrupted: `devenv up {env_name}` stopped and removed what this run had created; the "

@@ -31,6 +31,10 @@ class Swap:
     readiness_timeout: float = 120.0
     poll_interval: float = 0.05
     credential_keys: tuple[str, ...] = ()  # generated per environment, kept on the data volume
+    # The data directory can be cached (devenv.cache): initialised and seeded once per cache key, then
+    # copied into each new environment's volume, which starts with `warm_start` instead of `init_files`.
+    snapshots: bool = False
+    clean_exit_codes: tuple[int, ...] = (0,)  # how the server exits when stopped cleanly (a JVM: 143 on SIGTERM)
 
     def image(self, spec: ServiceSpec) -> str:
         """DEVENV_<TYPE>_IMAGE, else the profile's image, else the official image at the profile's version."""
@@ -61,6 +65,16 @@ class Swap:
     def probe(self, spec: ServiceSpec, endpoint: Endpoint, credentials: Mapping[str, str]) -> None:
         """One readiness attempt: return when ready, raise (anything) when not."""
         raise NotImplementedError
+
+    def snapshot_args(self, spec: ServiceSpec) -> list[str]:
+        """Arguments appended to the image's command when a snapshot's data is made (never at an environment's start)."""
+        return []
+
+    def warm_start(self, spec: ServiceSpec, credentials: Mapping[str, str]) -> tuple[dict[str, bytes], list[str]]:
+        """For a container whose data was copied from a snapshot: files to copy in before it starts
+        ({absolute path: content}) and arguments appended to the image's command, so that the service
+        starts with this environment's credentials, never the snapshot's."""
+        return {}, []
 
     def seeds_at_init(self) -> bool:
         """True when the image's entry point loads the seed itself on an empty volume (via init_files)."""

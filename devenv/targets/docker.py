@@ -2,20 +2,22 @@
 environment, one named data volume per service, ports on 127.0.0.1; everything found by its labels.
 
 An `up` creates the network, then the volumes (holding the generated credentials in their labels),
-then the containers, all labelled with the run that created them. A container Docker reports as
+then the containers, all labelled with the run that created them. With the cache (devenv.cache) a new
+volume starts as a copy of the snapshot of its initialised, seeded data, and its container starts with
+this environment's credentials instead of initialising and seeding. A container Docker reports as
 `created` was never started: its `up` did not complete. If an `up` fails or is interrupted, it
 removes what it created itself before the error reaches the caller.
 """
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Callable
 
 from devenv import docker, labels
+from devenv.cache import Cache
 from devenv.errors import DevenvError, ImageUnavailable, InvalidInput, PortTaken
 from devenv.facts import Endpoint
 from devenv.plan import Plan, ServicePlan
@@ -143,6 +145,7 @@ class _Run:
         self.volumes = {v.name: v for v in found.volumes}
         self.networks = {n.name: n for n in found.networks}
         self.created: list = []  # containers, volumes, network this run made, in creation order
+        self.new_volumes: set[str] = set()  # made empty by this run: the cache may fill them
         self.cancelled = threading.Event()
         self.lock = threading.Lock()
         self.claimed_ports: set[int] = set()
@@ -155,6 +158,12 @@ class _Run:
         building = [svc for svc in plan.services if actions[svc.name] in ("create", "recreate", "renew")]
         for svc in building:
             self.ensure_image(svc.image)
+        # Snapshots first, before this environment has anything: a build takes as long as seeding does, and
+        # an environment with a network but no container for that long would look like a crashed `up`'s.
+        snapshots = [lambda svc=svc: self.ensure_snapshot(svc) for svc in plan.services
+                     if actions[svc.name] == "create" and self.uses_cache(svc)]
+        if snapshots:
+            self.run_parallel(snapshots)
         if plan.network not in self.networks:
             self.networks[plan.network] = self.create_network()
         credentials = {svc.name: self.ensure_volume(svc) for svc in plan.services}
@@ -231,6 +240,7 @@ class _Run:
             volume = self.client.volumes.create(svc.volume, labels=volume_labels)
         self.created.append(volume)
         self.volumes[svc.volume] = volume
+        self.new_volumes.add(svc.volume)
         return credentials
 
     def credentials_of(self, svc: ServicePlan) -> dict[str, str]:
@@ -276,13 +286,14 @@ class _Run:
             self.check_cancelled()
             if action == "create":
                 self.refuse_foreign(self.client.containers, svc.container, "container")
-            container = self.create_and_start(svc, credentials, previous_port)
+            snapshot = self.fill_from_cache(svc) if action == "create" else None
+            container = self.create_and_start(svc, credentials, previous_port, snapshot)
         elif action == "start":
             self.progress.note(f"• {svc.name}: starting its stopped container {svc.container}")
             container = self.start_existing(svc, container, credentials)
         endpoint = Endpoint(HOST, int(docker.label_of(container, labels.HOST_PORT)))
         started = time.monotonic()
-        wait_until_ready(swap, svc.spec, endpoint, credentials, stopped=lambda: _stopped(container),
+        wait_until_ready(swap, svc.spec, endpoint, credentials, stopped=lambda: docker.stopped(container),
                          logs=lambda: docker.logs_tail(container), cancelled=self.cancelled)
         if action != "keep" and svc.spec.seed and not swap.seeds_at_init():
             self.check_cancelled()
@@ -296,10 +307,28 @@ class _Run:
             facts=swap.facts(svc.spec, endpoint, credentials),
         )
 
-    def create_and_start(self, svc: ServicePlan, credentials: dict[str, str], previous_port: int | None = None):
+    def uses_cache(self, svc: ServicePlan) -> bool:
+        """A new data volume starts from the snapshot of its data, unless the cache is off, the swap has no
+        snapshots, or the volume exists already (its data, kept by `down --keep-data`, is never replaced)."""
+        fresh = svc.volume in self.new_volumes or svc.volume not in self.volumes
+        return self.plan.cache and swap_for(svc.type).snapshots and fresh
+
+    def ensure_snapshot(self, svc: ServicePlan) -> None:
+        Cache(self.client).ensure(svc.spec, svc.image, run=self.plan.labels[labels.RUN], note=self.progress.note,
+                                  cancelled=self.cancelled)
+
+    def fill_from_cache(self, svc: ServicePlan) -> str | None:
+        """The cache key whose snapshot now fills the service's new volume; None when the cache is not used."""
+        if not self.uses_cache(svc):
+            return None
+        return Cache(self.client).fill(svc.volume, svc.spec, svc.image, run=self.plan.labels[labels.RUN],
+                                       note=self.progress.note, cancelled=self.cancelled).key
+
+    def create_and_start(self, svc: ServicePlan, credentials: dict[str, str], previous_port: int | None = None,
+                         snapshot: str | None = None):
         port = self.claim_port(svc, previous_port)
         for attempt in range(1, PORT_ATTEMPTS + 1):
-            container = self.create_container(svc, credentials, port)
+            container = self.create_container(svc, credentials, port, snapshot)
             try:
                 with docker.translate(f"start {svc.container}"):
                     container.start()
@@ -311,26 +340,29 @@ class _Run:
                 port = self.claim_port(svc, None, taken=port)
         raise AssertionError("unreachable")
 
-    def create_container(self, svc: ServicePlan, credentials: dict[str, str], port: int):
+    def create_container(self, svc: ServicePlan, credentials: dict[str, str], port: int, snapshot: str | None):
+        """The service's container: initialising its empty volume (seed files copied in), or, when `snapshot`
+        filled the volume, starting on that data with this environment's credentials."""
         swap = swap_for(svc.type)
         container_labels = {**self.plan.labels, labels.SERVICE: svc.name, labels.SERVICE_TYPE: svc.type,
                             labels.HOST_PORT: str(port), labels.CONFIG_HASH: svc.config_hash, **_identity(svc)}
+        command = None
+        if snapshot:
+            container_labels[labels.CACHE_KEY] = snapshot
+            files, arguments = swap.warm_start(svc.spec, credentials)
+            command = docker.image_command(self.client, svc.image) + arguments
+        else:
+            files = swap.init_files(svc.spec)
         self.progress.note(f"• {svc.name}: {svc.type} {svc.image} on {HOST}:{port}")
         container = docker.create_container(
             self.client, name=svc.container, image=svc.image,
             environment={**svc.environment, **swap.secret_environment(svc.spec, credentials)},
             labels=container_labels, network=self.plan.network, volume=svc.volume, data_path=swap.data_path,
-            container_port=svc.container_port, host=HOST, host_port=port, memory=svc.spec.memory,
+            container_port=svc.container_port, host=HOST, host_port=port, memory=svc.spec.memory, command=command,
         )
         with self.lock:
             self.created.append(container)
-        files = swap.init_files(svc.spec)
-        by_directory: dict[str, dict[str, bytes]] = {}
-        for path, content in files.items():
-            directory, _, name = path.rpartition("/")
-            by_directory.setdefault(directory, {})[name] = content
-        for directory, content in by_directory.items():
-            docker.put_files(container, directory, content)
+        docker.put_paths(container, files, mode=0o444 if snapshot else 0o644)
         self.check_cancelled()
         return container
 
@@ -414,14 +446,7 @@ _CHANGE = {"keep": "unchanged", "create": "created", "recreate": "re-created (it
 
 
 def port_free(port: int) -> bool:
-    """True when nothing listens on 127.0.0.1:port (SO_REUSEADDR: a port in TIME_WAIT counts as free)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((HOST, port))
-        except OSError:
-            return False
-    return True
+    return docker.port_free(HOST, port)
 
 
 def _host_port(container) -> int | None:
@@ -456,12 +481,7 @@ def _process_listening(port: int) -> str | None:
 
 
 def free_port(exclude: set[int] = frozenset()) -> int:
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind((HOST, 0))
-            port = probe.getsockname()[1]
-        if port not in exclude:
-            return port
+    return docker.free_port(HOST, exclude)
 
 
 def _parallel(jobs: list[Callable]) -> list:
@@ -481,25 +501,6 @@ def _identity(svc: ServicePlan) -> dict[str, str]:
 def _credentials(volume) -> dict[str, str]:
     return {k[len(labels.SECRET_PREFIX):]: v for k, v in docker.labels_of(volume).items()
             if k.startswith(labels.SECRET_PREFIX)}
-
-
-def _stopped(container) -> str | None:
-    """Why the container is not running any more, or None while it runs."""
-    if not docker.reload(container):
-        return "was removed"
-    state = docker.state(container)
-    if state.get("Status") in ("running", "created"):
-        return None
-    return _ended(state)
-
-
-def _ended(state: dict) -> str:
-    if state.get("OOMKilled"):
-        return "ran out of memory (OOM-killed)"
-    code = state.get("ExitCode")
-    if code == 137:
-        return "was killed (exit code 137)"
-    return f"exited with code {code}"
 
 
 def _describe(resource) -> str:
