@@ -106,11 +106,15 @@ def cli(monkeypatch):
     return lambda *args: runner.invoke(app, list(args))
 
 
-def test_up_dry_run_says_whether_the_cache_is_used(cli, monkeypatch):
+def test_the_plan_says_whether_the_cache_is_used(monkeypatch):
+    # (`up --dry-run` prints this plan; it needs Docker, so the CLI side is in the integration tests)
+    from devenv import environments
+
     monkeypatch.delenv("DEVENV_CACHE", raising=False)
-    assert json.loads(cli("up", "demo", "--profile", "test", "--dry-run", "-o", "json").stdout)["cache"] is True
-    plan = json.loads(cli("up", "demo", "--profile", "test", "--dry-run", "--no-cache", "-o", "json").stdout)
-    assert plan["cache"] is False
+    assert environments.plan("demo", "test").to_dict()["cache"] is True
+    assert environments.plan("demo", "test", cache=False).to_dict()["cache"] is False
+    monkeypatch.setenv("DEVENV_CACHE", "off")
+    assert environments.plan("demo", "test").to_dict()["cache"] is False
 
 
 def test_cache_commands_without_an_engine_exit_5_and_print_nothing(cli):
