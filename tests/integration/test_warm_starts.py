@@ -174,7 +174,7 @@ def test_two_first_ups_of_one_key_at_once_make_one_snapshot(new_env, cached_prof
     assert key_of(names[1]) == key and len(snapshots_of(key)) == 1
     for out, _ in outputs:
         db = json.loads(out)["services"]["db"]
-        password = environments.credentials(json.loads(out)["environment"], "db")["password"]
+        password = environments.credentials(json.loads(out)["name"], "db")["password"]
         assert rows({**db, "password": password}, "SELECT value FROM marker") == [(cached_profile.marker,)]
     for name in names:
         environments.down(name)
