@@ -35,6 +35,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/render_bench.py
 	$(BIN)/python bench/up_bench.py
 	$(BIN)/python bench/fixture_bench.py
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python bench/search_bench.py
 
 # A real OpenSearch node as an offline image (Maven Central + Debian; cached: seconds when nothing changed).
 # Prints the tag last: export DEVENV_OPENSEARCH_IMAGE=$$(make -s opensearch-image)
