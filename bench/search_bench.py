@@ -97,22 +97,9 @@ def floor(samples: dict) -> None:
         samples["down (floor: docker rm -f -v)"].append(time.monotonic() - started)
 
 
-def devenv_lib(samples: dict, profile: Path) -> None:
-    name = f"bench-lib-{uuid.uuid4().hex[:6]}"
-    try:
-        started = time.monotonic()
-        env = environments.up(name, profile)
-        samples["devenv (lib)"].append(time.monotonic() - started)
-        wait_for_health(int(env.services["search"]["port"]))  # checks, not timed
-        wait_for_query(int(env.services["db"]["port"]), env.services["db"]["password"])
-        started = time.monotonic()
-        again = environments.up(name, profile)
-        samples["re-up (lib)"].append(time.monotonic() - started)
-        assert sorted(again.changes) == ["db: unchanged", "search: unchanged"], again.changes
-    finally:
-        started = time.monotonic()
-        environments.down(name)
-        samples["down (lib)"].append(time.monotonic() - started)
+def check_both(env) -> None:
+    wait_for_health(int(env.services["search"]["port"]))
+    wait_for_query(int(env.services["db"]["port"]), env.services["db"]["password"])
 
 
 def devenv_cli(samples: dict, profile: Path) -> None:
@@ -173,7 +160,7 @@ def main() -> int:
             f"  db:\n    type: mariadb\n    database: {DATABASE}\n    user: {USER}\n    port: {free_port()}\n"
             f"  search:\n    type: opensearch\n    heap: {HEAP}\n    port: {free_port()}\n"
         )
-        tools["devenv (lib)"] = lambda s: devenv_lib(s, profile)
+        tools["devenv (lib)"] = lambda s: up_bench.devenv_lib(s, profile, check=check_both)
         tools["devenv (cli)"] = lambda s: devenv_cli(s, profile)
         names = list(tools)
         samples = up_bench._empty()
