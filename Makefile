@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv test unit integration reliability demo bench lint clean lab lab-down lab-status lab-test
+.PHONY: venv test unit integration reliability demo bench lint clean lab lab-down lab-status lab-test opensearch-image
 
 venv: $(STAMP)
 
@@ -35,6 +35,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/render_bench.py
 	$(BIN)/python bench/up_bench.py
 	$(BIN)/python bench/fixture_bench.py
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python bench/search_bench.py
+
+# A real OpenSearch node as an offline image (Maven Central + Debian; cached: seconds when nothing changed).
+# Prints the tag last: export DEVENV_OPENSEARCH_IMAGE=$$(make -s opensearch-image)
+opensearch-image:
+	tests/lab/opensearch/build-image.sh $(OPENSEARCH_IMAGE)
 
 lint: $(STAMP)
 	$(BIN)/lint-imports

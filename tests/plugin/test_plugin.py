@@ -8,6 +8,7 @@ import re
 import os
 import subprocess
 import sys
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -360,31 +361,40 @@ def test_a_service_that_fails_to_start_fails_the_tests_and_leaves_nothing(pytest
 
 
 @pytest.mark.opensearch_image
-def test_index_prefix_is_unique_and_its_indices_are_deleted(pytester, new_env):
+def test_index_prefixes_isolate_tests_under_xdist(pytester, new_env):
     name = new_env()
     (pytester.path / "search.yaml").write_text(
         "version: 1\nname: search\ntarget: docker\nmirror: clusters/production\n"
         "services:\n  search:\n    type: opensearch\n"
     )
     pytester.makeconftest(RECORDER)
-    pytester.makepyfile("""
-        import json, urllib.request
+    pytester.makepyfile(**{f"test_prefix_{i}": f"""
+        import json, time, urllib.request
 
-        def test_index(devenv_services, devenv_index_prefix, record):
+        def call(method, url, body=None):
+            request = urllib.request.Request(url, method=method, data=body,
+                                             headers={{"Content-Type": "application/x-ndjson"}})
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return json.loads(answer.read())
+
+        def test_prefix_{i}(devenv_services, devenv_index_prefix, record):
             url = devenv_services["search"].url
-            request = urllib.request.Request(f"{url}/{devenv_index_prefix}orders/_doc?refresh=true", method="POST",
-                                             data=b'{"customer": "ada"}', headers={"Content-Type": "application/json"})
-            urllib.request.urlopen(request, timeout=30).close()
-            record(prefix=devenv_index_prefix, url=url)
-    """)
-    result = run(pytester, "--devenv-profile", "search.yaml", "--devenv-name", name, "--devenv-keep")
-    result.assert_outcomes(passed=1)
-    seen = results(pytester)["test_index"]
-    assert seen["prefix"].startswith("t-")
-    import urllib.request
-
-    with urllib.request.urlopen(f"{seen['url']}/_cat/indices/{seen['prefix']}*?format=json", timeout=30) as answer:
-        assert json.loads(answer.read()) == []
+            docs = "".join('{{"index": {{}}}}\\n{{"n": %d}}\\n' % n for n in range({i + 1}))
+            assert not call("POST", f"{{url}}/{{devenv_index_prefix}}orders/_bulk?refresh=true", docs.encode())["errors"]
+            time.sleep(0.3)  # keeps both workers busy, so that each runs some tests while the other writes
+            record(prefix=devenv_index_prefix, url=url, name=devenv_services.name,
+                   count=call("GET", f"{{url}}/{{devenv_index_prefix}}*/_count")["count"])
+    """ for i in range(4)})
+    result = run(pytester, "-n", "2", "--devenv-profile", "search.yaml", "--devenv-name", name, "--devenv-keep")
+    result.assert_outcomes(passed=4)
+    seen = results(pytester)
+    assert {r["worker"] for r in seen.values()} == {"gw0", "gw1"} and {r["name"] for r in seen.values()} == {name}
+    assert len({r["prefix"] for r in seen.values()}) == 4 and all(r["prefix"].startswith("t-") for r in seen.values())
+    assert {test: r["count"] for test, r in seen.items()} == {f"test_prefix_{i}": i + 1 for i in range(4)}
+    url = next(iter(seen.values()))["url"]
+    with urllib.request.urlopen(f"{url}/_cat/indices?format=json&expand_wildcards=all", timeout=30) as answer:
+        left = [index["index"] for index in json.loads(answer.read())]
+    assert not [index for index in left if any(index.startswith(r["prefix"]) for r in seen.values())], left
     from devenv import environments
 
     environments.down(name)
