@@ -278,6 +278,8 @@ def compute_status(obj: Mapping) -> tuple[str, str]:
     if specific:
         return specific(obj, status, conditions)
     if group.endswith(".fluxcd.io"):
+        if kind == "HelmRepository" and (obj.get("spec") or {}).get("type") == "oci":
+            return CURRENT, "an OCI HelmRepository is static: source-controller gives it no artifact nor conditions"
         ready = conditions.get("Ready")
         if ready is None:
             return IN_PROGRESS, "no Ready condition yet"

@@ -50,6 +50,8 @@ def obj(kind, api="apps/v1", spec=None, status=None, generation=1):
         {"type": "Ready", "status": "False", "reason": "InstallFailed"},
         {"type": "Stalled", "status": "True", "message": "retries exhausted"}]}), "Failed"),
     (obj("Kustomization", api="kustomize.toolkit.fluxcd.io/v1"), "InProgress"),
+    (obj("HelmRepository", api="source.toolkit.fluxcd.io/v1", spec={"type": "oci"}), "Current"),
+    (obj("HelmRepository", api="source.toolkit.fluxcd.io/v1"), "InProgress"),
     (obj("ConfigMap", api="v1"), "Current"),
     (obj("Widget", api="example.com/v1", status={"conditions": [{"type": "Reconciling", "status": "True"}]}),
      "InProgress"),
