@@ -52,7 +52,7 @@ class KindTarget:
             )
         # Render once before creating anything: a platform, profile or substitution error stops here.
         self.render(plan, passwords=None)
-        for tool in ("kind", "kubectl"):  # kubectl: KindClusters asks a found cluster's nodes whether it is ours
+        for tool in ("kind",):
             if process.which(tool) is None:
                 raise ToolMissing(f"{tool} is not installed (not found on PATH); the kind target needs it",
                                   hint=process.INSTALL_HINTS[tool])

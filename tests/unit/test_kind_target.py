@@ -39,8 +39,6 @@ class Recorder:
             raise CommandFailed(f"`{' '.join(argv)}` failed with exit code 1", command=" ".join(argv), returncode=1)
         if argv[:3] == ["kind", "get", "clusters"]:
             return process.Result(tuple(argv), 0, "\n".join(self.clusters), "")
-        if argv[0] == "kubectl" and "nodes" in argv:  # the node of a cluster this fake created carries our label
-            return process.Result(tuple(argv), 0, "node/devenv-feat-x-control-plane\n", "")
         if argv[:3] == ["kind", "create", "cluster"]:
             kubeconfig = Path(argv[argv.index("--kubeconfig") + 1])
             kubeconfig.write_text("apiVersion: v1\n")
@@ -68,6 +66,9 @@ class FakeKube:
 
     def check_version(self):
         return None
+
+    def list(self, api_version, kind, *, namespace=None, selector=None):  # the node of a cluster this fake made
+        return [{"kind": "Node", "metadata": {"name": "devenv-feat-x-control-plane"}}] if kind == "Node" else []
 
     def apply(self, obj, *, force=False, dry_run=False, **_):
         for key, value in (obj["metadata"].get("labels") or {}).items():
@@ -143,7 +144,7 @@ def target(tmp_path, monkeypatch):
     monkeypatch.setattr(process, "which", lambda tool: f"/usr/bin/{tool}")
     runner = Recorder()
     kube = FakeKube()
-    target = KindTarget(services=FakeServices(), clusters=KindClusters(run=runner, home=tmp_path / "state"), run=runner,
+    target = KindTarget(services=FakeServices(), clusters=KindClusters(run=runner, home=tmp_path / "state", connect=lambda _: kube), run=runner,
                         connect=lambda kubeconfig: kube)
     target.kube = kube
     return target
