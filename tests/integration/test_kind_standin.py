@@ -182,3 +182,39 @@ def test_up_of_the_embedded_platform_on_the_kind_stand_in_then_down_leaves_nothi
     client, _ = engine()
     found = docker.managed(client, name)
     assert not (found.containers + found.networks + found.volumes)
+
+
+def test_a_kustomization_that_never_becomes_ready_is_named_and_the_run_rolled_back(tmp_path, env_names) -> None:
+    """The apps Kustomization's Deployment can never schedule (a node selector no fake node has): `up` fails
+    naming the Kustomization and the Deployment within its `timeout`, and removes the cluster and containers."""
+    lab, _ = cluster()
+    if not lab.is_lab or not lab.registry:
+        pytest.skip("the kind stand-in needs the lab (its binaries and registry)")
+    name = f"e2f-{uuid.uuid4().hex[:6]}"
+    env_names.append(name)
+    platform = platform_with_local_charts(tmp_path, lab.registry)
+    deployment = platform / "apps/base/web/deployment.yaml"
+    deployment.write_text(deployment.read_text().replace("    spec:\n", "    spec:\n      nodeSelector: {devenv.test/none: 'true'}\n", 1))
+    apps = platform / "clusters/production/apps.yaml"
+    apps.write_text(apps.read_text().replace("timeout: 5m", "timeout: 10s"))
+    profile = (REPO / "profiles" / "local.yaml").read_text()
+    profile = profile.replace("  search:\n    type: opensearch\n    version: \"2\"\n    heap: 512m\n"
+                              "    seed: [seed/catalog.json, seed/catalog.ndjson]\n", "")
+    profile = profile.replace('"{services.search.url}"', "http://search.invalid:9200")
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "seed").symlink_to(REPO / "profiles" / "seed")
+    (tmp_path / "profiles" / "dbonly.yaml").write_text(profile)
+    env = {**os.environ, "PATH": f"{STANDIN}{os.pathsep}{lab.path}", "XDG_STATE_HOME": str(tmp_path / "state"),
+           "DEVENV_LAB_DIR": str(Path(lab.kubeconfig).parent), "KUBECONFIG": lab.kubeconfig,
+           "DEVENV_MARIADB_IMAGE": mariadb_image(), "TESTCONTAINERS_RYUK_DISABLED": "true"}
+    up = devenv("up", name, "--profile", str(tmp_path / "profiles" / "dbonly.yaml"), "--platform", str(platform),
+                env=env)
+    assert up.returncode == 6, up.stderr[-3000:]  # ReadinessTimeout
+    assert "(Kustomization flux-system/apps)" in up.stderr
+    assert "Deployment shop/web: InProgress" in up.stderr
+    clusters = subprocess.run(["kind", "get", "clusters"], capture_output=True, text=True, env=env)
+    assert f"devenv-{name}" not in clusters.stdout
+    assert not (Path(lab.kubeconfig).parent / "kind" / f"devenv-{name}").exists()
+    client, _ = engine()
+    found = docker.managed(client, name)
+    assert not (found.containers + found.volumes), [r.name for r in found.containers + found.volumes]
