@@ -176,6 +176,17 @@ class ApplyDelivery:
         waited = self.to_wait_for(spec, desired, has_dependants)
         if waited:
             self.kube.wait(waited, timeout=timeout, what=f"Kustomization {kustomization.id}")
+            # Controllers may have written to what was just applied (a claim bound, an annotation added): record
+            # the revision it settled at, so the next `up` does not take that for a change.
+            changed = False
+            for obj in desired:
+                entry = entries.get(object_id(obj))
+                if entry is not None and describe(obj) in outcome.applied:
+                    live = self.kube.get(obj)
+                    if live is not None and _revision(live) != entry["rv"]:
+                        entry["rv"], changed = _revision(live), True
+            if changed:
+                self.write_inventory(kustomization, entries)
         return outcome
 
     def to_wait_for(self, spec: Mapping, desired: list[dict], has_dependants: bool) -> list[dict]:
