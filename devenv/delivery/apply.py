@@ -81,10 +81,12 @@ def _revision(live: Mapping) -> str:
     return str(meta.get("generation") or meta.get("resourceVersion") or "")
 
 
-def inventory_name(kustomization_id: str) -> str:
-    """A valid ConfigMap name for the inventory of `namespace/name` (hashed: ids can be long)."""
+def inventory_name(environment: str, kustomization_id: str) -> str:
+    """A valid ConfigMap name for the inventory of `namespace/name` in an environment (hashed: ids can be
+    long, and two environments sharing a cluster must not share an inventory)."""
     slug = re.sub(r"[^a-z0-9-]", "-", kustomization_id.lower()).strip("-")[:30].strip("-")
-    return f"{INVENTORY_PREFIX}{slug}-{hashlib.sha256(kustomization_id.encode()).hexdigest()[:8]}"
+    digest = hashlib.sha256(f"{environment}\0{kustomization_id}".encode()).hexdigest()[:8]
+    return f"{INVENTORY_PREFIX}{slug}-{digest}"
 
 
 class ApplyDelivery:
@@ -110,8 +112,10 @@ class ApplyDelivery:
         env_objects = [self.labelled(o) for o in environment_objects]
         namespaces = sorted({o["metadata"]["namespace"] for o in env_objects if o["metadata"].get("namespace")}
                             | {self.inventory_namespace})
-        for ns in namespaces:
-            self.apply_one({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": dict(self.tags)}})
+        for ns in namespaces:  # created when missing, labelled as ours; a namespace that exists is left alone
+            namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": dict(self.tags)}}
+            if self.kube.get(namespace) is None:
+                self.apply_one(namespace)
         for obj in env_objects:
             self.apply_one(obj)
         kustomizations = list(rendered.kustomizations)
@@ -128,6 +132,22 @@ class ApplyDelivery:
                         errors.append(err)
                 if errors:
                     raise errors[0]
+        outcomes += self.prune_removed({k.id for k in kustomizations})
+        return outcomes
+
+    def prune_removed(self, kept: set[str]) -> list[Outcome]:
+        """A Kustomization the platform no longer has: what it applied goes (as Flux garbage-collects a
+        deleted Kustomization with `prune: true`), then its inventory."""
+        outcomes = []
+        for inventory in self.inventories():
+            kustomization_id = (inventory.get("data") or {}).get("kustomization")
+            if not kustomization_id or kustomization_id in kept:
+                continue
+            entries = self.read_inventory(kustomization_id)
+            pruning = inventory["data"].get("prune") == "true"  # Flux deletes what it applied only with prune
+            outcome = Outcome(kustomization_id, pruned=self.prune(entries, {}) if pruning else [])
+            self.kube.delete(inventory)
+            outcomes.append(outcome)
         return outcomes
 
     # -- one Kustomization --------------------------------------------------------------------
@@ -230,7 +250,8 @@ class ApplyDelivery:
 
     def _inventory_ref(self, kustomization_id: str) -> dict:
         return {"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": inventory_name(kustomization_id), "namespace": self.inventory_namespace}}
+                "metadata": {"name": inventory_name(self.environment, kustomization_id),
+                             "namespace": self.inventory_namespace}}
 
     def read_inventory(self, kustomization_id: str) -> dict[str, dict]:
         live = self.kube.get(self._inventory_ref(kustomization_id))
@@ -245,7 +266,9 @@ class ApplyDelivery:
         ref = self._inventory_ref(kustomization.id)
         ref["metadata"]["labels"] = dict(self.tags)
         ref["metadata"]["annotations"] = {"devenv.kustomization": kustomization.id}
-        ref["data"] = {"kustomization": kustomization.id, "entries": json.dumps(entries, sort_keys=True)}
+        prune = bool(((kustomization.object or {}).get("spec") or {}).get("prune"))
+        ref["data"] = {"kustomization": kustomization.id, "prune": str(prune).lower(),
+                       "entries": json.dumps(entries, sort_keys=True)}
         self.apply_one(ref)
 
     def inventories(self) -> list[dict]:

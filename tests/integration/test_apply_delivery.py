@@ -168,6 +168,16 @@ def test_apply_delivery_orders_waits_skips_unchanged_and_prunes(platform, lab) -
                              "metadata": {"name": "extra", "namespace": ns}}) is None
             assert kube.get({"apiVersion": "v1", "kind": "ConfigMap",
                              "metadata": {"name": "settings", "namespace": ns}}) is not None
+
+            # the platform drops the apps Kustomization: what it applied goes, and its inventory
+            ks = root / "clusters/lab/ks.yaml"
+            ks.write_text("---".join(doc for doc in ks.read_text().split("---") if "name: apps" not in doc))
+            gone = delivery.deliver(render_environment(plan.profile, environment, platform=root, labels=kube_labels),
+                                    rendered.environment_objects)
+            assert gone[-1].id == "flux-system/apps"
+            assert sorted(gone[-1].pruned) == [f"ConfigMap {ns}/settings", f"Deployment {ns}/api"]
+            assert sorted(i["data"]["kustomization"] for i in delivery.inventories()) == [
+                "flux-system/configs", "flux-system/infra"]
         finally:
             remove(kube, environment, delivery, ns, group)
             left = census(kube, environment, ns, group)
