@@ -144,7 +144,9 @@ class Kube:
             if key in self._resources and not refresh:
                 return self._resources[key]
         path = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
-        for attempt in (0, 1):
+        for attempt in range(3):  # a group served a moment ago can take a beat to show in discovery
+            if attempt:
+                time.sleep(0.5)
             listing = self.request("GET", path, what=f"discover {api_version}", missing_ok=True)
             for entry in (listing or {}).get("resources", []):
                 if "/" not in entry["name"]:
