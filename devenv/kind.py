@@ -14,7 +14,8 @@ import yaml
 
 from devenv import labels as label_keys
 from devenv import process
-from devenv.errors import DevenvError
+from devenv.errors import DevenvError, KubeError
+from devenv.kube import Kube
 
 CLUSTER_PREFIX = "devenv-"
 KIND_NETWORK = "kind"  # the Docker network kind puts its nodes on
@@ -49,9 +50,11 @@ def cluster_config(environment: str, node_labels: Mapping[str, str]) -> str:
 class KindClusters:
     """The kind CLI, through the process runner handed in (a recording fake in unit tests)."""
 
-    def __init__(self, run: Callable[..., process.Result] = process.run, home: Path | None = None):
+    def __init__(self, run: Callable[..., process.Result] = process.run, home: Path | None = None,
+                 connect: Callable[[Path], Kube] = Kube):
         self.run = run
         self.home = home or state_dir()
+        self.connect = connect  # the kube seam: asks a found cluster's API for devenv's node label
 
     def kubeconfig(self, environment: str) -> Path:
         return self.home / "kubeconfig" / environment
@@ -90,10 +93,13 @@ class KindClusters:
         if result.returncode == 0:
             probe.touch(mode=0o600)
             probe.write_text(result.stdout)
-            nodes = self.run(["kubectl", "--kubeconfig", str(probe), "get", "nodes",
-                              "-l", f"{label_keys.MANAGED}=true", "-o", "name"], timeout=30, check=False)
-            if nodes.returncode == 0:
-                if not nodes.stdout.strip():
+            try:
+                with self.connect(probe) as kube:
+                    nodes = kube.list("v1", "Node", selector={label_keys.MANAGED: "true"})
+            except KubeError:
+                nodes = None
+            if nodes is not None:
+                if not nodes:
                     probe.unlink()
                     raise DevenvError(
                         f"kind cluster {cluster_name(environment)} exists but was not created by devenv",

@@ -61,6 +61,24 @@ def for_environment(environment: str, *, profile: str, target: str, ttl_seconds:
     return labels
 
 
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+# Docker labels take any string; Kubernetes label values do not (63 characters of [A-Za-z0-9_.-]).
+# These keys hold values such as a file path, so on Kubernetes objects they go into annotations.
+ANNOTATION_ONLY = (PROFILE_PATH,)
+
+
+def is_valid_label_value(value: str) -> bool:
+    """What the API server accepts as a label value."""
+    return len(value) <= 63 and bool(_LABEL_VALUE.match(value))
+
+
+def for_kubernetes(tags: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """An environment's labels split for a Kubernetes object: (labels, annotations). Values a label cannot
+    hold (the profile's path) become annotations, so every object devenv writes passes validation."""
+    kept = {k: v for k, v in tags.items() if k not in ANNOTATION_ONLY and is_valid_label_value(v)}
+    return kept, {k: v for k, v in tags.items() if k not in kept}
+
+
 def selector(environment: str | None = None) -> dict[str, str]:
     """Label filter for devenv's resources, optionally of one environment."""
     found = {MANAGED: "true"}

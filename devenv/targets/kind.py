@@ -2,8 +2,9 @@
 kind network, the `environment` ConfigMap written, and the rendered Flux Kustomizations applied in order.
 
 Delivery `apply` (the fast inner loop): devenv renders every Flux Kustomization itself and applies the
-result with server-side apply; when the render holds HelmReleases, Flux's source and helm controllers
-are installed to reconcile them. The cluster and the containers come up concurrently.
+result through devenv.kube as kustomize-controller would (devenv.delivery.apply); when the render holds
+HelmReleases, Flux's source and helm controllers reconcile them (installed unless the cluster has them).
+The cluster and the containers come up concurrently.
 """
 
 from __future__ import annotations
@@ -11,34 +12,34 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterable
-
-import yaml
+from typing import Callable
 
 from devenv import docker, labels, process
+from devenv.delivery.apply import ApplyDelivery
 from devenv.errors import DevenvError, InvalidInput, ToolMissing
-from devenv.flux.kustomizations import is_flux_kustomization
 from devenv.kind import KIND_NETWORK, KindClusters
+from devenv.kube import CURRENT, Kube
 from devenv.plan import Plan
 from devenv.targets import EnvironmentState, Progress, Silent, UpResult
 from devenv.targets.docker import DockerTarget
 
 APPLY_TIMEOUT = 300
-ROLLOUT_TIMEOUT = "5m"
 FLUX_CONTROLLERS = ("source-controller", "helm-controller")
+FLUX_CRDS = ("helmreleases.helm.toolkit.fluxcd.io", "helmrepositories.source.toolkit.fluxcd.io",
+             "helmcharts.source.toolkit.fluxcd.io", "ocirepositories.source.toolkit.fluxcd.io")
 # Kinds reconciled by Flux controllers rather than by Kubernetes itself.
 NEEDS_FLUX = {"HelmRelease", "HelmRepository", "HelmChart", "OCIRepository", "GitRepository", "Bucket"}
-ROLLED_OUT = {"Deployment", "StatefulSet", "DaemonSet"}
 
 
 class KindTarget:
     name = "kind"
 
     def __init__(self, services: DockerTarget | None = None, clusters: KindClusters | None = None,
-                 run: Callable[..., process.Result] = process.run):
+                 run: Callable[..., process.Result] = process.run, connect: Callable[[Path], Kube] = Kube):
         self.services = services or DockerTarget()
         self.clusters = clusters or KindClusters(run=run)
         self.run = run
+        self.connect = connect  # the kube seam: a cluster's kubeconfig -> devenv.kube.Kube
 
     # -- up ----------------------------------------------------------------------------------
 
@@ -81,9 +82,8 @@ class KindTarget:
                 "does not offer in this build",
                 hint="set `delivery: apply` in the profile (devenv renders and applies the Kustomizations itself)",
             )
-        offline = self.render(plan, passwords=None)
-        needs_flux = any(r.get("kind") in NEEDS_FLUX for _, r in offline.resources())
-        for tool in ("kind", "kubectl") + (("flux",) if needs_flux else ()):
+        self.render(plan, passwords=None)
+        for tool in ("kind",):
             if process.which(tool) is None:
                 raise ToolMissing(f"{tool} is not installed (not found on PATH); the kind target needs it",
                                   hint=process.INSTALL_HINTS[tool])
@@ -113,53 +113,41 @@ class KindTarget:
     def render(self, plan: Plan, passwords: dict[str, str] | None):
         from devenv.flux.render import render_environment  # kustomize and the render pipeline: only when needed
 
+        kube_labels, _ = labels.for_kubernetes(dict(plan.labels))
         return render_environment(plan.profile, plan.environment, platform=plan.platform,
-                                  labels=plan.labels, passwords=passwords)
+                                  labels=kube_labels, passwords=passwords)
 
     def deliver(self, plan: Plan, kubeconfig: Path, passwords: dict[str, str], progress: Progress) -> list[str]:
+        """Delivery `apply` through devenv.kube: the environment objects, then every Kustomization in
+        dependsOn waves (devenv.delivery.apply). Secrets travel in request bodies, never on a command line."""
         rendered = self.render(plan, passwords)
-        kubectl = ["kubectl", "--kubeconfig", str(kubeconfig)]
-        namespaces = {o["metadata"]["namespace"] for o in rendered.environment_objects}
-        self.apply(kubectl, [_namespace(ns, plan.labels) for ns in sorted(namespaces)] + rendered.environment_objects,
-                   redact=passwords.values())
-        everything = [r for _, r in rendered.resources()]
-        if any(r.get("kind") in NEEDS_FLUX for r in everything):
-            progress.note(f"• installing Flux's {' and '.join(FLUX_CONTROLLERS)} for the HelmReleases")
-            self.run(["flux", "install", "--components", ",".join(FLUX_CONTROLLERS), "--kubeconfig", str(kubeconfig)],
-                     timeout=APPLY_TIMEOUT)
-        changes = []
-        for kustomization in rendered.kustomizations:
-            # Nested Flux Kustomizations were rendered by devenv itself; no kustomize-controller runs here.
-            resources = [r for r in kustomization.resources if not is_flux_kustomization(r)]
-            if not resources:
-                continue
-            progress.note(f"• applying Kustomization {kustomization.id} ({len(resources)} resources)")
-            self.apply(kubectl, resources, redact=passwords.values())
-            spec = (kustomization.object or {}).get("spec") or {}
-            if spec.get("wait"):  # as kustomize-controller: health is awaited only with `wait: true`
-                self.wait_for_rollouts(kubectl, resources, spec.get("timeout") or ROLLOUT_TIMEOUT)
-            changes.append(f"Kustomization {kustomization.id}: applied {len(resources)} resources")
-        return changes
+        _, annotations = labels.for_kubernetes(dict(plan.labels))
+        env_objects = [_annotated(o, annotations) for o in rendered.environment_objects]
+        with self.connect(kubeconfig) as kube:
+            warning = kube.check_version()
+            if warning:
+                progress.warn(warning)
+            if any(r.get("kind") in NEEDS_FLUX for _, r in rendered.resources()):
+                self.ensure_flux(kube, kubeconfig, progress)
+            delivery = ApplyDelivery(kube, plan.environment, plan.labels,
+                                     inventory_namespace=plan.profile.environment.namespace, progress=progress)
+            outcomes = delivery.deliver(rendered, env_objects)
+        return [o.summary() for o in outcomes]
 
-    def apply(self, kubectl: list[str], objects: Iterable[dict], redact: Iterable[str] = ()) -> None:
-        """Server-side apply, CustomResourceDefinitions first so the resources of their kinds are accepted."""
-        objects, redact = list(objects), list(redact)
-        crds = [o for o in objects if o.get("kind") == "CustomResourceDefinition"]
-        rest = [o for o in objects if o.get("kind") != "CustomResourceDefinition"]
-        argv = kubectl + ["apply", "--server-side", "--force-conflicts", "--field-manager", "devenv", "-f", "-"]
-        if crds:
-            self.run(argv, stdin=yaml.safe_dump_all(crds), timeout=APPLY_TIMEOUT, redact=redact)
-            self.run(kubectl + ["wait", "--for", "condition=Established", "--timeout", "60s"]
-                     + [f"crd/{o['metadata']['name']}" for o in crds], timeout=APPLY_TIMEOUT)
-        if rest:
-            self.run(argv, stdin=yaml.safe_dump_all(rest), timeout=APPLY_TIMEOUT, redact=redact)
-
-    def wait_for_rollouts(self, kubectl: list[str], resources: list[dict], timeout: str) -> None:
-        for r in resources:
-            if r.get("kind") in ROLLED_OUT:
-                ns = r["metadata"].get("namespace", "default")
-                self.run(kubectl + ["rollout", "status", f"{r['kind'].lower()}/{r['metadata']['name']}", "-n", ns,
-                                    "--timeout", timeout], timeout=APPLY_TIMEOUT + 30)
+    def ensure_flux(self, kube: Kube, kubeconfig: Path, progress: Progress) -> None:
+        """Flux's source and helm controllers reconcile the HelmReleases: installed with `flux install`
+        unless the cluster already serves Flux's kinds (Flux was there before, or a test stand-in runs it)."""
+        present = all(kube.status(_crd(name))[0] == CURRENT for name in FLUX_CRDS)
+        if present:
+            progress.note("• Flux's CRDs are present in the cluster: using the Flux controllers that serve them")
+            return
+        if process.which("flux") is None:
+            raise ToolMissing("flux is not installed (not found on PATH); the platform's HelmReleases need Flux's "
+                              "controllers", hint=process.INSTALL_HINTS["flux"])
+        progress.note(f"• installing Flux's {' and '.join(FLUX_CONTROLLERS)} for the HelmReleases")
+        self.run(["flux", "install", "--components", ",".join(FLUX_CONTROLLERS), "--kubeconfig", str(kubeconfig)],
+                 timeout=APPLY_TIMEOUT)
+        kube.wait([_crd(name) for name in FLUX_CRDS], timeout=120, what="Flux's CRDs")
 
     # -- down, status ------------------------------------------------------------------------
 
@@ -188,8 +176,13 @@ class KindTarget:
         return self.services.credentials(environment, service)
 
 
-def _namespace(name: str, tags: dict[str, str]) -> dict:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(tags)}}
+def _annotated(obj: dict, annotations: dict[str, str]) -> dict:
+    meta = {**obj["metadata"], "annotations": {**(obj["metadata"].get("annotations") or {}), **annotations}}
+    return {**obj, "metadata": meta}
+
+
+def _crd(name: str) -> dict:
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": name}}
 
 
 def _with_problem(state: EnvironmentState, problem: str) -> EnvironmentState:

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from devenv import process
-from devenv.errors import DevenvError
+from devenv.errors import DevenvError, KubeError
 from devenv.kind import KindClusters, cluster_config
 
 
@@ -53,6 +53,27 @@ def test_create_passes_the_config_on_stdin_and_keeps_the_kubeconfig_private(tmp_
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+def nodes(*labelled: str, answers: bool = True):
+    """The kube seam of KindClusters: a cluster whose API lists these nodes as carrying devenv's label."""
+
+    class Cluster:
+        def __init__(self, kubeconfig):
+            if not answers:
+                raise KubeError("cannot list Node: the API server does not answer")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        def list(self, api_version, kind, *, namespace=None, selector=None):
+            assert (api_version, kind, selector) == ("v1", "Node", {"devenv.managed": "true"})
+            return [{"kind": "Node", "metadata": {"name": n}} for n in labelled]
+
+    return Cluster
+
+
 def test_names_lists_only_devenv_clusters(tmp_path) -> None:
     runner = FakeRunner({("kind", "get", "clusters"): ("kind\ndevenv-a\ndevenv-b-2\nmine\n", 0)})
     assert KindClusters(run=runner, home=tmp_path).names() == ["a", "b-2"]
@@ -62,18 +83,16 @@ def test_an_existing_cluster_without_our_node_label_is_refused(tmp_path) -> None
     runner = FakeRunner({
         ("kind", "get", "clusters"): ("devenv-x\n", 0),
         ("kind", "get", "kubeconfig"): ("apiVersion: v1\n", 0),
-        ("kubectl",): ("", 0),  # no node labelled devenv.managed=true
     })
     with pytest.raises(DevenvError, match="was not created by devenv"):
-        KindClusters(run=runner, home=tmp_path).create("x", {})
+        KindClusters(run=runner, home=tmp_path, connect=nodes()).create("x", {})  # no node labelled as ours
     assert not any(argv[:2] == ["kind", "delete"] for argv, _ in runner.calls)
 
 
 def test_delete_only_existing_clusters(tmp_path) -> None:
     runner = FakeRunner({("kind", "get", "clusters"): ("devenv-x\n", 0),
-                         ("kind", "get", "kubeconfig"): ("apiVersion: v1\n", 0),
-                         ("kubectl",): ("node/devenv-x-control-plane\n", 0)})
-    clusters = KindClusters(run=runner, home=tmp_path)
+                         ("kind", "get", "kubeconfig"): ("apiVersion: v1\n", 0)})
+    clusters = KindClusters(run=runner, home=tmp_path, connect=nodes("devenv-x-control-plane"))
     assert clusters.delete("y") is False
     assert clusters.delete("x") is True
     assert ["kind", "delete", "cluster", "--name", "devenv-x"] in [argv for argv, _ in runner.calls]
@@ -83,16 +102,14 @@ def test_delete_refuses_a_foreign_cluster_and_a_cluster_it_cannot_vouch_for(tmp_
     foreign = FakeRunner({
         ("kind", "get", "clusters"): ("devenv-x\n", 0),
         ("kind", "get", "kubeconfig"): ("apiVersion: v1\n", 0),
-        ("kubectl",): ("", 0),  # the API answers: no node carries devenv.managed=true
     })
-    with pytest.raises(DevenvError, match="was not created by devenv"):
-        KindClusters(run=foreign, home=tmp_path).delete("x")
+    with pytest.raises(DevenvError, match="was not created by devenv"):  # the API answers: no node of ours
+        KindClusters(run=foreign, home=tmp_path, connect=nodes()).delete("x")
     unreachable = FakeRunner({
         ("kind", "get", "clusters"): ("devenv-x\n", 0),
         ("kind", "get", "kubeconfig"): ("apiVersion: v1\n", 0),
-        ("kubectl",): ("", 1),  # the API does not answer, and devenv holds no kubeconfig for it
     })
-    with pytest.raises(DevenvError, match="cannot tell whether"):
-        KindClusters(run=unreachable, home=tmp_path).delete("x")
+    with pytest.raises(DevenvError, match="cannot tell whether"):  # the API does not answer, no kubeconfig held
+        KindClusters(run=unreachable, home=tmp_path, connect=nodes(answers=False)).delete("x")
     for runner in (foreign, unreachable):
         assert not any(argv[:2] == ["kind", "delete"] for argv, _ in runner.calls)

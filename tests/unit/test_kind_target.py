@@ -1,16 +1,19 @@
-"""The kind target's wiring, with fakes at devenv's seams (process runner, the services target, Docker's
-kind network); the render is real (kustomize). The kind CLI itself runs in tests marked `kind`."""
+"""The kind target's wiring, with fakes at devenv's seams (process runner, the kube seam, the services target,
+Docker's kind network); the render is real (kustomize). The fake kube seam rejects label values the API
+server rejects; ordering, CRDs, waits and pruning are proven on the lab (tests/integration/test_apply_delivery.py).
+The kind CLI itself runs in tests marked `kind`."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
+import re
+
 import pytest
-import yaml
 
 from devenv import process
-from devenv.errors import CommandFailed, PlatformError, ToolMissing
+from devenv.errors import CommandFailed, KubeError, PlatformError, ToolMissing
 from devenv.facts import Endpoint
 from devenv.kind import KindClusters
 from devenv.plan import make_plan
@@ -36,16 +39,52 @@ class Recorder:
             raise CommandFailed(f"`{' '.join(argv)}` failed with exit code 1", command=" ".join(argv), returncode=1)
         if argv[:3] == ["kind", "get", "clusters"]:
             return process.Result(tuple(argv), 0, "\n".join(self.clusters), "")
-        if argv[0] == "kubectl" and "nodes" in argv:  # the node of a cluster this fake created carries our label
-            return process.Result(tuple(argv), 0, "node/devenv-feat-x-control-plane\n", "")
         if argv[:3] == ["kind", "create", "cluster"]:
             kubeconfig = Path(argv[argv.index("--kubeconfig") + 1])
             kubeconfig.write_text("apiVersion: v1\n")
             self.clusters.append(argv[argv.index("--name") + 1])
         return process.Result(tuple(argv), 0, "", "")
 
-    def applied(self) -> list[dict]:
-        return [doc for argv, stdin in self.calls if "apply" in argv for doc in yaml.safe_load_all(stdin)]
+
+
+# Kubernetes' own rule (k8s.io/apimachinery validation.IsValidLabelValue), written out here independently.
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+class FakeKube:
+    """The kube seam: stores what is applied, refusing label values the API server refuses (422)."""
+
+    def __init__(self, kubeconfig=None, flux: bool = False):
+        self.applied: list[dict] = []
+        self.flux = flux
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def check_version(self):
+        return None
+
+    def list(self, api_version, kind, *, namespace=None, selector=None):  # the node of a cluster this fake made
+        return [{"kind": "Node", "metadata": {"name": "devenv-feat-x-control-plane"}}] if kind == "Node" else []
+
+    def apply(self, obj, *, force=False, dry_run=False, **_):
+        for key, value in (obj["metadata"].get("labels") or {}).items():
+            if len(value) > 63 or not LABEL_VALUE.match(value):
+                raise KubeError(f"cannot apply {obj['kind']}: metadata.labels: Invalid value: {value!r} (Invalid 422)")
+        self.applied.append(obj)
+        return {**obj, "metadata": {**obj["metadata"], "resourceVersion": "1"}}
+
+    def get(self, obj, missing_ok=True):
+        return None
+
+    def status(self, obj):
+        return ("Current", "") if self.flux else ("NotFound", "not found")
+
+    def wait(self, objects, *, timeout, what=""):
+        pass
 
 
 class FakeNetwork:
@@ -104,7 +143,11 @@ def profile(tmp_path):
 def target(tmp_path, monkeypatch):
     monkeypatch.setattr(process, "which", lambda tool: f"/usr/bin/{tool}")
     runner = Recorder()
-    return KindTarget(services=FakeServices(), clusters=KindClusters(run=runner, home=tmp_path / "state"), run=runner)
+    kube = FakeKube()
+    target = KindTarget(services=FakeServices(), clusters=KindClusters(run=runner, home=tmp_path / "state", connect=lambda _: kube), run=runner,
+                        connect=lambda kubeconfig: kube)
+    target.kube = kube
+    return target
 
 
 def test_up_creates_the_cluster_writes_the_environment_and_applies_in_dependency_order(target, profile) -> None:
@@ -112,7 +155,7 @@ def test_up_creates_the_cluster_writes_the_environment_and_applies_in_dependency
     result = target.up(plan)
     runner: Recorder = target.run
     assert any(argv[:3] == ["kind", "create", "cluster"] for argv, _ in runner.calls)
-    applied = runner.applied()
+    applied = target.kube.applied
     config = next(o for o in applied if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "environment")
     assert config["data"]["RDS_ENDPOINT"] == "devenv-feat-x-db"  # the container, as pods on the kind network see it
     assert config["data"]["RDS_PORT"] == "3306"
@@ -124,8 +167,16 @@ def test_up_creates_the_cluster_writes_the_environment_and_applies_in_dependency
     assert not any(o.get("kind") == "TargetGroupBinding" for o in applied)  # AWS-only left out
     assert any(argv[:2] == ["flux", "install"] for argv, _ in runner.calls)  # HelmReleases need helm-controller
     assert target.services.network.connected == [("devenv-feat-x-db", ["devenv-feat-x-db"])]
-    waits = [argv for argv, _ in runner.calls if "rollout" in argv]
-    assert waits and all("5m" in argv for argv in waits)  # spec.wait: true with spec.timeout: 5m
+    # the profile's path cannot be a label value: it travels as an annotation
+    assert config["metadata"]["annotations"]["devenv.profile-path"] == str(profile.path)
+    assert "devenv.profile-path" not in config["metadata"]["labels"]
+    assert config["metadata"]["labels"]["devenv.environment"] == "feat-x"
+
+
+def test_flux_is_not_installed_when_the_cluster_already_serves_its_kinds(target, profile) -> None:
+    target.kube.flux = True
+    target.up(make_plan("feat-x", profile))
+    assert not any(argv[:2] == ["flux", "install"] for argv, _ in target.run.calls)
 
 
 def test_a_dependson_cycle_in_the_platform_creates_nothing(target, profile) -> None:
@@ -161,15 +212,19 @@ def test_a_failure_after_the_cluster_is_up_removes_what_this_run_made(target, pr
     assert target.services.downs == []
 
 
-def test_the_generated_password_is_redacted_from_failing_kubectl_commands(target, profile) -> None:
-    seen = {}
-    real = target.run
-
-    def spy(argv, **kw):
-        if "apply" in argv:
-            seen.setdefault("redact", list(kw.get("redact", ())))
-        return real(argv, **kw)
-
-    target.run = spy
+def test_the_generated_password_is_never_on_a_command_line(target, profile) -> None:
     target.up(make_plan("feat-x", profile))
-    assert "s3cret-generated" in seen["redact"]
+    assert target.kube.applied  # the Secret went through the kube seam, in a request body
+    assert not any("s3cret-generated" in " ".join(argv) + (stdin or "") for argv, stdin in target.run.calls)
+
+
+def test_a_cluster_that_refuses_the_delivery_rolls_back_this_run(target, profile) -> None:
+    def refuse(kubeconfig):
+        raise KubeError("cannot read the server version: the API server does not answer")
+
+    target.connect = refuse
+    plan = make_plan("feat-x", profile)
+    with pytest.raises(KubeError):
+        target.up(plan)
+    assert ["kind", "delete", "cluster", "--name", "devenv-feat-x"] in [argv for argv, _ in target.run.calls]
+    assert target.services.removed_runs == [("feat-x", plan.labels["devenv.run"])]

@@ -1,0 +1,222 @@
+"""`devenv up X --profile local` of the embedded platform end to end on the lab, with the `kind` stand-in
+(tests/lab/bin/kind: a fresh KWOK cluster per name, the lab's Flux controllers as processes): the real CLI,
+real MariaDB and OpenSearch containers, every Kustomization applied by delivery `apply`, the workloads
+Available on the fake nodes, an unchanged re-`up`, then `devenv down` leaving nothing in Docker or the cluster.
+
+The lab has no download site, so the two charts the platform installs from the internet (cert-manager,
+ingress-nginx) are served by stand-in charts of the same names and versions pushed to the lab's registry
+(the HelmRepositories of a copy of components/ point there): cert-manager's brings the ClusterIssuer CRD,
+which is what the platform's next Kustomization needs from it."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+from docker_env import engine
+from it_helpers import mariadb_image, opensearch_image
+from lab_env import cluster
+
+from devenv import docker, labels
+
+pytestmark = [pytest.mark.cluster, pytest.mark.flux, pytest.mark.docker, pytest.mark.mariadb_image,
+              pytest.mark.opensearch_image, pytest.mark.kustomize, pytest.mark.timeout(900)]
+REPO = Path(__file__).resolve().parents[2]
+STANDIN = REPO / "tests" / "lab" / "bin"
+
+DEPLOYMENT = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers: [{{name: c, image: example.invalid/{name}:stand-in}}]
+"""
+CLUSTER_ISSUER_CRD = """apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: clusterissuers.cert-manager.io
+spec:
+  group: cert-manager.io
+  scope: Cluster
+  names: {plural: clusterissuers, singular: clusterissuer, kind: ClusterIssuer}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
+"""
+INGRESS_CLASS = """apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: nginx
+spec:
+  controller: k8s.io/ingress-nginx
+"""
+
+
+def push_chart(registry: str, name: str, version: str, files: dict[str, str]) -> None:
+    """A chart as an OCI artifact with Helm's media types, through the distribution API (as `helm push`)."""
+    files = {f"{name}/Chart.yaml": f"apiVersion: v2\nname: {name}\nversion: {version}\n", **files}
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w:gz") as tar:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    base = f"http://{registry}/v2/charts/{name}"
+
+    def blob(data: bytes, media_type: str) -> dict:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        start = urllib.request.urlopen(urllib.request.Request(f"{base}/blobs/uploads/", method="POST"))
+        location = start.headers["Location"]
+        location = location if location.startswith("http") else f"http://{registry}{location}"
+        sep = "&" if "?" in location else "?"
+        urllib.request.urlopen(urllib.request.Request(f"{location}{sep}digest={digest}", data=data, method="PUT",
+                                                      headers={"Content-Type": "application/octet-stream"}))
+        return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+    config = json.dumps({"apiVersion": "v2", "name": name, "version": version}).encode()
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": blob(config, "application/vnd.cncf.helm.config.v1+json"),
+                "layers": [blob(packed.getvalue(), "application/vnd.cncf.helm.chart.content.v1.tar+gzip")]}
+    urllib.request.urlopen(urllib.request.Request(
+        f"{base}/manifests/{version}", data=json.dumps(manifest).encode(), method="PUT",
+        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}))
+
+
+def platform_with_local_charts(tmp_path: Path, registry: str) -> Path:
+    root = tmp_path / "platform"
+    shutil.copytree(REPO / "components", root)
+    for path in (root / "infrastructure/controllers").glob("*.yaml"):
+        docs = list(yaml.safe_load_all(path.read_text()))
+        for doc in docs:
+            if doc and doc.get("kind") == "HelmRepository":
+                doc["spec"] = {"interval": "1h", "type": "oci", "url": f"oci://{registry}/charts", "insecure": True}
+        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    push_chart(registry, "cert-manager", "v1.16.2", {
+        "cert-manager/crds/clusterissuers.yaml": CLUSTER_ISSUER_CRD,
+        "cert-manager/templates/deployment.yaml": DEPLOYMENT.format(name="cert-manager")})
+    push_chart(registry, "ingress-nginx", "4.11.3", {
+        "ingress-nginx/templates/ingressclass.yaml": INGRESS_CLASS,
+        "ingress-nginx/templates/deployment.yaml": DEPLOYMENT.format(name="ingress-nginx-controller")})
+    return root
+
+
+def devenv(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "devenv", *args], capture_output=True, text=True, env=env,
+                          timeout=timeout, cwd=REPO)
+
+
+def test_up_of_the_embedded_platform_on_the_kind_stand_in_then_down_leaves_nothing(tmp_path, env_names) -> None:
+    lab, _ = cluster()
+    if not lab.is_lab or not lab.registry:
+        pytest.skip("the kind stand-in needs the lab (its binaries and registry)")
+    name = f"e2e-{uuid.uuid4().hex[:6]}"
+    env_names.append(name)
+    platform = platform_with_local_charts(tmp_path, lab.registry)
+    state = tmp_path / "state"
+    env = {**os.environ, "PATH": f"{STANDIN}{os.pathsep}{lab.path}", "XDG_STATE_HOME": str(state),
+           "DEVENV_LAB_DIR": str(Path(lab.kubeconfig).parent), "KUBECONFIG": lab.kubeconfig,
+           "DEVENV_MARIADB_IMAGE": mariadb_image(), "DEVENV_OPENSEARCH_IMAGE": opensearch_image(),
+           "TESTCONTAINERS_RYUK_DISABLED": "true"}
+    kubeconfig = state / "devenv" / "kubeconfig" / name
+    try:
+        started = time.monotonic()
+        up = devenv("up", name, "--profile", "local", "--platform", str(platform), env=env)
+        first = time.monotonic() - started
+        assert up.returncode == 0, up.stderr[-4000:]
+        assert oct(kubeconfig.stat().st_mode & 0o777) == "0o600"
+
+        def kubectl(*args: str) -> dict:
+            done = subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), *args, "-o", "json"],
+                                  capture_output=True, text=True, env=env, timeout=60)
+            assert done.returncode == 0, done.stderr
+            return json.loads(done.stdout)
+
+        inventories = kubectl("get", "configmap", "-n", "flux-system", "-l", f"{labels.ENVIRONMENT}={name}")["items"]
+        applied = sorted(cm["data"]["kustomization"] for cm in inventories if "kustomization" in cm.get("data", {}))
+        assert applied == ["flux-system/apps", "flux-system/infra-configs", "flux-system/infra-controllers"]
+        for deployment in ("web", "orders", "catalog"):
+            status = kubectl("get", "deployment", deployment, "-n", "shop")["status"]
+            assert status.get("availableReplicas", 0) >= 1, (deployment, status)
+        releases = kubectl("get", "helmreleases", "-A")["items"]
+        assert {r["metadata"]["name"] for r in releases} == {"cert-manager", "ingress-nginx"}
+        assert all(any(c["type"] == "Ready" and c["status"] == "True" for c in r["status"]["conditions"])
+                   for r in releases)
+        assert kubectl("get", "clusterissuer", "letsencrypt")["metadata"]["name"] == "letsencrypt"
+        config = kubectl("get", "configmap", "environment", "-n", "flux-system")
+        assert config["data"]["RDS_ENDPOINT"] == f"devenv-{name}-db"
+        assert config["metadata"]["annotations"][labels.PROFILE_PATH].endswith("profiles/local.yaml")
+
+        started = time.monotonic()
+        again = devenv("up", name, "--profile", "local", "--platform", str(platform), env=env)
+        second = time.monotonic() - started
+        assert again.returncode == 0, again.stderr[-4000:]
+        lines = [line.strip() for line in (again.stdout + again.stderr).splitlines()
+                 if line.strip().startswith("Kustomization ")]
+        assert len(lines) == 3 and all(": 0 applied," in line for line in lines), lines  # nothing re-applied
+        print(f"\nup on the kind stand-in: first {first:.1f}s, unchanged re-up {second:.1f}s")
+    finally:
+        down = devenv("down", name, env=env)
+    assert down.returncode == 0, down.stderr[-3000:]
+    clusters = subprocess.run(["kind", "get", "clusters"], capture_output=True, text=True, env=env)
+    assert f"devenv-{name}" not in clusters.stdout
+    assert not (Path(lab.kubeconfig).parent / "kind" / f"devenv-{name}").exists()
+    client, _ = engine()
+    found = docker.managed(client, name)
+    assert not (found.containers + found.networks + found.volumes)
+
+
+def test_a_kustomization_that_never_becomes_ready_is_named_and_the_run_rolled_back(tmp_path, env_names) -> None:
+    """The apps Kustomization's Deployment can never schedule (a node selector no fake node has): `up` fails
+    naming the Kustomization and the Deployment within its `timeout`, and removes the cluster and containers."""
+    lab, _ = cluster()
+    if not lab.is_lab or not lab.registry:
+        pytest.skip("the kind stand-in needs the lab (its binaries and registry)")
+    name = f"e2f-{uuid.uuid4().hex[:6]}"
+    env_names.append(name)
+    platform = platform_with_local_charts(tmp_path, lab.registry)
+    deployment = platform / "apps/base/web/deployment.yaml"
+    deployment.write_text(deployment.read_text().replace("    spec:\n", "    spec:\n      nodeSelector: {devenv.test/none: 'true'}\n", 1))
+    apps = platform / "clusters/production/apps.yaml"
+    apps.write_text(apps.read_text().replace("timeout: 5m", "timeout: 10s"))
+    profile = (REPO / "profiles" / "local.yaml").read_text()
+    profile = profile.replace("  search:\n    type: opensearch\n    version: \"2\"\n    heap: 512m\n"
+                              "    seed: [seed/catalog.json, seed/catalog.ndjson]\n", "")
+    profile = profile.replace('"{services.search.url}"', "http://search.invalid:9200")
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "seed").symlink_to(REPO / "profiles" / "seed")
+    (tmp_path / "profiles" / "dbonly.yaml").write_text(profile)
+    env = {**os.environ, "PATH": f"{STANDIN}{os.pathsep}{lab.path}", "XDG_STATE_HOME": str(tmp_path / "state"),
+           "DEVENV_LAB_DIR": str(Path(lab.kubeconfig).parent), "KUBECONFIG": lab.kubeconfig,
+           "DEVENV_MARIADB_IMAGE": mariadb_image(), "TESTCONTAINERS_RYUK_DISABLED": "true"}
+    up = devenv("up", name, "--profile", str(tmp_path / "profiles" / "dbonly.yaml"), "--platform", str(platform),
+                env=env)
+    assert up.returncode == 6, up.stderr[-3000:]  # ReadinessTimeout
+    assert "(Kustomization flux-system/apps)" in up.stderr
+    assert "Deployment shop/web: InProgress" in up.stderr
+    clusters = subprocess.run(["kind", "get", "clusters"], capture_output=True, text=True, env=env)
+    assert f"devenv-{name}" not in clusters.stdout
+    assert not (Path(lab.kubeconfig).parent / "kind" / f"devenv-{name}").exists()
+    client, _ = engine()
+    found = docker.managed(client, name)
+    assert not (found.containers + found.volumes), [r.name for r in found.containers + found.volumes]
