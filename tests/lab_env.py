@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 import shlex
 import subprocess
@@ -73,9 +74,45 @@ def flux_ready(found: Cluster) -> str | None:
     if not found.is_lab:
         return None
     state = LAB_ENV.parent / "state.json"
-    import json
-
     pids = json.loads(state.read_text()).get("pids", {}) if state.is_file() else {}
     missing = [c for c in ("source-controller", "kustomize-controller", "helm-controller")
                if c not in pids or not Path(f"/proc/{pids[c]}").exists()]
     return f"Flux controllers not running in the lab: {', '.join(missing)}" if missing else None
+
+
+def push_helm_chart(registry: str, repository: str, name: str, version: str, files: dict[str, str]) -> None:
+    """Push chart `name` at `version` (its Chart.yaml written here, `files` beside it, paths under `name/`) to
+    `<registry>/<repository>/<name>:<version>` as an OCI artifact with Helm's media types, through the
+    distribution API, as `helm push` does."""
+    import hashlib
+    import io
+    import tarfile
+    import urllib.request
+
+    files = {f"{name}/Chart.yaml": f"apiVersion: v2\nname: {name}\nversion: {version}\n", **files}
+    packed = io.BytesIO()
+    with tarfile.open(fileobj=packed, mode="w:gz") as tar:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    base = f"http://{registry}/v2/{repository}/{name}"
+
+    def blob(data: bytes, media_type: str) -> dict:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        start = urllib.request.urlopen(urllib.request.Request(f"{base}/blobs/uploads/", method="POST"))
+        location = start.headers["Location"]
+        location = location if location.startswith("http") else f"http://{registry}{location}"
+        sep = "&" if "?" in location else "?"
+        urllib.request.urlopen(urllib.request.Request(f"{location}{sep}digest={digest}", data=data, method="PUT",
+                                                      headers={"Content-Type": "application/octet-stream"}))
+        return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+    config = json.dumps({"apiVersion": "v2", "name": name, "version": version}).encode()
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": blob(config, "application/vnd.cncf.helm.config.v1+json"),
+                "layers": [blob(packed.getvalue(), "application/vnd.cncf.helm.chart.content.v1.tar+gzip")]}
+    urllib.request.urlopen(urllib.request.Request(
+        f"{base}/manifests/{version}", data=json.dumps(manifest).encode(), method="PUT",
+        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}))

@@ -10,16 +10,12 @@ which is what the platform's next Kustomization needs from it."""
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -27,7 +23,7 @@ import pytest
 import yaml
 from docker_env import engine
 from it_helpers import mariadb_image, opensearch_image
-from lab_env import cluster
+from lab_env import cluster, push_helm_chart
 
 from devenv import docker, labels
 
@@ -72,37 +68,6 @@ spec:
 """
 
 
-def push_chart(registry: str, name: str, version: str, files: dict[str, str]) -> None:
-    """A chart as an OCI artifact with Helm's media types, through the distribution API (as `helm push`)."""
-    files = {f"{name}/Chart.yaml": f"apiVersion: v2\nname: {name}\nversion: {version}\n", **files}
-    packed = io.BytesIO()
-    with tarfile.open(fileobj=packed, mode="w:gz") as tar:
-        for path, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    base = f"http://{registry}/v2/charts/{name}"
-
-    def blob(data: bytes, media_type: str) -> dict:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        start = urllib.request.urlopen(urllib.request.Request(f"{base}/blobs/uploads/", method="POST"))
-        location = start.headers["Location"]
-        location = location if location.startswith("http") else f"http://{registry}{location}"
-        sep = "&" if "?" in location else "?"
-        urllib.request.urlopen(urllib.request.Request(f"{location}{sep}digest={digest}", data=data, method="PUT",
-                                                      headers={"Content-Type": "application/octet-stream"}))
-        return {"mediaType": media_type, "digest": digest, "size": len(data)}
-
-    config = json.dumps({"apiVersion": "v2", "name": name, "version": version}).encode()
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": blob(config, "application/vnd.cncf.helm.config.v1+json"),
-                "layers": [blob(packed.getvalue(), "application/vnd.cncf.helm.chart.content.v1.tar+gzip")]}
-    urllib.request.urlopen(urllib.request.Request(
-        f"{base}/manifests/{version}", data=json.dumps(manifest).encode(), method="PUT",
-        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}))
-
-
 def platform_with_local_charts(tmp_path: Path, registry: str) -> Path:
     root = tmp_path / "platform"
     shutil.copytree(REPO / "components", root)
@@ -112,10 +77,10 @@ def platform_with_local_charts(tmp_path: Path, registry: str) -> Path:
             if doc and doc.get("kind") == "HelmRepository":
                 doc["spec"] = {"interval": "1h", "type": "oci", "url": f"oci://{registry}/charts", "insecure": True}
         path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
-    push_chart(registry, "cert-manager", "v1.16.2", {
+    push_helm_chart(registry, "charts", "cert-manager", "v1.16.2", {
         "cert-manager/crds/clusterissuers.yaml": CLUSTER_ISSUER_CRD,
         "cert-manager/templates/deployment.yaml": DEPLOYMENT.format(name="cert-manager")})
-    push_chart(registry, "ingress-nginx", "4.11.3", {
+    push_helm_chart(registry, "charts", "ingress-nginx", "4.11.3", {
         "ingress-nginx/templates/ingressclass.yaml": INGRESS_CLASS,
         "ingress-nginx/templates/deployment.yaml": DEPLOYMENT.format(name="ingress-nginx-controller")})
     return root

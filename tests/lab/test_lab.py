@@ -3,20 +3,16 @@ and removes what it made (its namespace, whose deletion Flux's finalizers must l
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import subprocess
-import tarfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
-from lab_env import cluster
+from lab_env import cluster, push_helm_chart
 
 pytestmark = pytest.mark.cluster
 
@@ -165,42 +161,11 @@ def test_flux_applies_a_pushed_artifact_with_post_build_substitution(kube, names
     assert applied["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == "apps"
 
 
-def push_helm_chart(registry: str, repository: str, tag: str, chart: dict[str, str]) -> None:
-    """Push a chart as an OCI artifact (Helm's media types) through the distribution API, as `helm push` does."""
-    packed = io.BytesIO()
-    with tarfile.open(fileobj=packed, mode="w:gz") as tar:
-        for name, text in chart.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    config = json.dumps(yaml.safe_load(chart["demo/Chart.yaml"])).encode()
-    base = f"http://{registry}/v2/{repository}"
-
-    def blob(data: bytes, media_type: str) -> dict:
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        start = urllib.request.urlopen(urllib.request.Request(f"{base}/blobs/uploads/", method="POST"))
-        location = start.headers["Location"]
-        location = location if location.startswith("http") else f"http://{registry}{location}"
-        sep = "&" if "?" in location else "?"
-        urllib.request.urlopen(urllib.request.Request(f"{location}{sep}digest={digest}", data=data, method="PUT",
-                                                      headers={"Content-Type": "application/octet-stream"}))
-        return {"mediaType": media_type, "digest": digest, "size": len(data)}
-
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": blob(config, "application/vnd.cncf.helm.config.v1+json"),
-                "layers": [blob(packed.getvalue(), "application/vnd.cncf.helm.chart.content.v1.tar+gzip")]}
-    urllib.request.urlopen(urllib.request.Request(
-        f"{base}/manifests/{tag}", data=json.dumps(manifest).encode(), method="PUT",
-        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}))
-
-
 @pytest.mark.flux
 def test_helm_controller_installs_a_chart_pushed_to_the_registry(kube, namespace) -> None:
     if not kube.registry:
         pytest.skip("no registry for this cluster (DEVENV_TEST_REGISTRY)")
-    push_helm_chart(kube.registry, f"charts/{namespace}/demo", "0.1.0", {
-        "demo/Chart.yaml": "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
+    push_helm_chart(kube.registry, f"charts/{namespace}", "demo", "0.1.0", {
         "demo/values.yaml": "greeting: hello\n",
         "demo/templates/configmap.yaml": ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-greeting\n"
                                           "data:\n  greeting: {{ .Values.greeting | quote }}\n"),
