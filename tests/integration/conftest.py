@@ -59,6 +59,14 @@ def census(env_names):
 
 
 @pytest.fixture
+def client():
+    """The Docker SDK client of the engine the tests use."""
+    from devenv import docker
+
+    return docker.connect()
+
+
+@pytest.fixture
 def profile_file(tmp_path):
     """Write a docker-target profile in tmp_path (seed files next to it) and return its path; by default
     one MariaDB service `db`, seeded, its port not pinned (the profile's default, or a free one when taken)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from docker_env import REPO, SEED, devenv, mariadb_image, opensearch_image  # noqa: F401
 
 DB_SERVICE = """  db:
@@ -16,3 +18,10 @@ def db_service(port: int | None = None, **extra: str) -> str:
     """The `db` service; `port` pins its host port (taken by something else, `up` then stops)."""
     pinned = {"port": str(port)} if port else {}
     return DB_SERVICE + "".join(f"\n    {k}: {v}" for k, v in {**pinned, **extra}.items())
+
+
+def up_json(name: str, profile, *extra: str) -> dict:
+    """`devenv up NAME --profile P -o json` through the real CLI; fails the test with stderr if it fails."""
+    result = devenv("up", name, "--profile", str(profile), "-o", "json", *extra)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

@@ -9,7 +9,7 @@ import time
 
 import pymysql
 import pytest
-from it_helpers import db_service, devenv, mariadb_image
+from it_helpers import db_service, devenv, mariadb_image, up_json
 
 from devenv import docker, environments, labels
 from devenv.lock import environment_lock
@@ -17,16 +17,6 @@ from devenv.targets.docker import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.mariadb_image]
 
-
-@pytest.fixture
-def client():
-    return docker.connect()
-
-
-def up_json(name: str, profile, *extra: str) -> dict:
-    result = devenv("up", name, "--profile", str(profile), "-o", "json", *extra)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def facts(name: str) -> dict:

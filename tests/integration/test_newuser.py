@@ -16,23 +16,13 @@ import time
 import pymysql
 import pytest
 from dotenv import dotenv_values
-from it_helpers import db_service, devenv
+from it_helpers import db_service, devenv, up_json
 
 from devenv import docker, labels
 from devenv.profiles import DEFAULT_PORTS
 
 pytestmark = [pytest.mark.docker, pytest.mark.mariadb_image]
 
-
-@pytest.fixture
-def client():
-    return docker.connect()
-
-
-def up_json(name: str, profile, *extra: str) -> dict:
-    result = devenv("up", name, "--profile", str(profile), "-o", "json", *extra)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 @contextlib.contextmanager
