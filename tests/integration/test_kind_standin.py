@@ -91,18 +91,29 @@ def devenv(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.
                           timeout=timeout, cwd=REPO)
 
 
-def test_up_of_the_embedded_platform_on_the_kind_stand_in_then_down_leaves_nothing(tmp_path, env_names) -> None:
+def the_lab():
+    """The lab cluster, or skip: the stand-in needs the lab's binaries and registry."""
     lab, _ = cluster()
     if not lab.is_lab or not lab.registry:
         pytest.skip("the kind stand-in needs the lab (its binaries and registry)")
+    return lab
+
+
+def standin_env(lab, state: Path) -> dict[str, str]:
+    """The CLI's environment: the kind stand-in first on PATH, the lab's tools, state under `state`."""
+    return {**os.environ, "PATH": f"{STANDIN}{os.pathsep}{lab.path}", "XDG_STATE_HOME": str(state),
+            "DEVENV_LAB_DIR": str(Path(lab.kubeconfig).parent), "KUBECONFIG": lab.kubeconfig,
+            "DEVENV_MARIADB_IMAGE": mariadb_image(), "DEVENV_OPENSEARCH_IMAGE": opensearch_image(),
+            "TESTCONTAINERS_RYUK_DISABLED": "true"}
+
+
+def test_up_of_the_embedded_platform_on_the_kind_stand_in_then_down_leaves_nothing(tmp_path, env_names) -> None:
+    lab = the_lab()
     name = f"e2e-{uuid.uuid4().hex[:6]}"
     env_names.append(name)
     platform = platform_with_local_charts(tmp_path, lab.registry)
     state = tmp_path / "state"
-    env = {**os.environ, "PATH": f"{STANDIN}{os.pathsep}{lab.path}", "XDG_STATE_HOME": str(state),
-           "DEVENV_LAB_DIR": str(Path(lab.kubeconfig).parent), "KUBECONFIG": lab.kubeconfig,
-           "DEVENV_MARIADB_IMAGE": mariadb_image(), "DEVENV_OPENSEARCH_IMAGE": opensearch_image(),
-           "TESTCONTAINERS_RYUK_DISABLED": "true"}
+    env = standin_env(lab, state)
     kubeconfig = state / "devenv" / "kubeconfig" / name
     try:
         started = time.monotonic()
@@ -154,9 +165,7 @@ def test_up_of_the_embedded_platform_on_the_kind_stand_in_then_down_leaves_nothi
 def test_a_kustomization_that_never_becomes_ready_is_named_and_the_run_rolled_back(tmp_path, env_names) -> None:
     """The apps Kustomization's Deployment can never schedule (a node selector no fake node has): `up` fails
     naming the Kustomization and the Deployment within its `timeout`, and removes the cluster and containers."""
-    lab, _ = cluster()
-    if not lab.is_lab or not lab.registry:
-        pytest.skip("the kind stand-in needs the lab (its binaries and registry)")
+    lab = the_lab()
     name = f"e2f-{uuid.uuid4().hex[:6]}"
     env_names.append(name)
     platform = platform_with_local_charts(tmp_path, lab.registry)
@@ -171,9 +180,7 @@ def test_a_kustomization_that_never_becomes_ready_is_named_and_the_run_rolled_ba
     (tmp_path / "profiles").mkdir()
     (tmp_path / "profiles" / "seed").symlink_to(REPO / "profiles" / "seed")
     (tmp_path / "profiles" / "dbonly.yaml").write_text(profile)
-    env = {**os.environ, "PATH": f"{STANDIN}{os.pathsep}{lab.path}", "XDG_STATE_HOME": str(tmp_path / "state"),
-           "DEVENV_LAB_DIR": str(Path(lab.kubeconfig).parent), "KUBECONFIG": lab.kubeconfig,
-           "DEVENV_MARIADB_IMAGE": mariadb_image(), "TESTCONTAINERS_RYUK_DISABLED": "true"}
+    env = standin_env(lab, tmp_path / "state")
     up = devenv("up", name, "--profile", str(tmp_path / "profiles" / "dbonly.yaml"), "--platform", str(platform),
                 env=env)
     assert up.returncode == 6, up.stderr[-3000:]  # ReadinessTimeout
