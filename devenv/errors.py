@@ -101,6 +101,10 @@ class KubeError(DevenvError):
     exit_code = 10
 
 
+class DeliveryFailed(KubeError):
+    """Flux did not reconcile what devenv delivered: the Kustomization (or HelmRelease) and Flux's message."""
+
+
 class ImageUnavailable(DevenvError):
     """A service's image is not present locally and could not be pulled."""
 

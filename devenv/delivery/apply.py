@@ -109,15 +109,7 @@ class ApplyDelivery:
 
     def deliver(self, rendered, environment_objects: Iterable[dict] = ()) -> list[Outcome]:
         """Apply the environment objects, then every Kustomization in dependsOn waves."""
-        env_objects = [self.labelled(o) for o in environment_objects]
-        namespaces = sorted({o["metadata"]["namespace"] for o in env_objects if o["metadata"].get("namespace")}
-                            | {self.inventory_namespace})
-        for ns in namespaces:  # created when missing, labelled as ours; a namespace that exists is left alone
-            namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": dict(self.tags)}}
-            if self.kube.get(namespace) is None:
-                self.apply_one(namespace)
-        for obj in env_objects:
-            self.apply_one(obj)
+        self.apply_environment(environment_objects)
         kustomizations = list(rendered.kustomizations)
         dependants = {dep for k in kustomizations for dep in k.depends_on}
         outcomes: list[Outcome] = []
@@ -134,6 +126,19 @@ class ApplyDelivery:
                     raise errors[0]
         outcomes += self.prune_removed({k.id for k in kustomizations})
         return outcomes
+
+    def apply_environment(self, environment_objects: Iterable[dict]) -> None:
+        """The generated `environment` ConfigMap and Secret (and the profile's other substitution objects),
+        with their namespaces: created when missing, labelled as ours; a namespace that exists is left alone."""
+        env_objects = [self.labelled(o) for o in environment_objects]
+        namespaces = sorted({o["metadata"]["namespace"] for o in env_objects if o["metadata"].get("namespace")}
+                            | {self.inventory_namespace})
+        for ns in namespaces:
+            namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": dict(self.tags)}}
+            if self.kube.get(namespace) is None:
+                self.apply_one(namespace)
+        for obj in env_objects:
+            self.apply_one(obj)
 
     def prune_removed(self, kept: set[str]) -> list[Outcome]:
         """A Kustomization the platform no longer has: what it applied goes (as Flux garbage-collects a

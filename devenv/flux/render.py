@@ -13,6 +13,7 @@ see or build is "not rendered"; strict substitution problems are reported togeth
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
 import re
@@ -64,6 +65,12 @@ class RenderedKustomization:
     kustomization: FluxKustomization
     source: str
     resources: list[dict]
+    # With render_environment(baselines=True), for Flux delivery: per resource, the object as kustomize built it
+    # and as post-build substitution left it, before devenv adapted it; and as built, each object left out.
+    built: list[dict] | None = None
+    before: list[dict] | None = None
+    dropped_built: list[dict] = field(default_factory=list)
+    mirror: bool = False  # the cluster folder's own objects (what the bootstrap Kustomization applies)
 
     @property
     def name(self) -> str:
@@ -206,7 +213,7 @@ def render_environment(profile: Profile, environment: str, *, platform: str | os
                        labels: Mapping[str, str] | None = None, namespace: str | None = None,
                        passwords: Mapping[str, str] | None = None, strict: bool = True,
                        skip_unbuildable: bool = False, keep_going: bool = False,
-                       workers: int | None = None) -> RenderResult:
+                       workers: int | None = None, baselines: bool = False) -> RenderResult:
     """Render what Flux would apply for `environment` from the profile's cluster folder of `platform`
     (default: the embedded platform), AWS-only components left out and the rest adapted.
 
@@ -218,7 +225,9 @@ def render_environment(profile: Profile, environment: str, *, platform: str | os
     `skip_unbuildable` leaves out, as not rendered, a Kustomization that cannot be built offline
     (a remote resource, a failing kustomize build) instead of failing;
     `keep_going` (for `devenv components` and `devenv init`) also records every other problem of a
-    Kustomization (as not rendered, or in `undefined` / `missing_objects`) instead of raising.
+    Kustomization (as not rendered, or in `undefined` / `missing_objects`) instead of raising;
+    `baselines` keeps, for each object, what kustomize built and substitution gave before devenv adapted
+    it (RenderedKustomization.built/.before): Flux delivery turns the difference into `spec.patches`.
     Raises PlatformError, SubstitutionError, CommandFailed or ToolMissing, each naming what failed.
     """
     if not profile.mirror:  # a docker profile may leave it out: the data services alone, no cluster
@@ -233,7 +242,8 @@ def render_environment(profile: Profile, environment: str, *, platform: str | os
     with Workspace() as workspace:
         renderer = _Renderer(profile, environment, root, env_objects, strict, workspace,
                              skip_unbuildable=skip_unbuildable or keep_going, keep_going=keep_going,
-                             secret_values=secrets.store_values(profile, environment, service_facts, namespace))
+                             secret_values=secrets.store_values(profile, environment, service_facts, namespace),
+                             baselines=baselines)
         return renderer.run(workers or _default_workers())
 
 
@@ -258,6 +268,10 @@ class _Entry:
     presubstituted: _Presubstituted | None = None
     early: list[list[str]] | None = None  # per built object: what was removed before substitution
     adapted: list[Adaptation] = field(default_factory=list)
+    # With baselines: the build's output as built; id(object kept or left out) -> as built; id(kept) -> before adapting
+    built: list[dict] | None = None
+    origin: dict[int, dict] = field(default_factory=dict)
+    before: dict[int, dict] = field(default_factory=dict)
 
 
 @dataclass
@@ -289,8 +303,9 @@ def _key(obj: Mapping) -> tuple[str, str, str]:
 class _Renderer:
     def __init__(self, profile: Profile, environment: str, platform: Path, env_objects: list[dict],
                  strict: bool, workspace: Workspace, *, skip_unbuildable: bool = False, keep_going: bool = False,
-                 secret_values: Mapping[str, Mapping[str, str]] | None = None):
+                 secret_values: Mapping[str, Mapping[str, str]] | None = None, baselines: bool = False):
         self.profile = profile
+        self.baselines = baselines
         self.skip_unbuildable = skip_unbuildable
         self.keep_going = keep_going
         self.secret_values = dict(secret_values or {})
@@ -407,6 +422,8 @@ class _Renderer:
 
     def _build(self, entry: _Entry) -> list[dict]:
         objects = self._build_objects(entry)
+        if self.baselines:
+            entry.built = copy.deepcopy(objects)
         entry.early = [adapt.remove_aws_annotations(obj) for obj in objects]
         entry.presubstituted = self._presubstitute(entry.k, objects)
         return objects
@@ -553,6 +570,8 @@ class _Renderer:
         k = entry.k
         self.seen.extend(raw)
         if entry.early is None:
+            if self.baselines:
+                entry.built = copy.deepcopy(raw)
             entry.early = [adapt.remove_aws_annotations(obj) for obj in raw]
         local = {_key(r): _as_stored(r) for r in raw
                  if r.get("kind") in ("ConfigMap", "Secret") and r.get("apiVersion") == "v1"}
@@ -574,6 +593,7 @@ class _Renderer:
         for index, (resource, why) in enumerate(zip(raw, reasons)):
             if why:
                 dropped.append((resource, why))
+                self._remember_built(entry, resource, index)
                 continue
             if variables is not None and (variables or always):
                 if pre is not None:  # substituted already, with these variables, if it has a `$`
@@ -583,6 +603,7 @@ class _Renderer:
                 elif _has_reference(resource):
                     resource = self._substitute(k, resource, variables, always)
             why = self._reason(resource, local)
+            self._remember_built(entry, resource, index)
             if why:
                 dropped.append((resource, why))
             else:
@@ -598,12 +619,18 @@ class _Renderer:
         common = k.spec.get("commonMetadata")
         for resource in entry.resources:
             adapt.apply_common_metadata(resource, common if isinstance(common, dict) else None)
+            if self.baselines:
+                entry.before[id(resource)] = copy.deepcopy(resource)
             if resource.get("kind") in ("ConfigMap", "Secret") and resource.get("apiVersion") == "v1":
                 self.found.setdefault(_key(resource), _as_stored(resource))
             if resource.get("kind") == "HelmRelease" and not self._chart_source_known(resource):
                 self.unsettled.append((entry, resource))
         return [FluxKustomization(r, f"output of Kustomization {k.id}", parent=k.id)
                 for r in entry.resources if is_flux_kustomization(r)]
+
+    def _remember_built(self, entry: _Entry, resource: dict, index: int) -> None:
+        if entry.built is not None:
+            entry.origin[id(resource)] = entry.built[index]
 
     def _drop(self, entry: _Entry, dropped: list[tuple[dict, str]]) -> None:
         """Leave these out of the entry's output, with the chart sources only they used."""
@@ -835,10 +862,18 @@ class _Renderer:
                         f"Secret {namespace}/{name} is SOPS-encrypted; devenv cannot decrypt it offline (Flux would "
                         f"apply it decrypted): let the profile generate it under `substituteFrom:` with its keys "
                         f"({', '.join(resource.get('data') or {}) or 'none'})", kustomization=e.k.id))
-        rendered = [RenderedKustomization(e.k, e.source, e.resources) for e in ordered]
+        rendered = [self._rendered(e) for e in ordered]
         return RenderResult(self.environment, self.profile, self.platform, rendered, self.excluded, adapted,
                             self.env_objects, self.warnings, self._components(), self.not_rendered,
                             list(self.undefined.values()), list(self.missing.values()))
+
+    def _rendered(self, e: _Entry) -> RenderedKustomization:
+        if e.built is None:
+            return RenderedKustomization(e.k, e.source, e.resources, mirror=e.mirror)
+        dropped = [e.origin[id(r)] for k_id, r in self.dropped if k_id == e.k.id and id(r) in e.origin]
+        return RenderedKustomization(e.k, e.source, e.resources, built=[e.origin[id(r)] for r in e.resources],
+                                     before=[e.before[id(r)] for r in e.resources], dropped_built=dropped,
+                                     mirror=e.mirror)
 
     def _drop_orphans(self, ordered: list[_Entry]) -> None:
         """Leave out supporting objects (chart sources, Crossplane runtime configs) that only

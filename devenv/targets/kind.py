@@ -16,6 +16,8 @@ from typing import Callable
 
 from devenv import docker, labels, process
 from devenv.delivery.apply import ApplyDelivery
+from devenv.delivery.flux import FluxDelivery
+from devenv.registry import Registry
 from devenv.errors import DevenvError, InvalidInput, ToolMissing
 from devenv.kind import KIND_NETWORK, KindClusters
 from devenv.kube import CURRENT, Kube
@@ -27,6 +29,8 @@ APPLY_TIMEOUT = 300
 FLUX_CONTROLLERS = ("source-controller", "helm-controller")
 FLUX_CRDS = ("helmreleases.helm.toolkit.fluxcd.io", "helmrepositories.source.toolkit.fluxcd.io",
              "helmcharts.source.toolkit.fluxcd.io", "ocirepositories.source.toolkit.fluxcd.io")
+FLUX_DELIVERY_CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller")
+KUSTOMIZATIONS_CRD = "kustomizations.kustomize.toolkit.fluxcd.io"
 # Kinds reconciled by Flux controllers rather than by Kubernetes itself.
 NEEDS_FLUX = {"HelmRelease", "HelmRepository", "HelmChart", "OCIRepository", "GitRepository", "Bucket"}
 
@@ -76,14 +80,15 @@ class KindTarget:
     def preflight(self, plan: Plan) -> None:
         """What `up` checks before it creates anything (`up --dry-run` too): the platform renders offline (a
         platform, profile or substitution error stops here), and the tools it needs are installed."""
-        if plan.profile.delivery != "apply":
+        if plan.profile.delivery not in ("apply", "flux"):
             raise InvalidInput(
                 f"profile {plan.profile.name!r} asks for delivery {plan.profile.delivery!r}, which the kind target "
-                "does not offer in this build",
-                hint="set `delivery: apply` in the profile (devenv renders and applies the Kustomizations itself)",
+                "does not offer",
+                hint="set `delivery: flux` (Flux's controllers apply the platform) or `delivery: apply` (devenv "
+                     "renders and applies the Kustomizations itself) in the profile",
             )
         self.render(plan, passwords=None)
-        for tool in ("kind",):
+        for tool in ("kind",) + (("flux",) if plan.profile.delivery == "flux" else ()):
             if process.which(tool) is None:
                 raise ToolMissing(f"{tool} is not installed (not found on PATH); the kind target needs it",
                                   hint=process.INSTALL_HINTS[tool])
@@ -110,23 +115,29 @@ class KindTarget:
                 with docker.translate(f"connect {svc.container} to the {KIND_NETWORK} network"):
                     network.connect(svc.container, aliases=[svc.container])
 
-    def render(self, plan: Plan, passwords: dict[str, str] | None):
+    def render(self, plan: Plan, passwords: dict[str, str] | None, *, baselines: bool = False):
         from devenv.flux.render import render_environment  # kustomize and the render pipeline: only when needed
 
         kube_labels, _ = labels.for_kubernetes(dict(plan.labels))
         return render_environment(plan.profile, plan.environment, platform=plan.platform,
-                                  labels=kube_labels, passwords=passwords)
+                                  labels=kube_labels, passwords=passwords, baselines=baselines)
 
     def deliver(self, plan: Plan, kubeconfig: Path, passwords: dict[str, str], progress: Progress) -> list[str]:
         """Delivery `apply` through devenv.kube: the environment objects, then every Kustomization in
         dependsOn waves (devenv.delivery.apply). Secrets travel in request bodies, never on a command line."""
-        rendered = self.render(plan, passwords)
+        flux = plan.profile.delivery == "flux"
+        rendered = self.render(plan, passwords, baselines=flux)
         _, annotations = labels.for_kubernetes(dict(plan.labels))
         env_objects = [_annotated(o, annotations) for o in rendered.environment_objects]
         with self.connect(kubeconfig) as kube:
             warning = kube.check_version()
             if warning:
                 progress.warn(warning)
+            if flux:
+                self.ensure_flux(kube, kubeconfig, progress, controllers=FLUX_DELIVERY_CONTROLLERS)
+                delivery = FluxDelivery(kube, plan.environment, plan.labels, registry=self.registry(plan),
+                                        namespace=plan.profile.environment.namespace, progress=progress, run=self.run)
+                return delivery.deliver(rendered, env_objects).changes
             if any(r.get("kind") in NEEDS_FLUX for _, r in rendered.resources()):
                 self.ensure_flux(kube, kubeconfig, progress)
             delivery = ApplyDelivery(kube, plan.environment, plan.labels,
@@ -134,20 +145,30 @@ class KindTarget:
             outcomes = delivery.deliver(rendered, env_objects)
         return [o.summary() for o in outcomes]
 
-    def ensure_flux(self, kube: Kube, kubeconfig: Path, progress: Progress) -> None:
-        """Flux's source and helm controllers reconcile the HelmReleases: installed with `flux install`
-        unless the cluster already serves Flux's kinds (Flux was there before, or a test stand-in runs it)."""
-        present = all(kube.status(_crd(name))[0] == CURRENT for name in FLUX_CRDS)
+    def registry(self, plan: Plan) -> Registry:
+        """Where the platform's artifact goes: `$DEVENV_REGISTRY` (a registry this machine and the cluster
+        both reach, as the lab's), else the local registry devenv runs beside kind (devenv.registry)."""
+        from devenv import registry
+
+        return registry.for_kind(self.services.client, self.clusters, plan.environment)
+
+    def ensure_flux(self, kube: Kube, kubeconfig: Path, progress: Progress,
+                    controllers: tuple[str, ...] = FLUX_CONTROLLERS) -> None:
+        """Flux's controllers (source and helm for HelmReleases; kustomize too for delivery `flux`): installed
+        with `flux install` unless the cluster already serves Flux's kinds (Flux was there before, or a test
+        stand-in runs it)."""
+        crds = FLUX_CRDS + ((KUSTOMIZATIONS_CRD,) if "kustomize-controller" in controllers else ())
+        present = all(kube.status(_crd(name))[0] == CURRENT for name in crds)
         if present:
             progress.note("• Flux's CRDs are present in the cluster: using the Flux controllers that serve them")
             return
         if process.which("flux") is None:
             raise ToolMissing("flux is not installed (not found on PATH); the platform's HelmReleases need Flux's "
                               "controllers", hint=process.INSTALL_HINTS["flux"])
-        progress.note(f"• installing Flux's {' and '.join(FLUX_CONTROLLERS)} for the HelmReleases")
-        self.run(["flux", "install", "--components", ",".join(FLUX_CONTROLLERS), "--kubeconfig", str(kubeconfig)],
+        progress.note(f"• installing Flux's {', '.join(controllers)}")
+        self.run(["flux", "install", "--components", ",".join(controllers), "--kubeconfig", str(kubeconfig)],
                  timeout=APPLY_TIMEOUT)
-        kube.wait([_crd(name) for name in FLUX_CRDS], timeout=120, what="Flux's CRDs")
+        kube.wait([_crd(name) for name in crds], timeout=120, what="Flux's CRDs")
 
     # -- down, status ------------------------------------------------------------------------
 

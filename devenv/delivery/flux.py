@@ -1,0 +1,532 @@
+"""Delivery `flux`: Flux's own controllers apply the platform, as they do in AWS.
+
+devenv pushes the platform's working tree (uncommitted changes included, git-ignored files left out) as an
+OCI artifact, points an OCIRepository at exactly that digest, and writes the mirrored cluster's
+Kustomizations for the environment: AWS-only ones left out, `dependsOn` rewired, `sourceRef` to the
+OCIRepository, and every adaptation devenv's render makes expressed as Flux `spec.patches` (JSON 6902 ops, a
+`$patch: delete` for each object left out), which kustomize applies before post-build substitution: what
+Flux applies is what `devenv render` prints. Kustomizations a Kustomization applies (nested ones) get the
+same rewrite through their parent's patches, so Flux itself creates them.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Protocol
+
+import yaml
+
+from devenv import process
+from devenv.errors import DeliveryFailed, InvalidInput
+from devenv.flux.kustomizations import dependency_id, is_flux_kustomization
+from devenv.kube import Kube
+from devenv.registry import Registry
+
+SOURCE_API = "source.toolkit.fluxcd.io/v1"
+KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
+SOURCE_NAME = "devenv-platform"
+FINGERPRINT = "devenv.io/source-fingerprint"  # on the OCIRepository: the working tree it was pushed from
+REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+PUSH_TIMEOUT = 300
+# Flux's Ready=False reasons that waiting does not fix: the same source gives the same build.
+FATAL_REASONS = {"BuildFailed", "ArtifactFailed"}
+# What `flux push artifact` leaves out by default, kept when devenv lists the files itself.
+ALWAYS_IGNORED = (".git",)
+
+
+class Progress(Protocol):
+    def note(self, message: str) -> None: ...
+
+
+class _Quiet:
+    def note(self, message: str) -> None:
+        pass
+
+
+# -- the source ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A pushed working tree: `url` (oci://host/repository), the tag it was pushed under, its digest."""
+
+    url: str
+    tag: str
+    digest: str
+    fingerprint: str
+
+    @property
+    def reference(self) -> str:
+        return f"{self.url}@{self.digest}"
+
+
+def working_tree(root: Path) -> list[str]:
+    """The files of the platform as its author sees them: in a git work tree, every tracked or untracked file
+    git does not ignore (uncommitted changes included); otherwise every file below `root` but `.git`."""
+    try:
+        listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",
+                                 "--exclude-standard", "--", "."], capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        listed = None
+    if listed is not None and listed.returncode == 0:  # paths relative to `root` (git's working directory)
+        names = [n.decode() for n in listed.stdout.split(b"\0") if n]
+        return sorted(n for n in names if (root / n).is_file())  # a deleted, uncommitted file is not there
+    files = []
+    for base, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in ALWAYS_IGNORED)
+        files += [os.path.relpath(os.path.join(base, n), root) for n in names]
+    return sorted(files)
+
+
+def fingerprint(root: Path, files: Iterable[str]) -> str:
+    """What the artifact is made of: every file's path, mode and content."""
+    digest = hashlib.sha256()
+    for name in files:
+        path = root / name
+        digest.update(name.encode() + b"\0" + oct(path.stat().st_mode & 0o777).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return "sha256:" + digest.hexdigest()
+
+
+def push_source(platform: Path, registry: str, repository: str, tag: str, *, insecure: bool = True,
+                run: Callable[..., process.Result] = process.run) -> Artifact:
+    """Push the platform's working tree to `registry/repository:tag` with `flux push artifact` (reproducible:
+    the same files give the same digest) and return where it is."""
+    root = Path(platform).resolve()
+    files = working_tree(root)
+    if not files:
+        raise InvalidInput(f"the platform {root} has no files to push")
+    url = f"oci://{registry}/{repository}"
+    with tempfile.TemporaryDirectory(prefix="devenv-push-") as tmp:
+        for name in files:  # a copy of exactly these files: flux push would take git-ignored ones too
+            target = Path(tmp) / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / name, target)
+        argv = ["flux", "push", "artifact", f"{url}:{tag}", "--path", tmp, "--source", _source_address(root),
+                "--revision", _revision(root), "--reproducible", "--output", "json"]
+        if insecure:
+            argv.append("--insecure-registry")
+        result = run(argv, timeout=PUSH_TIMEOUT)
+    try:
+        digest = json.loads(result.stdout)["digest"]
+    except (ValueError, KeyError, TypeError):
+        raise DeliveryFailed(f"`flux push artifact` printed no digest for {url}:{tag}",
+                             context=result.stdout.splitlines()[-5:]) from None
+    return Artifact(url, tag, digest, fingerprint(root, files))
+
+
+def _git(root: Path, *args: str) -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def _source_address(root: Path) -> str:
+    return _git(root, "config", "--get", "remote.origin.url") or root.as_uri()
+
+
+def _revision(root: Path) -> str:
+    """Flux's `<branch>@sha1:<commit>` of the checkout the tree was pushed from (a dirty tree too)."""
+    commit = _git(root, "rev-parse", "HEAD")
+    branch = _git(root, "rev-parse", "--abbrev-ref", "HEAD") or "local"
+    return f"{branch}@sha1:{commit}" if re.fullmatch(r"[0-9a-f]{40}", commit) else f"{branch}"
+
+
+def source_object(name: str, namespace: str, artifact: Artifact, *, insecure: bool, labels: Mapping[str, str],
+                  interval: str = "10m") -> dict:
+    """The OCIRepository serving exactly the pushed digest (a new push is a new digest: Flux reconciles)."""
+    return {"apiVersion": SOURCE_API, "kind": "OCIRepository",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels),
+                         "annotations": {FINGERPRINT: artifact.fingerprint}},
+            "spec": {"interval": interval, "url": artifact.url, "ref": {"digest": artifact.digest},
+                     **({"insecure": True} if insecure else {})}}
+
+
+# -- the Kustomizations ----------------------------------------------------------------------
+
+
+def top_level(rendered) -> list:
+    """The Kustomizations devenv writes itself: those of the cluster folder (not the bootstrap's own objects)."""
+    return [k for k in rendered.kustomizations
+            if k.parent is None and not k.mirror and is_flux_kustomization(k.object)]
+
+
+def kustomization_objects(rendered, *, source: Mapping[str, str], namespace: str | None = None,
+                          target_namespace: str | None = None, service_account: str | None = None,
+                          substitute_from: list[dict] | None = None, labels: Mapping[str, str]) -> list[dict]:
+    """The environment's top-level Kustomizations (those of the cluster folder), rewritten for Flux delivery;
+    each nested one is rewritten inside its parent's patches. `namespace` moves them (and their dependsOn)
+    into one namespace; `target_namespace`, `service_account`, `substitute_from` replace those fields."""
+    rewrite = _Rewrite(rendered, source, namespace, target_namespace, service_account, substitute_from, labels)
+    return [rewrite.kustomization(k) for k in top_level(rendered)]
+
+
+class _Rewrite:
+    def __init__(self, rendered, source, namespace, target_namespace, service_account, substitute_from, labels):
+        self.by_id = {k.id: k for k in rendered.kustomizations if not k.mirror and is_flux_kustomization(k.object)}
+        self.source = dict(source)
+        self.namespace = namespace
+        self.target_namespace = target_namespace
+        self.service_account = service_account
+        self.substitute_from = substitute_from
+        self.labels = dict(labels)
+
+    def kustomization(self, k) -> dict:
+        obj = copy.deepcopy(k.object)
+        meta = obj["metadata"]
+        meta.pop("resourceVersion", None)
+        meta["labels"] = {**(meta.get("labels") or {}), **self.labels}
+        if self.namespace:
+            meta["namespace"] = self.namespace
+        spec = obj.setdefault("spec", {})
+        spec["sourceRef"] = dict(self.source)
+        deps = []
+        for entry in spec.get("dependsOn") or []:
+            dep = dependency_id(entry, k.namespace)
+            if dep in self.by_id:
+                name = dep.split("/", 1)[1]
+                deps.append({"name": name, "namespace": self.namespace or dep.split("/", 1)[0]})
+        if deps:
+            spec["dependsOn"] = deps
+        else:
+            spec.pop("dependsOn", None)
+        if self.target_namespace:
+            spec["targetNamespace"] = self.target_namespace
+        if self.service_account:
+            spec["serviceAccountName"] = self.service_account
+        if self.substitute_from is not None:
+            spec.setdefault("postBuild", {})["substituteFrom"] = copy.deepcopy(self.substitute_from)
+        patches = list(spec.get("patches") or []) + self.patches(k)
+        if patches:
+            spec["patches"] = patches
+        return obj
+
+    def patches(self, k) -> list[dict]:
+        """What turns the output Flux builds for `k` into what devenv rendered for it."""
+        if k.built is None:
+            raise ValueError("render_environment(baselines=True) is needed for Flux delivery")
+        spec = k.object.get("spec") or {}
+        prefix, suffix = str(spec.get("namePrefix") or ""), str(spec.get("nameSuffix") or "")
+        out = []
+        for built in k.dropped_built:
+            out.append(_delete_patch(built, prefix, suffix))
+        for built, before, final in zip(k.built, k.before, k.resources):
+            if is_flux_kustomization(final):
+                child = self.by_id.get(_id(final, k))
+                if child is None:  # not rendered (or left out): Flux must not create it either
+                    out.append(_delete_patch(built, prefix, suffix))
+                    continue
+                final = self.kustomization(child)
+            ops = [op for op in json_patch(built, before) if op["op"] == "remove"] + json_patch(before, final)
+            if ops:
+                out.append({"patch": yaml.safe_dump(ops, sort_keys=False), "target": _target(built, prefix, suffix)})
+        return out
+
+
+def _id(obj: Mapping, parent) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace') or parent.namespace}/{meta.get('name')}"
+
+
+def _original_name(name: str, prefix: str, suffix: str) -> str:
+    if prefix and name.startswith(prefix):
+        name = name[len(prefix):]
+    if suffix and name.endswith(suffix):
+        name = name[:-len(suffix)]
+    return name
+
+
+def _target(built: Mapping, prefix: str, suffix: str) -> dict:
+    """A kustomize patch target selecting this object in the build (patches run before namePrefix)."""
+    group, _, version = str(built.get("apiVersion") or "").rpartition("/")
+    name = _original_name(str((built.get("metadata") or {}).get("name")), prefix, suffix)
+    return {**({"group": group} if group else {}), "version": version, "kind": built.get("kind"),
+            "name": re.escape(name)}
+
+
+def _delete_patch(built: Mapping, prefix: str, suffix: str) -> dict:
+    target = _target(built, prefix, suffix)
+    patch = {"$patch": "delete", "apiVersion": built.get("apiVersion"), "kind": built.get("kind"),
+             "metadata": {"name": _original_name(str(built["metadata"]["name"]), prefix, suffix)}}
+    return {"patch": yaml.safe_dump(patch, sort_keys=False), "target": target}
+
+
+def _pointer(key: str) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def json_patch(before, after, path: str = "") -> list[dict]:
+    """JSON 6902 ops turning `before` into `after` (maps key by key, lists of equal length item by item)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        ops = [{"op": "remove", "path": f"{path}/{_pointer(key)}"} for key in before if key not in after]
+        for key, value in after.items():
+            if key not in before:
+                ops.append({"op": "add", "path": f"{path}/{_pointer(key)}", "value": value})
+            else:
+                ops += json_patch(before[key], value, f"{path}/{_pointer(key)}")
+        return ops
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        return [op for i, (b, a) in enumerate(zip(before, after)) for op in json_patch(b, a, f"{path}/{i}")]
+    if type(before) is type(after) and before == after:
+        return []
+    return [{"op": "replace", "path": path, "value": after}]
+
+
+# -- waiting ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Seen:
+    ready: bool = False
+    reason: str = ""
+    message: str = ""
+    revision: str = ""
+
+
+def ready_state(obj: Mapping | None, revision: str | None = None, requested: str | None = None) -> _Seen:
+    """A Flux object's Ready condition, current for its generation (and the revision / reconcile request)."""
+    if obj is None:
+        return _Seen(reason="NotFound", message="not created yet")
+    status = obj.get("status") or {}
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    ready = conditions.get("Ready") or {}
+    applied = str(status.get("lastAppliedRevision") or (status.get("artifact") or {}).get("revision") or "")
+    seen = _Seen(False, str(ready.get("reason") or "Progressing"), str(ready.get("message") or "reconciling"), applied)
+    if status.get("observedGeneration") != (obj.get("metadata") or {}).get("generation"):
+        seen.reason, seen.message = "Progressing", "the controller has not seen this generation yet"
+        return seen
+    if requested and status.get("lastHandledReconcileAt") != requested:
+        seen.reason, seen.message = "Progressing", "the reconcile request is not handled yet"
+        return seen
+    if revision and applied != revision and not revision.endswith(applied.rpartition("@")[2] or "\0"):
+        seen.reason = seen.reason if ready.get("status") == "False" else "Progressing"
+        return seen
+    seen.ready = ready.get("status") == "True"
+    return seen
+
+
+def wait_ready(kube: Kube, kustomizations: list[dict], *, timeout: float, progress: Progress | None = None,
+               source: Mapping | None = None, requested: str | None = None, poll: float = 0.5) -> str:
+    """Wait for the source, then every Kustomization (nested ones as their parents create them) to be Ready
+    at the source's revision. Raises DeliveryFailed naming the Kustomization (and the HelmRelease) that
+    failed, with Flux's condition message; returns the revision applied."""
+    progress = progress or _Quiet()
+    deadline = time.monotonic() + timeout
+    revision = ""
+    if source is not None:
+        while True:
+            seen = ready_state(kube.get(source), requested=requested)
+            if seen.ready:
+                revision = seen.revision
+                break
+            if seen.reason in FATAL_REASONS or time.monotonic() > deadline:
+                raise DeliveryFailed(f"OCIRepository {source['metadata']['namespace']}/{source['metadata']['name']} "
+                                     f"is not Ready: {seen.reason}: {seen.message}")
+            time.sleep(poll)
+    pending = {f"{k['metadata']['namespace']}/{k['metadata']['name']}": k for k in kustomizations}
+    states: dict[str, _Seen] = {}
+    announced: set[str] = set()
+    while pending:
+        for kid, ref in list(pending.items()):
+            live = kube.get(ref)
+            seen = states[kid] = ready_state(live, revision or None, requested)
+            if seen.ready:
+                progress.note(f"• Kustomization {kid}: Ready ({seen.revision or 'applied'})")
+                del pending[kid]
+                for child in _children(live):  # nested Kustomizations it applied: waited for too
+                    cid = f"{child['metadata']['namespace']}/{child['metadata']['name']}"
+                    if cid not in states and cid not in pending:
+                        pending[cid] = child
+            elif seen.reason in FATAL_REASONS and seen.revision == revision:
+                raise _failed(kube, kid, seen)
+            elif kid not in announced and seen.reason != "Progressing":
+                announced.add(kid)
+                progress.note(f"• Kustomization {kid}: {seen.reason}: {seen.message[:200]}")
+        if pending and time.monotonic() > deadline:
+            culprit = _culprit(pending, states)
+            raise _failed(kube, culprit, states[culprit], waited=timeout)
+        if pending:
+            time.sleep(poll)
+    return revision
+
+
+def _children(live: Mapping | None) -> list[dict]:
+    entries = (((live or {}).get("status") or {}).get("inventory") or {}).get("entries") or []
+    out = []
+    for entry in entries:
+        namespace, name, group, kind = str(entry.get("id", "")).split("_", 3) if entry.get("id", "").count("_") >= 3 \
+            else ("", "", "", "")
+        if group == "kustomize.toolkit.fluxcd.io" and kind == "Kustomization":
+            out.append({"apiVersion": f"{group}/{entry.get('v') or 'v1'}", "kind": kind,
+                        "metadata": {"name": name, "namespace": namespace}})
+    return out
+
+
+def _culprit(pending: Mapping[str, dict], states: Mapping[str, _Seen]) -> str:
+    """The Kustomization to blame: one not waiting on another (DependencyNotReady is a symptom)."""
+    for kid in pending:
+        if states[kid].reason not in ("DependencyNotReady", "Progressing", "NotFound"):
+            return kid
+    return next(iter(pending))
+
+
+def _failed(kube: Kube, kid: str, seen: _Seen, waited: float | None = None) -> DeliveryFailed:
+    namespace, name = kid.split("/", 1)
+    lines = []
+    live = kube.get({"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
+                     "metadata": {"name": name, "namespace": namespace}})
+    for entry in (((live or {}).get("status") or {}).get("inventory") or {}).get("entries") or []:
+        ns, n, group, kind = str(entry.get("id", "_ _ _ _")).split("_", 3)
+        if kind == "HelmRelease":
+            release = kube.get({"apiVersion": f"{group}/{entry.get('v') or 'v2'}", "kind": kind,
+                                "metadata": {"name": n, "namespace": ns}})
+            state = ready_state(release)
+            if not state.ready:
+                lines.append(f"HelmRelease {ns}/{n}: {state.reason}: {state.message}")
+    when = f"not Ready after {waited:g}s" if waited is not None else "failed"
+    return DeliveryFailed(f"Kustomization {kid} {when}: {seen.reason}: {seen.message}", context=lines,
+                          hint=f"flux get kustomizations -A; kubectl -n {namespace} describe kustomization {name}")
+
+
+def request_reconcile(kube: Kube, objects: Iterable[Mapping]) -> str:
+    """Ask Flux to reconcile now (the `reconcile.fluxcd.io/requestedAt` annotation, as `flux reconcile`)."""
+    token = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
+    for obj in objects:
+        patch = {"apiVersion": obj["apiVersion"], "kind": obj["kind"],
+                 "metadata": {"name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"],
+                              "annotations": {REQUESTED_AT: token}}}
+        kube.apply(patch, field_manager="devenv-reconcile")
+    return token
+
+
+# -- delivering one environment -----------------------------------------------------------------
+
+
+@dataclass
+class Delivered:
+    source: dict
+    kustomizations: list[dict]
+    pushed: bool
+    revision: str = ""
+    changes: list[str] = field(default_factory=list)
+
+
+class FluxDelivery:
+    """Delivers a RenderResult through the cluster's Flux for one environment: the environment objects and
+    the cluster folder's own objects applied (as apply delivery does), the working tree pushed, the
+    OCIRepository and the Kustomizations applied, Kustomizations the platform no longer has deleted (Flux
+    prunes what they applied), then Ready awaited along dependsOn."""
+
+    def __init__(self, kube: Kube, environment: str, tags: Mapping[str, str], *, registry: Registry,
+                 namespace: str = "flux-system", move_kustomizations: bool = False,
+                 target_namespace: str | None = None, service_account: str | None = None,
+                 substitute_from: list[dict] | None = None, progress: Progress | None = None,
+                 run: Callable[..., process.Result] = process.run):
+        from devenv import labels as label_keys
+        from devenv.delivery.apply import ApplyDelivery
+
+        self.kube = kube
+        self.environment = environment
+        self.tags = {k: v for k, v in tags.items() if k in (label_keys.MANAGED, label_keys.ENVIRONMENT)}
+        self.selector = label_keys.selector(environment)
+        self.registry = registry
+        self.namespace = namespace
+        self.move = move_kustomizations
+        self.target_namespace = target_namespace
+        self.service_account = service_account
+        self.substitute_from = substitute_from
+        self.progress = progress or _Quiet()
+        self.run = run
+        self.apply = ApplyDelivery(kube, environment, tags, inventory_namespace=namespace, progress=self.progress)
+
+    @property
+    def source_ref(self) -> dict:
+        return {"kind": "OCIRepository", "name": SOURCE_NAME, "namespace": self.namespace}
+
+    def deliver(self, rendered, environment_objects: Iterable[dict] = (), *, timeout: float | None = None,
+                reconcile: bool = False) -> Delivered:
+        from devenv.delivery.apply import go_duration
+
+        self.apply.apply_environment(environment_objects)
+        if self.registry.hosting is not None:
+            self.kube.apply(self.apply.labelled(self.registry.hosting), force=self.apply.is_ours)
+        for mirror in (k for k in rendered.kustomizations if k.mirror):
+            self.apply.apply_kustomization(mirror, True)
+        artifact, pushed = self.push(rendered.platform)
+        source = source_object(SOURCE_NAME, self.namespace, _pulled(artifact, self.registry),
+                               insecure=self.registry.insecure, labels=self.tags)
+        self.kube.apply(source, force=self.apply.is_ours)
+        objects = kustomization_objects(rendered, source=self.source_ref,
+                                        namespace=self.namespace if self.move else None,
+                                        target_namespace=self.target_namespace, service_account=self.service_account,
+                                        substitute_from=self.substitute_from, labels=self.tags)
+        changes = [f"platform: {'pushed ' + artifact.digest[:19] if pushed else 'unchanged'}"]
+        for obj in objects:
+            live = self.kube.get(obj)
+            applied = self.kube.apply(obj, force=self.apply.is_ours)
+            if live is None or _generation(live) != _generation(applied):
+                changes.append(f"Kustomization {obj['metadata']['namespace']}/{obj['metadata']['name']}: "
+                               f"{'created' if live is None else 'changed'}")
+        changes += self.prune(objects)
+        requested = request_reconcile(self.kube, [source] + objects) if reconcile else None
+        if timeout is None:
+            timeout = sum(go_duration((o.get("spec") or {}).get("timeout") or "5m") for o in objects) or 300.0
+        self.progress.note(f"• waiting for Flux to reconcile {len(objects)} Kustomizations")
+        revision = wait_ready(self.kube, objects, timeout=timeout, progress=self.progress, source=source,
+                              requested=requested)
+        return Delivered(source, objects, pushed, revision, changes)
+
+    def push(self, platform: Path) -> tuple[Artifact, bool]:
+        """The working tree as an artifact: pushed unless the OCIRepository already serves these very files."""
+        root = Path(platform).resolve()
+        current = fingerprint(root, working_tree(root))
+        live = self.kube.get({"apiVersion": SOURCE_API, "kind": "OCIRepository",
+                              "metadata": {"name": SOURCE_NAME, "namespace": self.namespace}})
+        if live is not None and (live["metadata"].get("annotations") or {}).get(FINGERPRINT) == current:
+            spec = live.get("spec") or {}
+            digest = (spec.get("ref") or {}).get("digest")
+            if digest:
+                return Artifact(spec["url"], "latest", digest, current), False
+        self.progress.note(f"• pushing the platform's working tree to {self.registry.push}")
+        artifact = push_source(root, self.registry.push, repository_for(self.environment), "latest",
+                               insecure=self.registry.insecure, run=self.run)
+        return artifact, True
+
+    def prune(self, objects: list[dict]) -> list[str]:
+        """Delete this environment's Kustomizations the platform no longer renders (Flux prunes their output)."""
+        keep = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects}
+        removed = []
+        for live in self.kube.list(KUSTOMIZE_API, "Kustomization", selector=self.selector):
+            key = (live["metadata"]["namespace"], live["metadata"]["name"])
+            if key not in keep and self.apply.is_ours(live):
+                self.kube.delete(live)
+                removed.append(f"Kustomization {key[0]}/{key[1]}: deleted (no longer rendered)")
+        return removed
+
+
+def repository_for(environment: str) -> str:
+    return f"devenv/{environment}/platform"
+
+
+def _pulled(artifact: Artifact, registry: Registry) -> Artifact:
+    """The artifact as the cluster reaches it (the registry's in-cluster address)."""
+    url = artifact.url
+    if registry.pull != registry.push and url.startswith(f"oci://{registry.push}/"):
+        url = f"oci://{registry.pull}/" + url[len(f"oci://{registry.push}/"):]
+    return Artifact(url, artifact.tag, artifact.digest, artifact.fingerprint)
+
+
+def _generation(obj: Mapping) -> object:
+    return (obj.get("metadata") or {}).get("generation")
