@@ -24,7 +24,7 @@ from typing import Any, Mapping
 from devenv import cache as data_cache
 from devenv.errors import EnvironmentBusy, EnvironmentNotFound, InvalidInput, InvalidName, ProfileError
 from devenv.facts import environment_values
-from devenv.kind import KindClusters
+from devenv.kind import KindClusters, cluster_name, context_name
 from devenv.lock import environment_lock, lock_dir
 from devenv.naming import validate_name
 from devenv.process import which
@@ -52,10 +52,13 @@ class Environment:
     state: str = "ready"
     changes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    kubeconfig: str | None = None  # a kind environment's own kubeconfig file (mode 0600)
 
     def variables(self, show_secrets: bool = False) -> dict[str, str]:
-        """Flat KEY=value pairs: the ConfigMap and Secret values, then every fact as DEVENV_<SERVICE>_<FACT>."""
-        flat = dict(self.values)
+        """Flat KEY=value pairs: KUBECONFIG (a kind environment's), the ConfigMap and Secret values, then every
+        fact as DEVENV_<SERVICE>_<FACT>."""
+        flat = {"KUBECONFIG": self.kubeconfig} if self.kubeconfig else {}
+        flat.update(self.values)
         flat.update({k: v if show_secrets else MASK for k, v in self.secrets.items()})
         for service, facts in self.services.items():
             prefix = "DEVENV_" + re.sub(r"[^A-Z0-9]", "_", service.upper())
@@ -66,6 +69,7 @@ class Environment:
         """`devenv env -o json` (and `up -o json`): the names and types of `list` and `status` where they overlap."""
         return {
             "name": self.name, "profile": self.profile, "state": self.state, "expires": self.expires,
+            "kubeconfig": self.kubeconfig,
             "services": {name: json_facts(mask(facts, show_secrets)) for name, facts in self.services.items()},
             "values": dict(self.values),
             "secrets": {k: v if show_secrets else MASK for k, v in self.secrets.items()},
@@ -75,10 +79,11 @@ class Environment:
 class UpInterrupted(KeyboardInterrupt):
     """Ctrl-C (or SIGTERM) stopped an `up`; `left` says, per service, what the environment is now."""
 
-    def __init__(self, environment: str, left: list[str]):
+    def __init__(self, environment: str, left: list[str], retained: bool = False):
         super().__init__(f"`devenv up {environment}` was interrupted")
         self.environment = environment
         self.left = left
+        self.retained = retained  # --retain: what this run created was kept, not removed
 
 
 @dataclass(frozen=True)
@@ -117,26 +122,65 @@ def preview(the_plan: Plan) -> list[dict]:
 def up(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | int | None = None,
        platform: str | os.PathLike | None = None, progress: Progress | None = None,
        lock_timeout: float | None = None, allow_other_port: bool = False,
-       cache: bool | None = None) -> Environment:
+       cache: bool | None = None, retain: bool = False, merge_kubeconfig: bool = False) -> Environment:
     """Create the environment, or converge an existing one to the profile (re-creating only what differs,
-    keeping data volumes); wait until every service answers; return its facts and values."""
+    keeping data volumes); wait until every service answers; return its facts and values.
+
+    `retain`: when it fails, keep what this run created (kind cluster, containers) for debugging instead of
+    removing it; `down` removes it. `merge_kubeconfig`: merge a kind environment's context into the user's
+    kubeconfig ($KUBECONFIG's first file, else ~/.kube/config); `down` takes it out again."""
     progress = progress or Silent()
     the_plan = plan(name, profile, ttl=ttl, platform=platform, allow_other_port=allow_other_port, cache=cache)
+    if merge_kubeconfig and the_plan.target != "kind":
+        raise InvalidInput(f"--merge-kubeconfig: profile {the_plan.profile.name!r} has target {the_plan.target}, "
+                           "which makes no cluster to merge", hint="use a kind profile (e.g. `--profile local`), "
+                                                                   "or leave out --merge-kubeconfig")
     for warning in the_plan.warnings:
         progress.warn(warning)
     target = target_for(the_plan.target)
     # The lock file goes when the lock does: a file per name tried would otherwise pile up (waiters retry).
     with environment_lock(name, purpose="up", timeout=lock_timeout, on_wait=progress.note, remove_file=True):
         try:
-            result = target.up(the_plan, progress)
+            result = target.up(the_plan, progress, retain=retain)
         except KeyboardInterrupt:
-            raise UpInterrupted(name, _left_after_interrupt(the_plan)) from None
+            raise UpInterrupted(name, _left_after_interrupt(the_plan), retained=retain) from None
+        changes = list(result.changes)
+        kubeconfig = None
+        if the_plan.target == "kind":
+            clusters = KindClusters()
+            kubeconfig = str(clusters.kubeconfig(name))
+            if merge_kubeconfig:
+                merged = clusters.merge_kubeconfig(name)
+                changes.append(f"kubeconfig: context {context_name(name)} merged into {merged} "
+                               f"(kubectl --context {context_name(name)})")
         current = target.status(name, probe=False)  # the expiry of what exists, kept resources included
     facts = {s.name: dict(s.facts) for s in result.services}
     values, secrets = environment_values(the_plan.profile, name, facts)
     return Environment(name=name, profile=the_plan.profile.name, services=facts, values=values, secrets=secrets,
                        expires=current.expires if current else None, state=current.state if current else "ready",
-                       changes=result.changes)
+                       changes=tuple(changes), kubeconfig=kubeconfig)
+
+
+def sync(name: str, *, platform: str | os.PathLike | None = None, progress: Progress | None = None,
+         lock_timeout: float | None = None) -> list[str]:
+    """Push the platform's working tree to a running environment again and have Flux reconcile it now (the
+    inner loop of delivery `flux`); returns what changed, in the cluster too. `platform`: default, the
+    folder the environment was last delivered from."""
+    progress = progress or Silent()
+    state = status(name, probe=False)
+    if state.target != "kind":
+        raise InvalidInput(f"environment {name} is a {state.target} environment: `devenv sync` needs a cluster "
+                           "with Flux (profile target kind)")
+    target = target_for("kind")
+    warnings: list[str] = []
+    profile = _recorded_profile(state, warnings)
+    if profile is None:
+        raise InvalidInput(warnings[0], hint=f"`devenv up {name} --profile P` delivers it again with a profile")
+    root = platform if platform is not None else target.recorded_platform(name)
+    the_plan = plan(name, profile, platform=root)
+    passwords = {s.name: s.facts["password"] for s in state.services if "password" in s.facts}
+    with environment_lock(name, purpose="sync", timeout=lock_timeout, on_wait=progress.note, remove_file=True):
+        return target.sync(the_plan, passwords, progress)
 
 
 def attach(name: str, profile: Profile | str | os.PathLike | None = None) -> Environment:
@@ -153,8 +197,36 @@ def attach(name: str, profile: Profile | str | os.PathLike | None = None) -> Env
             warnings.append(f"no container for {', '.join(missing)}: environment values that refer to it are "
                             f"left out (run `devenv up {name}`)")
         values, secrets = _values_present(the_profile, name, facts)
+    kubeconfig = None
+    if state.target == "kind":
+        path = KindClusters().kubeconfig(name)
+        if path.is_file():
+            kubeconfig = str(path)
+        else:
+            warnings.append(f"no kubeconfig for kind cluster {cluster_name(name)} at {path}: KUBECONFIG is left "
+                            f"out (`devenv kubeconfig {name}` finds the cluster's; `devenv up {name}` writes it)")
     return Environment(name=name, profile=state.profile, services=facts, values=values, secrets=secrets,
-                       expires=state.expires, state=state.state, warnings=tuple(warnings))
+                       expires=state.expires, state=state.state, warnings=tuple(warnings), kubeconfig=kubeconfig)
+
+
+def kubeconfig(name: str, *, clusters: KindClusters | None = None) -> Path:
+    """The kubeconfig file (mode 0600) of the environment's kind cluster; EnvironmentNotFound when it has none.
+    A cluster of devenv's whose file is gone gets it written again from the cluster."""
+    validate_name(name)
+    clusters = clusters or KindClusters()
+    if which("kind") is None or not clusters.exists(name):
+        raise EnvironmentNotFound(
+            f"environment {name} has no kind cluster, so no kubeconfig"
+            + (" (kind is not installed)" if which("kind") is None else ""),
+            hint=f"`devenv list` shows the environments; `devenv up {name} --profile local` makes one with a cluster",
+        )
+    path = clusters.kubeconfig(name)
+    if not path.is_file():
+        clusters.ensure_ours(name)  # writes the file when the cluster answers and is devenv's; refuses otherwise
+    if not path.is_file():
+        raise EnvironmentNotFound(f"kind cluster {cluster_name(name)} does not answer and devenv holds no "
+                                  f"kubeconfig for it", hint=f"`devenv down {name}` and `devenv up {name}` make it again")
+    return path
 
 
 def down(name: str, *, keep_data: bool = False, dry_run: bool = False, progress: Progress | None = None,

@@ -1,4 +1,5 @@
-"""kind clusters for environments: create (config on stdin), delete, list, and a 0600 kubeconfig each.
+"""kind clusters for environments: create (config on stdin), delete, list, and a 0600 kubeconfig each
+(merged into the user's kubeconfig on request, and removed from it with the cluster).
 
 A devenv cluster is named `devenv-<environment>` and its node carries the `devenv.*` labels;
 devenv deletes only clusters it finds with both.
@@ -12,6 +13,7 @@ from typing import Callable, Mapping
 
 import yaml
 
+from devenv import kubeconfig as user_kubeconfig
 from devenv import labels as label_keys
 from devenv import process
 from devenv.errors import DevenvError, KubeError
@@ -20,6 +22,10 @@ from devenv.kube import Kube
 CLUSTER_PREFIX = "devenv-"
 KIND_NETWORK = "kind"  # the Docker network kind puts its nodes on
 CREATE_TIMEOUT = 600
+CERTS_DIR = "/etc/containerd/certs.d"
+CONTAINERD_CONFIG_PATH = ('[plugins."io.containerd.grpc.v1.cri".registry]\n'
+                          f'  config_path = "{CERTS_DIR}"\n')
+INGRESS_READY = {"ingress-ready": "true"}  # the node label kind's ingress guide selects the controller's pod by
 
 
 def state_dir() -> Path:
@@ -35,14 +41,26 @@ def node_container(environment: str) -> str:
     return f"{cluster_name(environment)}-control-plane"
 
 
-def cluster_config(environment: str, node_labels: Mapping[str, str]) -> str:
-    """The kind config: API server on 127.0.0.1 only, the node labelled as devenv's."""
+def context_name(environment: str) -> str:
+    """The cluster, context and user name kind gives the environment in a kubeconfig."""
+    return f"kind-{cluster_name(environment)}"
+
+
+def cluster_config(environment: str, node_labels: Mapping[str, str], *, http_port: int = 8080,
+                   https_port: int = 8443) -> str:
+    """The kind config: API server on 127.0.0.1 only, the node labelled as devenv's and as ingress-ready,
+    its ports 80 and 443 reachable from this machine only, on 127.0.0.1:<http_port> and :<https_port>."""
+    ports = [{"containerPort": container, "hostPort": host, "listenAddress": "127.0.0.1", "protocol": "TCP"}
+             for container, host in ((80, http_port), (443, https_port))]
     config = {
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",
         "name": cluster_name(environment),
         "networking": {"apiServerAddress": "127.0.0.1"},
-        "nodes": [{"role": "control-plane", "labels": dict(node_labels)}],
+        # containerd reads per-registry hosts files (wire_registry writes one for devenv's local registry)
+        "containerdConfigPatches": [CONTAINERD_CONFIG_PATH],
+        "nodes": [{"role": "control-plane", "labels": {**node_labels, **INGRESS_READY},
+                   "extraPortMappings": ports}],
     }
     return yaml.safe_dump(config, sort_keys=False)
 
@@ -59,6 +77,24 @@ class KindClusters:
     def kubeconfig(self, environment: str) -> Path:
         return self.home / "kubeconfig" / environment
 
+    def wire_registry(self, environment: str, host: str, endpoint: str) -> None:
+        """Make images named `host/...` (e.g. localhost:5001/app) pull from `endpoint` inside the cluster's
+        node, as kind's local-registry guide does: a containerd hosts file under /etc/containerd/certs.d."""
+        folder = f"{CERTS_DIR}/{host}"
+        node = node_container(environment)
+        self.run(["docker", "exec", node, "mkdir", "-p", folder], timeout=30)
+        self.run(["docker", "exec", "-i", node, "cp", "/dev/stdin", f"{folder}/hosts.toml"],
+                 stdin=f'[host."{endpoint}"]\n', timeout=30)
+
+    def _retained(self, environment: str) -> Path:
+        """Written before a `--retain` create: evidence that this machine made the cluster when kind could
+        not finish it (no kubeconfig then), so that `devenv down` may delete it."""
+        return self.home / "kubeconfig" / f".{environment}.retained"
+
+    def _merged(self, environment: str) -> Path:
+        """Which user kubeconfig the environment's context was merged into (so `down` takes it out there)."""
+        return self.home / "kubeconfig" / f".{environment}.merged"
+
     def names(self) -> list[str]:
         """Environments that have a devenv kind cluster."""
         result = self.run(["kind", "get", "clusters"], timeout=30)
@@ -67,16 +103,25 @@ class KindClusters:
     def exists(self, environment: str) -> bool:
         return environment in self.names()
 
-    def create(self, environment: str, labels: Mapping[str, str], *, node_image: str | None = None) -> Path:
-        """Create the cluster (or adopt an existing devenv one) and write its kubeconfig with mode 0600."""
+    def create(self, environment: str, labels: Mapping[str, str], *, node_image: str | None = None,
+               http_port: int = 8080, https_port: int = 8443, retain: bool = False,
+               exists: bool | None = None) -> Path:
+        """Create the cluster (or adopt an existing devenv one) and write its kubeconfig with mode 0600.
+        `retain`: kind keeps the node when creating it fails (`kind create cluster --retain`); `exists`: what
+        the caller just found (asked again when None)."""
         path = self.kubeconfig(environment)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if not self.exists(environment):
+        if not (self.exists(environment) if exists is None else exists):
             argv = ["kind", "create", "cluster", "--name", cluster_name(environment), "--config", "-",
                     "--kubeconfig", str(path), "--wait", "120s"]
             if node_image:
                 argv += ["--image", node_image]
-            self.run(argv, stdin=cluster_config(environment, labels), timeout=CREATE_TIMEOUT)
+            if retain:
+                argv.append("--retain")
+                self._retained(environment).touch(mode=0o600)
+            config = cluster_config(environment, labels, http_port=http_port, https_port=https_port)
+            self.run(argv, stdin=config, timeout=CREATE_TIMEOUT)
+            self._retained(environment).unlink(missing_ok=True)  # created: the kubeconfig is the evidence now
         else:
             self.ensure_ours(environment)
         path.chmod(0o600)
@@ -87,7 +132,7 @@ class KindClusters:
         When its API cannot be asked, the kubeconfig devenv wrote at creation is the evidence."""
         path = self.kubeconfig(environment)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        known = path.is_file()
+        known = path.is_file() or self._retained(environment).is_file()
         probe = path.with_name(f".{environment}.probe")
         result = self.run(["kind", "get", "kubeconfig", "--name", cluster_name(environment)], timeout=30, check=False)
         if result.returncode == 0:
@@ -119,9 +164,36 @@ class KindClusters:
     def delete(self, environment: str, *, verify: bool = True) -> bool:
         """Delete the environment's cluster; `verify`: only after ensure_ours (off for a cluster this run made)."""
         if not self.exists(environment):
+            self._retained(environment).unlink(missing_ok=True)
             return False
         if verify:
             self.ensure_ours(environment)
         self.run(["kind", "delete", "cluster", "--name", cluster_name(environment)], timeout=300)
         self.kubeconfig(environment).unlink(missing_ok=True)
+        self._retained(environment).unlink(missing_ok=True)
         return True
+
+    def merge_kubeconfig(self, environment: str, into: Path | None = None) -> Path:
+        """Merge the environment's cluster, context and user (kind-devenv-<environment>) into the user's
+        kubeconfig (`into`, default $KUBECONFIG's first file or ~/.kube/config); returns that file."""
+        source = self.kubeconfig(environment)
+        if not source.is_file():
+            raise DevenvError(f"environment {environment} has no kubeconfig at {source} to merge",
+                              hint=f"`devenv up {environment}` writes it")
+        target = into or user_kubeconfig.default_path()
+        user_kubeconfig.merge(source, target)
+        self._merged(environment).write_text(str(target.absolute()) + "\n")
+        return target
+
+    def unmerge_kubeconfig(self, environment: str, *, dry_run: bool = False) -> Path | None:
+        """Remove the entries `merge_kubeconfig` added (only those named kind-devenv-<environment>) from the
+        file it merged them into; returns that file when it held any."""
+        record = self._merged(environment)
+        if not record.is_file():
+            return None
+        target = Path(record.read_text().strip())
+        if dry_run:
+            return target if user_kubeconfig.holds(target, context_name(environment)) else None
+        removed = user_kubeconfig.remove(target, context_name(environment))
+        record.unlink()
+        return target if removed else None

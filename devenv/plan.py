@@ -87,6 +87,9 @@ class Plan:
                 }
                 for s in self.services
             ],
+            "kind": {"nodeImage": self.profile.kind.node_image,
+                     "ingress": {"http": self.profile.kind.http_port, "https": self.profile.kind.https_port,
+                                 "bind": "127.0.0.1"}} if self.target == "kind" else None,
             "warnings": list(self.warnings),
         }
 

@@ -25,6 +25,11 @@ FACTS = {
 DEFAULT_VERSIONS = {"mariadb": "10.11", "opensearch": "2"}
 DEFAULT_PORTS = {"mariadb": 3306, "opensearch": 9200}
 SEED_SUFFIXES = {"mariadb": (".sql", ".sql.gz"), "opensearch": (".json", ".ndjson")}
+# The kind node image when the profile pins none: devenv documents no kind release, so this is a node image
+# kind publishes for its v0.27 release (Kubernetes 1.32); `kind.nodeImage` pins another.
+DEFAULT_NODE_IMAGE = "kindest/node:v1.32.2"
+# Host ports (on 127.0.0.1) for the cluster's ingress: unprivileged, so a laptop needs no root for them.
+DEFAULT_INGRESS_PORTS = {"http": 8080, "https": 8443}
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILTIN_PROFILES = REPO_ROOT / "profiles"
@@ -35,6 +40,14 @@ _VERSION = re.compile(r"^\d+(\.\d+){0,2}$")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _SIZE = re.compile(r"^\d+[kmgKMG]?$")
 _VAR_NAME = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
+# An image reference as Docker's reference grammar reads it (distribution/reference), with a tag or a digest:
+# [registry[:port]/]path[:tag][@algorithm:hex]. Without either, kind would pull whatever `latest` is.
+_IMAGE_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+# The first part is a registry only when it has a '.' or a port, or is localhost (as Docker decides).
+_HOST_PART = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_IMAGE_DOMAIN = rf"(?:(?:{_HOST_PART}(?:\.{_HOST_PART})+|localhost)(?::\d+)?/|{_HOST_PART}:\d+/)"
+_IMAGE = re.compile(rf"^{_IMAGE_DOMAIN}?{_IMAGE_PATH}(?::(?P<tag>[\w][\w.-]{{0,127}}))?"
+                    rf"(?:@(?P<digest>[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{{32,}}))?$")
 # `{services.db.host}`, `{env.name}`: a reference; `{{` writes a literal `{`; any other brace is
 # literal text, so JSON and YAML flow values (`{owner: dev}`) need no escaping.
 _TEMPLATE_PART = re.compile(r"\{\{|\{([A-Za-z_][\w-]*(?:\.[\w-]+)+)\}")
@@ -83,6 +96,16 @@ class SubstitutionObject:
 
 
 @dataclass(frozen=True)
+class KindSpec:
+    """The kind cluster of a `target: kind` profile: its node image and the host ports of its ingress."""
+
+    node_image: str = DEFAULT_NODE_IMAGE
+    http_port: int = DEFAULT_INGRESS_PORTS["http"]  # 127.0.0.1:<port> -> the node's port 80
+    https_port: int = DEFAULT_INGRESS_PORTS["https"]  # 127.0.0.1:<port> -> the node's port 443
+    ports_pinned: bool = False  # set in the profile: `up` stops when one is taken; else free ones are used
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -102,6 +125,7 @@ class Profile:
     # Left-out AWS secret stores replaced by external-secrets' fake provider: store ("Kind/name" or
     # "Kind/namespace/name") -> remote key -> template (or property -> template).
     secret_stores: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    kind: KindSpec = field(default_factory=KindSpec)
 
     def service(self, name: str) -> ServiceSpec:
         for svc in self.services:
@@ -281,7 +305,7 @@ class _Validator:
 
     def profile(self, data: Any) -> Profile:
         top = ("version", "name", "description", "target", "delivery", "mirror", "exclude", "services",
-               "environment", "substituteFrom", "secretStores", "ingressClass", "storageClass", "ttl", "sources")
+               "environment", "substituteFrom", "secretStores", "ingressClass", "storageClass", "ttl", "sources", "kind")
         data = self.mapping(data, (), top, required=("version", "name", "target"))
         if "version" in data and data["version"] != PROFILE_VERSION:
             self.problem(("version",), f"unsupported version {data['version']!r} (this devenv reads version {PROFILE_VERSION})")
@@ -306,6 +330,7 @@ class _Validator:
         sources = self.sources(data.get("sources", {}))
         substitute_from = self.substitute_from(data.get("substituteFrom", []), services, environment)
         secret_stores = self.secret_stores(data.get("secretStores", {}), services)
+        kind = self.kind(data["kind"], target) if "kind" in data else KindSpec()
         if self.problems:
             raise ProfileError(f"profile {self.path} is invalid ({len(self.problems)} problem"
                                f"{'s' if len(self.problems) > 1 else ''})", context=self.problems)
@@ -314,7 +339,37 @@ class _Validator:
             path=self.path, delivery=delivery, exclude=tuple(exclude), services=services,
             environment=environment, ingress_class=ingress, storage_class=storage, ttl=str(ttl),
             ttl_seconds=ttl_seconds, sources=sources, substitute_from=substitute_from, secret_stores=secret_stores,
+            kind=kind,
         )
+
+    def kind(self, value: Any, target: str | None) -> KindSpec:
+        at = ("kind",)
+        if target is not None and target != "kind":
+            self.problem(at, f"only a `target: kind` profile has a kind cluster (this one has target {target})")
+            return KindSpec()
+        value = self.mapping(value, at, ("nodeImage", "ingress"))
+        image = value.get("nodeImage", DEFAULT_NODE_IMAGE)
+        if self.string(image, at + ("nodeImage",)) is not None:
+            match = _IMAGE.match(image)
+            if not match or not (match.group("tag") or match.group("digest")):
+                self.problem(at + ("nodeImage",), f"{image!r} is not an image reference with a tag or a digest "
+                                                  f"(e.g. {DEFAULT_NODE_IMAGE}, or kindest/node@sha256:...)")
+                image = DEFAULT_NODE_IMAGE
+        else:
+            image = DEFAULT_NODE_IMAGE
+        ingress = self.mapping(value.get("ingress", {}), at + ("ingress",), tuple(DEFAULT_INGRESS_PORTS))
+        ports = {}
+        for key, default in DEFAULT_INGRESS_PORTS.items():
+            port = ingress.get(key, default)
+            if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+                self.problem(at + ("ingress", key), f"{port!r} is not a port number (1-65535)")
+                port = default
+            ports[key] = port
+        if ports["http"] == ports["https"]:
+            self.problem(at + ("ingress", "https"), f"{ports['https']} is also kind.ingress.http: HTTP and HTTPS "
+                                                    "need a host port each")
+        return KindSpec(node_image=image, http_port=ports["http"], https_port=ports["https"],
+                        ports_pinned=bool(ingress))
 
     def string_list(self, value: Any, at: tuple) -> list[str]:
         if not isinstance(value, list):

@@ -105,10 +105,12 @@ def _register_group(name: str, module: str) -> None:
 
 for _name, _module in [
     ("up", "up"),
+    ("sync", "sync"),
     ("down", "down"),
     ("list", "list_"),
     ("status", "status"),
     ("env", "env"),
+    ("kubeconfig", "kubeconfig"),
     ("gc", "gc"),
     ("render", "render"),
     ("substitute", "substitute"),

@@ -27,7 +27,8 @@ def command(
     show_secrets: bool = typer.Option(False, "--show-secrets", help="Print passwords instead of ********."),
 ) -> None:
     """Print the `environment` ConfigMap and Secret values (host endpoints) and each service's connection
-    facts (as DEVENV_<SERVICE>_<FACT>). Passwords are masked unless --show-secrets.
+    facts (as DEVENV_<SERVICE>_<FACT>); for a kind environment, KUBECONFIG (its cluster's own kubeconfig) first.
+    Passwords are masked unless --show-secrets.
 
     Examples:
 
@@ -36,6 +37,8 @@ def command(
       eval "$(devenv env demo --format shell --show-secrets)"
 
       devenv env demo --format json --show-secrets | jq .services.db
+
+      eval "$(devenv env feature-x --format shell)"; kubectl get pods -A
     """
     from devenv import environments
 

@@ -88,6 +88,21 @@ def emit_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         sys.stdout.write(line(row) + "\n")
 
 
+def phase_rows(phases) -> list[dict]:
+    """`--timings` as data: each phase (devenv.timings.Phase) with its start offset and duration, in seconds."""
+    return [{"phase": p.name, "start": round(p.start, 3), "seconds": round(p.seconds, 3)}
+            for p in sorted(phases, key=lambda p: p.start)]
+
+
+def phase_table(phases) -> None:
+    """`--timings` for people, on stderr (stdout keeps the result): phases by start; they may overlap."""
+    rows = phase_rows(phases)
+    width = max([len("phase")] + [len(r["phase"]) for r in rows])
+    note(f"{'PHASE'.ljust(width)}  {'START':>7}  {'SECONDS':>7}")
+    for r in rows:
+        note(f"{r['phase'].ljust(width)}  {r['start']:7.2f}  {r['seconds']:7.2f}")
+
+
 def note(message: str) -> None:
     """A line for the human on stderr (suppressed by -q)."""
     if not _quiet:

@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from devenv.cli import output
+from devenv.errors import InvalidInput
 
 
 class Format(str, Enum):
@@ -69,6 +70,11 @@ def command(
     from devenv.naming import resolve_name
     from devenv.profiles import load_profile
 
+    if out in ("json", "yaml", "table") and not Path(out).exists():
+        raise InvalidInput(f"-o {out}: for `devenv render`, -o names a folder to write (one file per "
+                           "Kustomization) or '-' for stdout, not a format",
+                           hint=f"--format {out if out != 'table' else 'json'} prints it; -o ./{out} writes a "
+                                "folder of that name")
     env_name = resolve_name(name)
     prof = load_profile(profile)
     if validate_crds is not None:
@@ -159,7 +165,6 @@ def explain_result(result) -> None:
 
 
 def _check_crd_dir(crd_dir: Path) -> None:
-    from devenv.errors import InvalidInput
     from devenv.flux.crds import load_crds
 
     if not crd_dir.is_dir() or not load_crds(str(crd_dir.resolve())):

@@ -10,6 +10,7 @@ import typer
 
 from devenv.cli import output
 from devenv.errors import Interrupted
+from devenv.timings import recording
 
 
 Format = output.TableOrJson
@@ -32,6 +33,15 @@ def command(
     no_cache: bool = typer.Option(False, "--no-cache", help="Initialise and seed new data volumes from scratch "
                                                             "instead of copying the cached snapshot of their data "
                                                             "(and make no snapshot). DEVENV_CACHE=off does the same."),
+    timings: bool = typer.Option(False, "--timings", help="Also print when each phase started and how long it "
+                                                           "took (stderr; under \"timings\" with -o json)."),
+    retain: bool = typer.Option(False, "--retain", help="When `up` fails, keep what this run created (the kind "
+                                                        "cluster, the containers) for debugging instead of removing "
+                                                        "it; `devenv down NAME` removes it later."),
+    merge_kubeconfig: bool = typer.Option(False, "--merge-kubeconfig",
+                                          help="Also merge the kind cluster's context (kind-devenv-NAME) into "
+                                               "$KUBECONFIG's first file, else ~/.kube/config; `devenv down` "
+                                               "removes it again. Without it, that file is never touched."),
     fmt: str = output.choice(Format, Format.table, "--output", "-o", help="table or json."),
 ) -> None:
     """Create the environment, or converge an existing one: re-create only what differs from the profile
@@ -39,7 +49,8 @@ def command(
 
     Endpoints go to stdout, progress to stderr. Targets: `kind` (profile `local`: a kind cluster, the
     data services as containers on its network, the rendered platform applied) and `docker` (profile
-    `test`: the data services alone). Ports are bound to 127.0.0.1.
+    `test`: the data services alone). Ports are bound to 127.0.0.1. A kind cluster's kubeconfig is its
+    own file (`devenv kubeconfig NAME`); --merge-kubeconfig adds its context to yours as well.
 
     Examples:
 
@@ -48,6 +59,10 @@ def command(
       devenv up feature-x --profile local --platform ~/src/platform-flux
 
       devenv up demo --profile test --dry-run -o json
+
+      devenv up feature-x --merge-kubeconfig
+
+      devenv up feature-x --retain                a failure keeps the cluster
     """
     from devenv import environments
 
@@ -61,9 +76,17 @@ def command(
     started = time.monotonic()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        env = environments.up(env_name, profile, ttl=ttl, platform=platform, progress=output,
-                              allow_other_port=allow_other_port, cache=cache)
+        with recording() as phases:
+            env = environments.up(env_name, profile, ttl=ttl, platform=platform, progress=output,
+                                  allow_other_port=allow_other_port, cache=cache, retain=retain,
+                                  merge_kubeconfig=merge_kubeconfig)
     except environments.UpInterrupted as stopped:
+        if stopped.retained:
+            raise Interrupted(
+                f"interrupted: `devenv up {env_name}` stopped; --retain kept what this run had created; the "
+                f"environment is now:", context=stopped.left,
+                hint=f"`devenv up {env_name}` finishes it; `devenv down {env_name}` removes it",
+            ) from None
         raise Interrupted(
             f"interrupted: `devenv up {env_name}` stopped and removed what this run had created; the "
             f"environment is now:", context=stopped.left,
@@ -76,8 +99,11 @@ def command(
         signal.signal(signal.SIGTERM, previous)
     for change in env.changes:
         output.note(f"  {change}")
+    if timings and fmt is not Format.json:
+        output.phase_table(phases)
     if fmt is Format.json:
-        output.emit_json({**env.to_dict(), "changes": list(env.changes)})
+        output.emit_json({**env.to_dict(), "changes": list(env.changes),
+                          **({"timings": output.phase_rows(phases)} if timings else {})})
     else:
         output.emit_table(["service", "endpoint", "url"],
                           [[service, f"{f['host']}:{f['port']}", f["url"]] for service, f in env.services.items()])

@@ -14,9 +14,10 @@ import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Protocol
+from typing import Iterable, Mapping
 
 from devenv import labels as label_keys
+from devenv.delivery import Progress, Quiet
 from devenv.errors import DevenvError
 from devenv.flux.kustomizations import is_flux_kustomization
 from devenv.kube import Kube, describe
@@ -27,15 +28,6 @@ FLUX_NAMESPACE = "kustomize.toolkit.fluxcd.io/namespace"
 INVENTORY_PREFIX = "devenv-inventory-"
 DEFAULT_TIMEOUT = 300.0
 FIRST = ("CustomResourceDefinition", "Namespace")  # kustomize-controller's first apply stage
-
-
-class Progress(Protocol):
-    def note(self, message: str) -> None: ...
-
-
-class _Quiet:
-    def note(self, message: str) -> None:
-        pass
 
 
 @dataclass
@@ -98,7 +90,7 @@ class ApplyDelivery:
         self.environment = environment
         self.tags = {k: v for k, v in tags.items() if k in (label_keys.MANAGED, label_keys.ENVIRONMENT)}
         self.inventory_namespace = inventory_namespace
-        self.progress = progress or _Quiet()
+        self.progress = progress or Quiet()
 
     def is_ours(self, live: Mapping) -> bool:
         """An object devenv may take fields over from, or prune: it carries this environment's labels."""

@@ -22,35 +22,34 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Protocol
+from typing import Callable, Iterable, Mapping
 
 import yaml
 
 from devenv import process
+from devenv.delivery import Progress, Quiet
 from devenv.errors import DeliveryFailed, InvalidInput
 from devenv.flux.kustomizations import dependency_id, is_flux_kustomization
 from devenv.kube import Kube
 from devenv.registry import Registry
+from devenv.timings import phase
 
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
 KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
 SOURCE_NAME = "devenv-platform"
 FINGERPRINT = "devenv.io/source-fingerprint"  # on the OCIRepository: the working tree it was pushed from
+PLATFORM = "devenv.io/platform"  # on the OCIRepository: the folder it was pushed from (`devenv sync` pushes it again)
 REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 PUSH_TIMEOUT = 300
 # Flux's Ready=False reasons that waiting does not fix: the same source gives the same build.
 FATAL_REASONS = {"BuildFailed", "ArtifactFailed"}
+# Failures at the current revision that Flux retries but that waiting rarely fixes: a health check that already
+# waited the Kustomization's own `timeout`, an apply the API server refused. An apply that failed for want of a
+# CRD another Kustomization is still installing is waited for.
+FAILED_REASONS = {"HealthCheckFailed", "ReconciliationFailed"}
+TRANSIENT_MESSAGES = ("no matches for kind", "ensure CRDs are installed first")
 # What `flux push artifact` leaves out by default, kept when devenv lists the files itself.
 ALWAYS_IGNORED = (".git",)
-
-
-class Progress(Protocol):
-    def note(self, message: str) -> None: ...
-
-
-class _Quiet:
-    def note(self, message: str) -> None:
-        pass
 
 
 # -- the source ------------------------------------------------------------------------------
@@ -145,11 +144,11 @@ def _revision(root: Path) -> str:
 
 
 def source_object(name: str, namespace: str, artifact: Artifact, *, insecure: bool, labels: Mapping[str, str],
-                  interval: str = "10m") -> dict:
+                  interval: str = "10m", platform: Path | None = None) -> dict:
     """The OCIRepository serving exactly the pushed digest (a new push is a new digest: Flux reconciles)."""
+    annotations = {FINGERPRINT: artifact.fingerprint, **({PLATFORM: str(platform)} if platform else {})}
     return {"apiVersion": SOURCE_API, "kind": "OCIRepository",
-            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels),
-                         "annotations": {FINGERPRINT: artifact.fingerprint}},
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels), "annotations": annotations},
             "spec": {"interval": interval, "url": artifact.url, "ref": {"digest": artifact.digest},
                      **({"insecure": True} if insecure else {})}}
 
@@ -303,8 +302,13 @@ def ready_state(obj: Mapping | None, revision: str | None = None, requested: str
     conditions = {c.get("type"): c for c in status.get("conditions") or []}
     ready = conditions.get("Ready") or {}
     applied = str(status.get("lastAppliedRevision") or (status.get("artifact") or {}).get("revision") or "")
+    if ready.get("status") == "False" and status.get("lastAttemptedRevision"):
+        applied = str(status["lastAttemptedRevision"])  # the revision that failed (applied: the last that did not)
     seen = _Seen(False, str(ready.get("reason") or "Progressing"), str(ready.get("message") or "reconciling"), applied)
-    if status.get("observedGeneration") != (obj.get("metadata") or {}).get("generation"):
+    generation = (obj.get("metadata") or {}).get("generation")
+    # kustomize-controller moves status.observedGeneration only on success (-1 until one); its conditions
+    # carry the generation they were written for
+    if generation not in (status.get("observedGeneration"), ready.get("observedGeneration")):
         seen.reason, seen.message = "Progressing", "the controller has not seen this generation yet"
         return seen
     if requested and status.get("lastHandledReconcileAt") != requested:
@@ -322,7 +326,7 @@ def wait_ready(kube: Kube, kustomizations: list[dict], *, timeout: float, progre
     """Wait for the source, then every Kustomization (nested ones as their parents create them) to be Ready
     at the source's revision. Raises DeliveryFailed naming the Kustomization (and the HelmRelease) that
     failed, with Flux's condition message; returns the revision applied."""
-    progress = progress or _Quiet()
+    progress = progress or Quiet()
     deadline = time.monotonic() + timeout
     revision = ""
     if source is not None:
@@ -336,20 +340,32 @@ def wait_ready(kube: Kube, kustomizations: list[dict], *, timeout: float, progre
                                      f"is not Ready: {seen.reason}: {seen.message}")
             time.sleep(poll)
     pending = {f"{k['metadata']['namespace']}/{k['metadata']['name']}": k for k in kustomizations}
+    needs = {kid: {dependency_id(d, k["metadata"]["namespace"]) for d in (k.get("spec") or {}).get("dependsOn") or []}
+             for kid, k in pending.items()}
+    asked = {kid: requested for kid in pending}  # the reconcile request each must have handled
     states: dict[str, _Seen] = {}
+    ready: set[str] = set()
     announced: set[str] = set()
     while pending:
         for kid, ref in list(pending.items()):
             live = kube.get(ref)
-            seen = states[kid] = ready_state(live, revision or None, requested)
+            seen = states[kid] = ready_state(live, revision or None, asked.get(kid))
             if seen.ready:
                 progress.note(f"• Kustomization {kid}: Ready ({seen.revision or 'applied'})")
                 del pending[kid]
+                ready.add(kid)
                 for child in _children(live):  # nested Kustomizations it applied: waited for too
                     cid = f"{child['metadata']['namespace']}/{child['metadata']['name']}"
                     if cid not in states and cid not in pending:
                         pending[cid] = child
-            elif seen.reason in FATAL_REASONS and seen.revision == revision:
+                # kustomize-controller looks at a Kustomization blocked on its dependsOn again only after
+                # --requeue-dependency (30s): ask for those now unblocked at once, as `flux reconcile` would
+                unblocked = [p for p in pending if needs.get(p) and kid in needs[p] and needs[p] <= ready]
+                if unblocked:
+                    token = request_reconcile(kube, [pending[p] for p in unblocked])
+                    asked.update({p: token for p in unblocked})
+            elif seen.revision == revision and (seen.reason in FATAL_REASONS or (
+                    seen.reason in FAILED_REASONS and not any(m in seen.message for m in TRANSIENT_MESSAGES))):
                 raise _failed(kube, kid, seen)
             elif kid not in announced and seen.reason != "Progressing":
                 announced.add(kid)
@@ -362,23 +378,37 @@ def wait_ready(kube: Kube, kustomizations: list[dict], *, timeout: float, progre
     return revision
 
 
+def inventory(live: Mapping | None) -> list[dict]:
+    """References to the objects a Flux Kustomization applied, from its status.inventory (ids are
+    `<namespace>_<name>_<group>_<Kind>`, `v` the version); an entry that is not such an id is skipped."""
+    refs = []
+    for entry in (((live or {}).get("status") or {}).get("inventory") or {}).get("entries") or []:
+        parts = str(entry.get("id", "")).split("_", 3)
+        if len(parts) != 4:
+            continue
+        namespace, name, group, kind = parts
+        version = str(entry.get("v") or "v1")
+        refs.append({"apiVersion": f"{group}/{version}" if group else version, "kind": kind,
+                     "metadata": {"name": name, **({"namespace": namespace} if namespace else {})}})
+    return refs
+
+
+def _is_kustomization(ref: Mapping) -> bool:
+    return ref["kind"] == "Kustomization" and ref["apiVersion"].startswith("kustomize.toolkit.fluxcd.io/")
+
+
 def _children(live: Mapping | None) -> list[dict]:
-    entries = (((live or {}).get("status") or {}).get("inventory") or {}).get("entries") or []
-    out = []
-    for entry in entries:
-        namespace, name, group, kind = str(entry.get("id", "")).split("_", 3) if entry.get("id", "").count("_") >= 3 \
-            else ("", "", "", "")
-        if group == "kustomize.toolkit.fluxcd.io" and kind == "Kustomization":
-            out.append({"apiVersion": f"{group}/{entry.get('v') or 'v1'}", "kind": kind,
-                        "metadata": {"name": name, "namespace": namespace}})
-    return out
+    """The nested Kustomizations a Kustomization applied."""
+    return [ref for ref in inventory(live) if _is_kustomization(ref)]
 
 
 def _culprit(pending: Mapping[str, dict], states: Mapping[str, _Seen]) -> str:
-    """The Kustomization to blame: one not waiting on another (DependencyNotReady is a symptom)."""
-    for kid in pending:
-        if states[kid].reason not in ("DependencyNotReady", "Progressing", "NotFound"):
-            return kid
+    """The Kustomization to blame: one that failed, else one still working (not waiting on another:
+    DependencyNotReady is a symptom), else the first."""
+    for unblamed in (("DependencyNotReady", "Progressing", "NotFound"), ("DependencyNotReady",)):
+        for kid in pending:
+            if states[kid].reason not in unblamed:
+                return kid
     return next(iter(pending))
 
 
@@ -387,14 +417,12 @@ def _failed(kube: Kube, kid: str, seen: _Seen, waited: float | None = None) -> D
     lines = []
     live = kube.get({"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
                      "metadata": {"name": name, "namespace": namespace}})
-    for entry in (((live or {}).get("status") or {}).get("inventory") or {}).get("entries") or []:
-        ns, n, group, kind = str(entry.get("id", "_ _ _ _")).split("_", 3)
-        if kind == "HelmRelease":
-            release = kube.get({"apiVersion": f"{group}/{entry.get('v') or 'v2'}", "kind": kind,
-                                "metadata": {"name": n, "namespace": ns}})
-            state = ready_state(release)
+    for ref in inventory(live):
+        if ref["kind"] == "HelmRelease":
+            state = ready_state(kube.get(ref))
             if not state.ready:
-                lines.append(f"HelmRelease {ns}/{n}: {state.reason}: {state.message}")
+                lines.append(f"HelmRelease {ref['metadata'].get('namespace')}/{ref['metadata']['name']}: "
+                             f"{state.reason}: {state.message}")
     when = f"not Ready after {waited:g}s" if waited is not None else "failed"
     return DeliveryFailed(f"Kustomization {kid} {when}: {seen.reason}: {seen.message}", context=lines,
                           hint=f"flux get kustomizations -A; kubectl -n {namespace} describe kustomization {name}")
@@ -447,7 +475,7 @@ class FluxDelivery:
         self.target_namespace = target_namespace
         self.service_account = service_account
         self.substitute_from = substitute_from
-        self.progress = progress or _Quiet()
+        self.progress = progress or Quiet()
         self.run = run
         self.apply = ApplyDelivery(kube, environment, tags, inventory_namespace=namespace, progress=self.progress)
 
@@ -459,14 +487,17 @@ class FluxDelivery:
                 reconcile: bool = False) -> Delivered:
         from devenv.delivery.apply import go_duration
 
-        self.apply.apply_environment(environment_objects)
-        if self.registry.hosting is not None:
-            self.kube.apply(self.apply.labelled(self.registry.hosting), force=self.apply.is_ours)
-        for mirror in (k for k in rendered.kustomizations if k.mirror):
-            self.apply.apply_kustomization(mirror, True)
-        artifact, pushed = self.push(rendered.platform)
+        with phase("environment objects"):
+            self.apply.apply_environment(environment_objects)
+            if self.registry.hosting is not None:
+                self.kube.apply(self.apply.labelled(self.registry.hosting), force=self.apply.is_ours)
+            for mirror in (k for k in rendered.kustomizations if k.mirror):
+                self.apply.apply_kustomization(mirror, True)
+        with phase("push artifact"):
+            artifact, pushed = self.push(rendered.platform)
+        before = self.applied_objects() if reconcile else {}
         source = source_object(SOURCE_NAME, self.namespace, _pulled(artifact, self.registry),
-                               insecure=self.registry.insecure, labels=self.tags)
+                               insecure=self.registry.insecure, labels=self.tags, platform=rendered.platform)
         self.kube.apply(source, force=self.apply.is_ours)
         objects = kustomization_objects(rendered, source=self.source_ref,
                                         namespace=self.namespace if self.move else None,
@@ -484,9 +515,36 @@ class FluxDelivery:
         if timeout is None:
             timeout = sum(go_duration((o.get("spec") or {}).get("timeout") or "5m") for o in objects) or 300.0
         self.progress.note(f"• waiting for Flux to reconcile {len(objects)} Kustomizations")
-        revision = wait_ready(self.kube, objects, timeout=timeout, progress=self.progress, source=source,
-                              requested=requested)
+        with phase("flux reconcile"):
+            revision = wait_ready(self.kube, objects, timeout=timeout, progress=self.progress, source=source,
+                                  requested=requested)
+        if reconcile:
+            changes += _compare(before, self.applied_objects())
         return Delivered(source, objects, pushed, revision, changes)
+
+    def applied_objects(self) -> dict[str, str]:
+        """What Flux applied for this environment (every Kustomization's inventory, nested ones included):
+        `Kind namespace/name` -> its generation (resourceVersion for kinds without one)."""
+        out: dict[str, str] = {}
+        todo = self.kube.list(KUSTOMIZE_API, "Kustomization", selector=self.selector)
+        seen: set[str] = set()
+        while todo:
+            k = todo.pop()
+            key = f"{k['metadata']['namespace']}/{k['metadata']['name']}"
+            if key in seen:
+                continue
+            seen.add(key)
+            live = k if "status" in k else self.kube.get(k)
+            for ref in inventory(live):
+                if _is_kustomization(ref):
+                    todo.append(ref)
+                obj = self.kube.get(ref)
+                if obj is not None:  # the generation counts spec changes only (not status); else any change
+                    meta = obj["metadata"]
+                    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+                    out[f"{ref['kind']} {where}{meta['name']}"] = str(meta.get("generation")
+                                                                      or meta.get("resourceVersion"))
+        return out
 
     def push(self, platform: Path) -> tuple[Artifact, bool]:
         """The working tree as an artifact: pushed unless the OCIRepository already serves these very files."""
@@ -514,6 +572,14 @@ class FluxDelivery:
                 self.kube.delete(live)
                 removed.append(f"Kustomization {key[0]}/{key[1]}: deleted (no longer rendered)")
         return removed
+
+
+def _compare(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
+    """What Flux created, changed or pruned between two looks at what it applied."""
+    out = [f"{name}: created" for name in after if name not in before]
+    out += [f"{name}: changed" for name in after if name in before and after[name] != before[name]]
+    out += [f"{name}: deleted" for name in before if name not in after]
+    return out or ["nothing in the cluster changed"]
 
 
 def repository_for(environment: str) -> str:

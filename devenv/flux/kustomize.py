@@ -18,7 +18,7 @@ import threading
 import types
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import yaml
 from yaml.resolver import BaseResolver
@@ -616,16 +616,46 @@ def legacy_sorted(objects: list[dict]) -> list[dict]:
 # -- the workspace -------------------------------------------------------------------------------
 
 
+class BuildCache:
+    """`kustomize build` outputs shared by the renders of one command (`up` renders before it creates anything,
+    then again with the generated passwords), keyed by the folder and the kustomization written for it. Only
+    for renders of an unchanged tree moments apart: it does not look at the files."""
+
+    def __init__(self) -> None:
+        self._outputs: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def has(self, directory: Path, kustomization: str) -> bool:
+        with self._lock:
+            return (str(directory), kustomization) in self._outputs
+
+    def build(self, directory: Path, kustomization: str, build: Callable[[], str]) -> str:
+        key = (str(directory), kustomization)
+        with self._lock:
+            if key in self._outputs:
+                return self._outputs[key]
+        output = build()
+        with self._lock:
+            self._outputs[key] = output
+        return output
+
+
 class Workspace:
     """A temporary directory holding, per source root, a symlink mirror of the source in which each
     build gets its own real copy of the `spec.path` folder (entries symlinked, kustomization.yaml
     written), placed next to the original so that relative references resolve unchanged."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache: BuildCache | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="devenv-render-"))
         self._lock = threading.Lock()
         self._real: set[Path] = set()
         self._count = 0
+        self.cache = cache
+
+    def _run_build(self, directory: Path, build_dir: Path, kustomization: str, describe: str) -> str:
+        if self.cache is None:
+            return run_build(build_dir, describe=describe)
+        return self.cache.build(directory, kustomization, lambda: run_build(build_dir, describe=describe))
 
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -669,7 +699,7 @@ class Workspace:
             if not isinstance(base, dict):
                 raise PlatformError(f"{display(existing)}: not a kustomization (a YAML {type(base).__name__})")
             if base.get("resources") and spec.is_empty():
-                return self._objects(run_build(directory, describe=describe), describe)
+                return self._objects(self._run_build(directory, directory, "", describe), describe)
             if not base.get("resources"):
                 # fluxcd/pkg sets this on a kustomization.yaml without resources, so that kustomize
                 # builds it (an empty one builds to nothing) instead of calling it empty.
@@ -678,10 +708,12 @@ class Workspace:
         else:
             base = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
                     "resources": scan_resources(directory)}
-        merged = apply_flux_spec(base, spec, directory, describe)
+        merged = dump_yaml(apply_flux_spec(base, spec, directory, describe))
+        if self.cache is not None and self.cache.has(directory, merged):
+            return self._objects(self._run_build(directory, directory, merged, describe), describe)
         work = self._sibling(root, directory)
-        (work / "kustomization.yaml").write_text(dump_yaml(merged))
-        return self._objects(run_build(work, describe=describe), describe)
+        (work / "kustomization.yaml").write_text(merged)
+        return self._objects(self._run_build(directory, work, merged, describe), describe)
 
     @staticmethod
     def _objects(text: str, describe: str) -> list[dict]:

@@ -30,7 +30,7 @@ from devenv.flux.kustomizations import (
     FluxKustomization, check_cycles, dependency_order, is_flux_kustomization, read_cluster_folder,
 )
 from devenv.flux.kustomize import (
-    RemoteResource, Workspace, display, iter_files, load_documents, read_manifest, resolve_path,
+    BuildCache, RemoteResource, Workspace, display, iter_files, load_documents, read_manifest, resolve_path,
 )
 from devenv.flux.sources import SourceResolver, merge_values
 from devenv.profiles import EMBEDDED_PLATFORM, Profile
@@ -213,7 +213,8 @@ def render_environment(profile: Profile, environment: str, *, platform: str | os
                        labels: Mapping[str, str] | None = None, namespace: str | None = None,
                        passwords: Mapping[str, str] | None = None, strict: bool = True,
                        skip_unbuildable: bool = False, keep_going: bool = False,
-                       workers: int | None = None, baselines: bool = False) -> RenderResult:
+                       workers: int | None = None, baselines: bool = False,
+                       build_cache: BuildCache | None = None) -> RenderResult:
     """Render what Flux would apply for `environment` from the profile's cluster folder of `platform`
     (default: the embedded platform), AWS-only components left out and the rest adapted.
 
@@ -227,7 +228,8 @@ def render_environment(profile: Profile, environment: str, *, platform: str | os
     `keep_going` (for `devenv components` and `devenv init`) also records every other problem of a
     Kustomization (as not rendered, or in `undefined` / `missing_objects`) instead of raising;
     `baselines` keeps, for each object, what kustomize built and substitution gave before devenv adapted
-    it (RenderedKustomization.built/.before): Flux delivery turns the difference into `spec.patches`.
+    it (RenderedKustomization.built/.before): Flux delivery turns the difference into `spec.patches`;
+    `build_cache` shares kustomize builds with another render of the same, unchanged tree (`up` renders twice).
     Raises PlatformError, SubstitutionError, CommandFailed or ToolMissing, each naming what failed.
     """
     if not profile.mirror:  # a docker profile may leave it out: the data services alone, no cluster
@@ -239,7 +241,7 @@ def render_environment(profile: Profile, environment: str, *, platform: str | os
     env_objects = facts.environment_objects(
         profile, environment, service_facts,
         dict(labels) if labels is not None else default_labels(profile, environment), namespace)
-    with Workspace() as workspace:
+    with Workspace(build_cache) as workspace:
         renderer = _Renderer(profile, environment, root, env_objects, strict, workspace,
                              skip_unbuildable=skip_unbuildable or keep_going, keep_going=keep_going,
                              secret_values=secrets.store_values(profile, environment, service_facts, namespace),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
+from devenv.errors import DevenvError
 from devenv.facts import Endpoint
 from devenv.plan import Plan
 
@@ -90,8 +91,9 @@ class UpResult:
 class Target(Protocol):
     name: str
 
-    def up(self, plan: Plan, progress: Progress) -> UpResult:
-        """Converge the environment to the plan (create, start or re-create only what differs)."""
+    def up(self, plan: Plan, progress: Progress, *, retain: bool = False) -> UpResult:
+        """Converge the environment to the plan (create, start or re-create only what differs); `retain`: on
+        failure keep what this run created instead of removing it."""
 
     def down(self, environment: str, *, keep_data: bool = False, dry_run: bool = False) -> list[str]:
         """Remove the environment's resources (volumes unless keep_data); return what was (or would be) removed."""
@@ -116,6 +118,17 @@ def json_facts(facts: Mapping[str, str]) -> dict[str, str | int]:
 
 def mask(facts: Mapping[str, str], show_secrets: bool) -> dict[str, str]:
     return {k: (v if show_secrets or k != "password" else MASK) for k, v in facts.items()}
+
+
+def say_retained(failure: BaseException, environment: str, kept: str, look: str) -> None:
+    """The hint of a failed `up --retain`: what was kept, how to look at it, how to remove it (the outermost
+    target's word wins: a kind `up` says so once, for its containers and its cluster)."""
+    if not isinstance(failure, DevenvError):
+        return
+    before = getattr(failure, "hint_before_retain", failure.hint)
+    failure.hint_before_retain = before
+    said = f"--retain kept {kept} for debugging ({look}); `devenv down {environment}` removes it all"
+    failure.hint = f"{before}; {said}" if before else said
 
 
 def target_for(name: str) -> Target:

@@ -24,7 +24,8 @@ from devenv.plan import Plan, ServicePlan
 from devenv.profiles import FACTS, ServiceSpec
 from devenv.services import swap_for
 from devenv.services.base import wait_until_ready
-from devenv.targets import EnvironmentState, Progress, ServiceState, Silent, UpResult
+from devenv.targets import EnvironmentState, Progress, ServiceState, Silent, UpResult, say_retained
+from devenv.timings import phase
 
 HOST = "127.0.0.1"
 PORT_ATTEMPTS = 3
@@ -45,13 +46,18 @@ class DockerTarget:
 
     # -- up ----------------------------------------------------------------------------------
 
-    def up(self, plan: Plan, progress: Progress = Silent()) -> UpResult:
+    def up(self, plan: Plan, progress: Progress = Silent(), *, retain: bool = False) -> UpResult:
+        """`retain`: when it fails, keep this run's containers for debugging instead of removing them."""
         found = docker.managed(self.client, plan.environment)
         run = _Run(self, plan, progress, found)
         try:
             return run.converge()
-        except BaseException:
-            run.rollback()
+        except BaseException as failure:
+            if not retain:
+                run.rollback()
+            else:
+                say_retained(failure, plan.environment, "this run's containers",
+                             f"`docker ps -a --filter label={labels.ENVIRONMENT}={plan.environment}`")
             raise
 
     def preview(self, plan: Plan) -> list[dict]:
@@ -286,18 +292,22 @@ class _Run:
             self.check_cancelled()
             if action == "create":
                 self.refuse_foreign(self.client.containers, svc.container, "container")
-            snapshot = self.fill_from_cache(svc) if action == "create" else None
-            container = self.create_and_start(svc, credentials, previous_port, snapshot)
+            with phase(f"{svc.name}: volume"):
+                snapshot = self.fill_from_cache(svc) if action == "create" else None
+            with phase(f"{svc.name}: container"):
+                container = self.create_and_start(svc, credentials, previous_port, snapshot)
         elif action == "start":
             self.progress.note(f"• {svc.name}: starting its stopped container {svc.container}")
             container = self.start_existing(svc, container, credentials)
         endpoint = Endpoint(HOST, int(docker.label_of(container, labels.HOST_PORT)))
         started = time.monotonic()
-        wait_until_ready(swap, svc.spec, endpoint, credentials, stopped=lambda: docker.stopped(container),
-                         logs=lambda: docker.logs_tail(container), cancelled=self.cancelled)
+        with phase(f"{svc.name}: ready"):
+            wait_until_ready(swap, svc.spec, endpoint, credentials, stopped=lambda: docker.stopped(container),
+                             logs=lambda: docker.logs_tail(container), cancelled=self.cancelled)
         if action != "keep" and svc.spec.seed and not swap.seeds_at_init():
             self.check_cancelled()
-            swap.seed(svc.spec, endpoint, credentials)  # once per data volume: the swap records it in the data
+            with phase(f"{svc.name}: seed"):
+                swap.seed(svc.spec, endpoint, credentials)  # once per data volume: the swap records it in the data
         if action != "keep":
             self.progress.note(f"  {svc.name} ready at {endpoint.host}:{endpoint.port} "
                                f"({time.monotonic() - started:.1f}s after start)")
@@ -314,8 +324,9 @@ class _Run:
         return self.plan.cache and swap_for(svc.type).snapshots and fresh
 
     def ensure_snapshot(self, svc: ServicePlan) -> None:
-        Cache(self.client).ensure(svc.spec, svc.image, run=self.plan.labels[labels.RUN], note=self.progress.note,
-                                  cancelled=self.cancelled)
+        with phase(f"{svc.name}: snapshot"):
+            Cache(self.client).ensure(svc.spec, svc.image, run=self.plan.labels[labels.RUN],
+                                      note=self.progress.note, cancelled=self.cancelled)
 
     def fill_from_cache(self, svc: ServicePlan) -> str | None:
         """The cache key whose snapshot now fills the service's new volume; None when the cache is not used."""

@@ -17,13 +17,16 @@ from typing import Callable
 from devenv import docker, labels, process
 from devenv.delivery.apply import ApplyDelivery
 from devenv.delivery.flux import FluxDelivery
-from devenv.registry import Registry
-from devenv.errors import DevenvError, InvalidInput, ToolMissing
-from devenv.kind import KIND_NETWORK, KindClusters
+from devenv.errors import DevenvError, InvalidInput, PortTaken, ToolMissing
+from devenv.flux.kustomize import BuildCache
+from devenv.kind import KIND_NETWORK, KindClusters, cluster_name, context_name
 from devenv.kube import CURRENT, Kube
 from devenv.plan import Plan
-from devenv.targets import EnvironmentState, Progress, Silent, UpResult
+from devenv.profiles import KindSpec
+from devenv.registry import Registry
+from devenv.targets import EnvironmentState, Progress, Silent, UpResult, say_retained
 from devenv.targets.docker import DockerTarget
+from devenv.timings import phase, timed
 
 APPLY_TIMEOUT = 300
 FLUX_CONTROLLERS = ("source-controller", "helm-controller")
@@ -47,16 +50,26 @@ class KindTarget:
 
     # -- up ----------------------------------------------------------------------------------
 
-    def up(self, plan: Plan, progress: Progress = Silent()) -> UpResult:
-        self.preflight(plan)
+    def up(self, plan: Plan, progress: Progress = Silent(), *, retain: bool = False) -> UpResult:
+        """`retain`: when `up` fails, keep what this run made (the cluster, the containers) for debugging
+        instead of removing it; the error's hint says how to remove it."""
+        builds = BuildCache()  # the preflight render's kustomize builds serve the delivery's render too
+        self.preflight(plan, builds)
         existed = self.clusters.exists(plan.environment)
+        kind = plan.profile.kind
+        if not existed:  # an existing cluster holds its own ports: only a new one needs them free
+            kind = self.ingress_ports(plan)
         node_labels = {k: v for k, v in plan.labels.items()
                        if k in (labels.MANAGED, labels.ENVIRONMENT, labels.PROFILE, labels.OWNER)}
-        progress.note(f"• kind cluster {'devenv-' + plan.environment}: {'found' if existed else 'creating'}")
+        progress.note(f"• kind cluster {cluster_name(plan.environment)}: {'found' if existed else 'creating'}"
+                      + ("" if existed else f" (node image {kind.node_image}, ingress on 127.0.0.1:{kind.http_port} "
+                                            f"and :{kind.https_port})"))
         try:
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="devenv-kind") as pool:
-                cluster = pool.submit(self.clusters.create, plan.environment, node_labels)
-                services = pool.submit(self.services.up, plan, progress)
+                cluster = pool.submit(timed("kind cluster", self.clusters.create), plan.environment, node_labels,
+                                      node_image=kind.node_image, http_port=kind.http_port,
+                                      https_port=kind.https_port, retain=retain, exists=existed)
+                services = pool.submit(timed("data services", self.services.up), plan, progress, retain=retain)
                 try:
                     wait([cluster, services])
                 except KeyboardInterrupt:
@@ -68,16 +81,40 @@ class KindTarget:
                     raise step.exception()
             kubeconfig = cluster.result()
             result = services.result()
-            self.join_kind_network(plan)
+            with phase("kind network"):
+                self.join_kind_network(plan)
             passwords = {s.name: s.facts["password"] for s in result.services if "password" in s.facts}
             changes = list(result.changes) + [f"kind cluster: {'unchanged' if existed else 'created'}"]
-            changes += self.deliver(plan, kubeconfig, passwords, progress)
-        except BaseException:
-            self.roll_back(plan, cluster_existed=existed)
+            changes += self.deliver(plan, kubeconfig, passwords, progress, builds=builds)
+        except BaseException as failure:
+            if retain:
+                _say_retained(failure, plan.environment, cluster_existed=existed)
+            else:
+                self.roll_back(plan, cluster_existed=existed)
             raise
         return UpResult(services=result.services, changes=tuple(changes))
 
-    def preflight(self, plan: Plan) -> None:
+    def ingress_ports(self, plan: Plan) -> KindSpec:
+        """The host ports a new cluster's ingress binds on 127.0.0.1, free now (kind would otherwise fail
+        half-way, after pulling its node image): the profile's when it pins them (taken: PortTaken), else
+        8080/8443 when free and free ports when not, so environments side by side each get theirs."""
+        kind = plan.profile.kind
+        if not kind.ports_pinned:
+            http = kind.http_port if docker.port_free("127.0.0.1", kind.http_port) else docker.free_port("127.0.0.1")
+            https = kind.https_port if docker.port_free("127.0.0.1", kind.https_port) and kind.https_port != http \
+                else docker.free_port("127.0.0.1", {http})
+            return replace(kind, http_port=http, https_port=https)
+        for field, port in (("http", kind.http_port), ("https", kind.https_port)):
+            if not docker.port_free("127.0.0.1", port):
+                raise PortTaken(
+                    f"port {port} on 127.0.0.1, which the kind cluster's ingress ({field.upper()}) would bind, is "
+                    f"taken (kind.ingress.{field} of profile {plan.profile.path}); nothing was created",
+                    hint=f"stop what listens there, or set another port under `kind: {{ingress: {{{field}: PORT}}}}` "
+                         "in the profile",
+                )
+        return kind
+
+    def preflight(self, plan: Plan, builds: BuildCache | None = None) -> None:
         """What `up` checks before it creates anything (`up --dry-run` too): the platform renders offline (a
         platform, profile or substitution error stops here), and the tools it needs are installed."""
         if plan.profile.delivery not in ("apply", "flux"):
@@ -87,7 +124,7 @@ class KindTarget:
                 hint="set `delivery: flux` (Flux's controllers apply the platform) or `delivery: apply` (devenv "
                      "renders and applies the Kustomizations itself) in the profile",
             )
-        self.render(plan, passwords=None)
+        self.render(plan, passwords=None, builds=builds)
         for tool in ("kind",) + (("flux",) if plan.profile.delivery == "flux" else ()):
             if process.which(tool) is None:
                 raise ToolMissing(f"{tool} is not installed (not found on PATH); the kind target needs it",
@@ -115,18 +152,41 @@ class KindTarget:
                 with docker.translate(f"connect {svc.container} to the {KIND_NETWORK} network"):
                     network.connect(svc.container, aliases=[svc.container])
 
-    def render(self, plan: Plan, passwords: dict[str, str] | None, *, baselines: bool = False):
+    def render(self, plan: Plan, passwords: dict[str, str] | None, *, baselines: bool = False,
+               builds: BuildCache | None = None):
         from devenv.flux.render import render_environment  # kustomize and the render pipeline: only when needed
 
         kube_labels, _ = labels.for_kubernetes(dict(plan.labels))
         return render_environment(plan.profile, plan.environment, platform=plan.platform,
-                                  labels=kube_labels, passwords=passwords, baselines=baselines)
+                                  labels=kube_labels, passwords=passwords, baselines=baselines,
+                                  build_cache=builds)
 
-    def deliver(self, plan: Plan, kubeconfig: Path, passwords: dict[str, str], progress: Progress) -> list[str]:
+    def sync(self, plan: Plan, passwords: dict[str, str], progress: Progress = Silent()) -> list[str]:
+        """`devenv sync`: push the working tree again and have Flux reconcile now; what changed."""
+        if plan.profile.delivery != "flux":
+            raise InvalidInput(f"environment {plan.environment} uses delivery {plan.profile.delivery!r}: `devenv sync` "
+                               "pushes to Flux, which delivery `flux` has",
+                               hint=f"`devenv up {plan.environment}` applies the platform again")
+        return self.deliver(plan, self.clusters.kubeconfig(plan.environment), passwords, progress, reconcile=True)
+
+    def recorded_platform(self, environment: str) -> Path | None:
+        """The platform folder the environment's artifact was last pushed from."""
+        from devenv.delivery.flux import PLATFORM, SOURCE_API, SOURCE_NAME
+
+        with self.connect(self.clusters.kubeconfig(environment)) as kube:
+            for source in kube.list(SOURCE_API, "OCIRepository", selector=labels.selector(environment)):
+                if source["metadata"]["name"] == SOURCE_NAME:
+                    path = (source["metadata"].get("annotations") or {}).get(PLATFORM)
+                    return Path(path) if path else None
+        return None
+
+    def deliver(self, plan: Plan, kubeconfig: Path, passwords: dict[str, str], progress: Progress,
+                reconcile: bool = False, builds: BuildCache | None = None) -> list[str]:
         """Delivery `apply` through devenv.kube: the environment objects, then every Kustomization in
         dependsOn waves (devenv.delivery.apply). Secrets travel in request bodies, never on a command line."""
         flux = plan.profile.delivery == "flux"
-        rendered = self.render(plan, passwords, baselines=flux)
+        with phase("render"):
+            rendered = self.render(plan, passwords, baselines=flux, builds=builds)
         _, annotations = labels.for_kubernetes(dict(plan.labels))
         env_objects = [_annotated(o, annotations) for o in rendered.environment_objects]
         with self.connect(kubeconfig) as kube:
@@ -134,15 +194,18 @@ class KindTarget:
             if warning:
                 progress.warn(warning)
             if flux:
-                self.ensure_flux(kube, kubeconfig, progress, controllers=FLUX_DELIVERY_CONTROLLERS)
+                with phase("flux controllers"):
+                    self.ensure_flux(kube, kubeconfig, progress, controllers=FLUX_DELIVERY_CONTROLLERS)
                 delivery = FluxDelivery(kube, plan.environment, plan.labels, registry=self.registry(plan),
                                         namespace=plan.profile.environment.namespace, progress=progress, run=self.run)
-                return delivery.deliver(rendered, env_objects).changes
+                return delivery.deliver(rendered, env_objects, reconcile=reconcile).changes
             if any(r.get("kind") in NEEDS_FLUX for _, r in rendered.resources()):
-                self.ensure_flux(kube, kubeconfig, progress)
+                with phase("flux controllers"):
+                    self.ensure_flux(kube, kubeconfig, progress)
             delivery = ApplyDelivery(kube, plan.environment, plan.labels,
                                      inventory_namespace=plan.profile.environment.namespace, progress=progress)
-            outcomes = delivery.deliver(rendered, env_objects)
+            with phase("apply and wait"):
+                outcomes = delivery.deliver(rendered, env_objects)
         return [o.summary() for o in outcomes]
 
     def registry(self, plan: Plan) -> Registry:
@@ -176,10 +239,18 @@ class KindTarget:
              progress: Progress = Silent()) -> list[str]:
         removed = []
         if self.clusters.exists(environment):
-            removed.append(f"kind cluster devenv-{environment}")
+            removed.append(f"kind cluster {cluster_name(environment)}")
             if not dry_run:
                 self.clusters.delete(environment)
-        return removed + self.services.down(environment, keep_data=keep_data, dry_run=dry_run)
+        merged = self.clusters.unmerge_kubeconfig(environment, dry_run=dry_run)
+        if merged is not None:
+            removed.append(f"kubeconfig context {context_name(environment)} (its cluster and user too) in {merged}")
+        removed += self.services.down(environment, keep_data=keep_data, dry_run=dry_run)
+        if not dry_run and removed:
+            from devenv import registry  # the shared registry of delivery `flux`: kept while a cluster uses it
+
+            removed += registry.release(self.services.client, len(self.clusters.names()))
+        return removed
 
     def status(self, environment: str, *, probe: bool = True) -> EnvironmentState | None:
         state = self.services.status(environment, probe=probe)
@@ -195,6 +266,12 @@ class KindTarget:
 
     def credentials(self, environment: str, service: str) -> dict[str, str]:
         return self.services.credentials(environment, service)
+
+
+def _say_retained(failure: BaseException, environment: str, *, cluster_existed: bool) -> None:
+    kept = "this run's containers" + ("" if cluster_existed else f" and kind cluster {cluster_name(environment)}")
+    say_retained(failure, environment, kept, f"`kubectl --kubeconfig \"$(devenv kubeconfig {environment})\" "
+                                             "get pods -A`")
 
 
 def _annotated(obj: dict, annotations: dict[str, str]) -> dict:

@@ -14,7 +14,7 @@ import uuid
 
 import pymysql
 import pytest
-from it_helpers import db_service, devenv, mariadb_image
+from it_helpers import db_service, devenv, mariadb_image, sigint_as_in_a_terminal
 
 from devenv import docker
 from devenv.targets.docker import free_port
@@ -101,7 +101,8 @@ def test_interrupting_up_leaves_nothing_down_or_gc_cannot_find(sig, new_env, pro
     name = new_env()
     client = docker.connect()
     up = subprocess.Popen([sys.executable, "-m", "devenv", "up", name, "--profile", str(profile_file())],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=sigint_as_in_a_terminal)
     deadline = time.monotonic() + 60
     while not docker.managed(client, name).containers:
         assert up.poll() is None and time.monotonic() < deadline, "the container never appeared"

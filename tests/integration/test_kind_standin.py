@@ -68,15 +68,28 @@ spec:
 """
 
 
-def platform_with_local_charts(tmp_path: Path, registry: str) -> Path:
-    root = tmp_path / "platform"
-    shutil.copytree(REPO / "components", root)
-    for path in (root / "infrastructure/controllers").glob("*.yaml"):
+def charts_from(folder: Path, registry: str) -> None:
+    """Point every HelmRepository in `folder` at the lab registry's `charts` repository (OCI, plain HTTP)."""
+    for path in folder.glob("*.yaml"):
         docs = list(yaml.safe_load_all(path.read_text()))
         for doc in docs:
             if doc and doc.get("kind") == "HelmRepository":
                 doc["spec"] = {"interval": "1h", "type": "oci", "url": f"oci://{registry}/charts", "insecure": True}
         path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+
+
+def kubectl_json(kubeconfig: Path, env: dict[str, str], *args: str) -> dict:
+    """`kubectl ... -o json` against an environment's cluster; fails the test with kubectl's message."""
+    done = subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), *args, "-o", "json"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def platform_with_local_charts(tmp_path: Path, registry: str) -> Path:
+    root = tmp_path / "platform"
+    shutil.copytree(REPO / "components", root)
+    charts_from(root / "infrastructure/controllers", registry)
     push_helm_chart(registry, "charts", "cert-manager", "v1.16.2", {
         "cert-manager/crds/clusterissuers.yaml": CLUSTER_ISSUER_CRD,
         "cert-manager/templates/deployment.yaml": DEPLOYMENT.format(name="cert-manager")})
@@ -86,9 +99,41 @@ def platform_with_local_charts(tmp_path: Path, registry: str) -> Path:
     return root
 
 
+def local_profile(tmp_path: Path, *, delivery: str, edit=lambda text: text) -> Path:
+    """profiles/local.yaml with the given delivery (seed files beside it), optionally edited."""
+    text = (REPO / "profiles" / "local.yaml").read_text()
+    text = text.replace("delivery: flux\n", f"delivery: {delivery}\n").replace("delivery: apply\n",
+                                                                               f"delivery: {delivery}\n")
+    assert f"delivery: {delivery}\n" in text
+    folder = tmp_path / "profiles"
+    folder.mkdir(exist_ok=True)
+    if not (folder / "seed").exists():
+        (folder / "seed").symlink_to(REPO / "profiles" / "seed")
+    path = folder / f"{delivery}.yaml"
+    path.write_text(edit(text))
+    return path
+
+
+def web_never_schedules(platform: Path, *, timeout: str) -> None:
+    """The embedded platform's web Deployment gets a node selector no fake node has; the apps Kustomization
+    (which waits for it) the given `timeout`."""
+    deployment = platform / "apps/base/web/deployment.yaml"
+    deployment.write_text(deployment.read_text().replace(
+        "    spec:\n", "    spec:\n      nodeSelector: {devenv.test/none: 'true'}\n", 1))
+    apps = platform / "clusters/production/apps.yaml"
+    apps.write_text(apps.read_text().replace("timeout: 5m", f"timeout: {timeout}"))
+
+
 def devenv(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "devenv", *args], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=REPO)
+
+
+def without_search(profile: str) -> str:
+    """A local profile's text without its OpenSearch service (a quicker `up` for failure tests)."""
+    profile = profile.replace("  search:\n    type: opensearch\n    version: \"2\"\n    heap: 512m\n"
+                              "    seed: [seed/catalog.json, seed/catalog.ndjson]\n", "")
+    return profile.replace('"{services.search.url}"', "http://search.invalid:9200")
 
 
 def the_lab():
@@ -104,7 +149,7 @@ def standin_env(lab, state: Path) -> dict[str, str]:
     return {**os.environ, "PATH": f"{STANDIN}{os.pathsep}{lab.path}", "XDG_STATE_HOME": str(state),
             "DEVENV_LAB_DIR": str(Path(lab.kubeconfig).parent), "KUBECONFIG": lab.kubeconfig,
             "DEVENV_MARIADB_IMAGE": mariadb_image(), "DEVENV_OPENSEARCH_IMAGE": opensearch_image(),
-            "TESTCONTAINERS_RYUK_DISABLED": "true"}
+            "DEVENV_REGISTRY": lab.registry, "TESTCONTAINERS_RYUK_DISABLED": "true"}
 
 
 def test_up_of_the_embedded_platform_on_the_kind_stand_in_then_down_leaves_nothing(tmp_path, env_names) -> None:
@@ -115,18 +160,16 @@ def test_up_of_the_embedded_platform_on_the_kind_stand_in_then_down_leaves_nothi
     state = tmp_path / "state"
     env = standin_env(lab, state)
     kubeconfig = state / "devenv" / "kubeconfig" / name
+    profile = local_profile(tmp_path, delivery="apply")
     try:
         started = time.monotonic()
-        up = devenv("up", name, "--profile", "local", "--platform", str(platform), env=env)
+        up = devenv("up", name, "--profile", str(profile), "--platform", str(platform), env=env)
         first = time.monotonic() - started
         assert up.returncode == 0, up.stderr[-4000:]
         assert oct(kubeconfig.stat().st_mode & 0o777) == "0o600"
 
         def kubectl(*args: str) -> dict:
-            done = subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), *args, "-o", "json"],
-                                  capture_output=True, text=True, env=env, timeout=60)
-            assert done.returncode == 0, done.stderr
-            return json.loads(done.stdout)
+            return kubectl_json(kubeconfig, env, *args)
 
         inventories = kubectl("get", "configmap", "-n", "flux-system", "-l", f"{labels.ENVIRONMENT}={name}")["items"]
         applied = sorted(cm["data"]["kustomization"] for cm in inventories if "kustomization" in cm.get("data", {}))
@@ -141,10 +184,10 @@ def test_up_of_the_embedded_platform_on_the_kind_stand_in_then_down_leaves_nothi
         assert kubectl("get", "clusterissuer", "letsencrypt")["metadata"]["name"] == "letsencrypt"
         config = kubectl("get", "configmap", "environment", "-n", "flux-system")
         assert config["data"]["RDS_ENDPOINT"] == f"devenv-{name}-db"
-        assert config["metadata"]["annotations"][labels.PROFILE_PATH].endswith("profiles/local.yaml")
+        assert config["metadata"]["annotations"][labels.PROFILE_PATH] == str(profile)
 
         started = time.monotonic()
-        again = devenv("up", name, "--profile", "local", "--platform", str(platform), env=env)
+        again = devenv("up", name, "--profile", str(profile), "--platform", str(platform), env=env)
         second = time.monotonic() - started
         assert again.returncode == 0, again.stderr[-4000:]
         lines = [line.strip() for line in (again.stdout + again.stderr).splitlines()
@@ -169,20 +212,10 @@ def test_a_kustomization_that_never_becomes_ready_is_named_and_the_run_rolled_ba
     name = f"e2f-{uuid.uuid4().hex[:6]}"
     env_names.append(name)
     platform = platform_with_local_charts(tmp_path, lab.registry)
-    deployment = platform / "apps/base/web/deployment.yaml"
-    deployment.write_text(deployment.read_text().replace("    spec:\n", "    spec:\n      nodeSelector: {devenv.test/none: 'true'}\n", 1))
-    apps = platform / "clusters/production/apps.yaml"
-    apps.write_text(apps.read_text().replace("timeout: 5m", "timeout: 10s"))
-    profile = (REPO / "profiles" / "local.yaml").read_text()
-    profile = profile.replace("  search:\n    type: opensearch\n    version: \"2\"\n    heap: 512m\n"
-                              "    seed: [seed/catalog.json, seed/catalog.ndjson]\n", "")
-    profile = profile.replace('"{services.search.url}"', "http://search.invalid:9200")
-    (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles" / "seed").symlink_to(REPO / "profiles" / "seed")
-    (tmp_path / "profiles" / "dbonly.yaml").write_text(profile)
+    web_never_schedules(platform, timeout="10s")
+    profile = local_profile(tmp_path, delivery="apply", edit=without_search)
     env = standin_env(lab, tmp_path / "state")
-    up = devenv("up", name, "--profile", str(tmp_path / "profiles" / "dbonly.yaml"), "--platform", str(platform),
-                env=env)
+    up = devenv("up", name, "--profile", str(profile), "--platform", str(platform), env=env)
     assert up.returncode == 6, up.stderr[-3000:]  # ReadinessTimeout
     assert "(Kustomization flux-system/apps)" in up.stderr
     assert "Deployment shop/web: InProgress" in up.stderr

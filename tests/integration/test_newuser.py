@@ -16,7 +16,7 @@ import time
 import pymysql
 import pytest
 from dotenv import dotenv_values
-from it_helpers import db_service, devenv, up_json
+from it_helpers import db_service, devenv, sigint_as_in_a_terminal, up_json
 
 from devenv import docker, labels
 from devenv.profiles import DEFAULT_PORTS
@@ -125,7 +125,8 @@ def test_ctrl_c_during_a_recreate_says_what_is_left_and_up_brings_it_back(new_en
     up_json(name, profile_file())
     old_id = docker.managed(client, name).containers[0].id
     argv = [sys.executable, "-m", "devenv", "up", name, "--profile", str(profile_file(db_service(memory="640m")))]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_as_in_a_terminal)
     deadline = time.monotonic() + 60
     while [c.id for c in docker.managed(client, name).containers] == [old_id]:  # until the old one is gone
         assert proc.poll() is None and time.monotonic() < deadline, "the re-create never started"

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from it_helpers import at, leaves
 from lab_env import cluster
 
 from devenv.flux.render import render_environment
@@ -114,28 +115,6 @@ spec:
   selector: {app: api}
   ports: [{port: 80, targetPort: 8080}]
 """)
-
-
-def leaves(value, path=()):
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from leaves(item, path + (key,))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from leaves(item, path + (index,))
-    else:
-        yield path, value
-
-
-def at(obj, path):
-    for step in path:
-        if isinstance(obj, dict) and step in obj:
-            obj = obj[step]
-        elif isinstance(obj, list) and isinstance(step, int) and step < len(obj):
-            obj = obj[step]
-        else:
-            return "<absent>"
-    return obj
 
 
 def test_what_kustomize_controller_applies_is_what_devenv_renders(tmp_path) -> None:

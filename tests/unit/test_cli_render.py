@@ -203,3 +203,11 @@ def test_python_dash_m_devenv_render_json_in_a_real_process() -> None:
     help_text = subprocess.run([sys.executable, "-m", "devenv", "render", "--help"], cwd=REPO,
                                capture_output=True, text=True, timeout=60).stdout
     assert "devenv.io/kustomization" in help_text and "--validate-crds" in help_text
+
+
+def test_dash_o_json_is_refused_with_the_format_option_named_and_nothing_written(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("render", "demo", "-o", "json")
+    assert result.exit_code == 2, result.output
+    assert "-o names a folder" in result.stderr and "--format json" in result.stderr
+    assert list(tmp_path.iterdir()) == []

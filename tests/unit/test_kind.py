@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import stat
+from pathlib import Path
 
 import pytest
 import yaml
 
 from devenv import process
-from devenv.errors import DevenvError, KubeError
+from devenv.errors import CommandFailed, DevenvError, KubeError
 from devenv.kind import KindClusters, cluster_config
 
 
@@ -21,6 +22,8 @@ class FakeRunner:
 
     def __call__(self, argv, *, stdin=None, timeout, check=True, **_):
         self.calls.append((list(argv), stdin))
+        if list(argv[:3]) == ["kind", "create", "cluster"]:  # kind writes the kubeconfig it is given
+            Path(argv[argv.index("--kubeconfig") + 1]).write_text("apiVersion: v1\n")
         for prefix, (out, code) in self.answers.items():
             if tuple(argv[: len(prefix)]) == prefix:
                 return process.Result(tuple(argv), code, out, "")
@@ -113,3 +116,64 @@ def test_delete_refuses_a_foreign_cluster_and_a_cluster_it_cannot_vouch_for(tmp_
         KindClusters(run=unreachable, home=tmp_path, connect=nodes(answers=False)).delete("x")
     for runner in (foreign, unreachable):
         assert not any(argv[:2] == ["kind", "delete"] for argv, _ in runner.calls)
+
+
+def test_config_maps_http_and_https_to_loopback_only_and_marks_the_node_ingress_ready() -> None:
+    node_labels = {"devenv.managed": "true", "devenv.environment": "feat-x"}
+    config = yaml.safe_load(cluster_config("feat-x", node_labels, http_port=18080, https_port=18443))
+    node = config["nodes"][0]
+    assert node["labels"] == {**node_labels, "ingress-ready": "true"}  # devenv's labels kept beside kind's
+    assert node["extraPortMappings"] == [
+        {"containerPort": 80, "hostPort": 18080, "listenAddress": "127.0.0.1", "protocol": "TCP"},
+        {"containerPort": 443, "hostPort": 18443, "listenAddress": "127.0.0.1", "protocol": "TCP"},
+    ]
+
+
+def test_create_passes_the_node_image_and_the_ingress_ports(tmp_path) -> None:
+    runner = FakeRunner({})
+    KindClusters(run=runner, home=tmp_path).create("feat-x", {}, node_image="kindest/node:v1.31.4",
+                                                    http_port=18080, https_port=18443)
+    argv, stdin = next((a, s) for a, s in runner.calls if a[:3] == ["kind", "create", "cluster"])
+    assert argv[argv.index("--image") + 1] == "kindest/node:v1.31.4"
+    assert "--retain" not in argv
+    ports = yaml.safe_load(stdin)["nodes"][0]["extraPortMappings"]
+    assert [(p["containerPort"], p["hostPort"]) for p in ports] == [(80, 18080), (443, 18443)]
+
+
+def test_a_retained_failed_create_can_still_be_deleted_by_down(tmp_path) -> None:
+    """kind --retain keeps a node it could not finish: no kubeconfig, no API; devenv's marker vouches for it."""
+    clusters_seen: list[str] = []
+
+    def kind(argv, *, stdin=None, timeout, check=True, **_):
+        if argv[:3] == ["kind", "create", "cluster"]:
+            clusters_seen.append("devenv-feat-x")  # the node stays (--retain) though creation fails
+            raise CommandFailed("`kind create cluster` failed with exit code 1", returncode=1)
+        if argv[:3] == ["kind", "get", "clusters"]:
+            return process.Result(tuple(argv), 0, "\n".join(clusters_seen), "")
+        if argv[:3] == ["kind", "get", "kubeconfig"]:
+            return process.Result(tuple(argv), 1, "", "could not locate any control plane nodes")
+        return process.Result(tuple(argv), 0, "", "")
+
+    calls = []
+    recording = lambda argv, **kw: (calls.append(list(argv)), kind(argv, **kw))[1]  # noqa: E731
+    clusters = KindClusters(run=recording, home=tmp_path, connect=nodes(answers=False))
+    with pytest.raises(CommandFailed):
+        clusters.create("feat-x", {}, retain=True)
+    assert "--retain" in next(a for a in calls if a[:3] == ["kind", "create", "cluster"])
+    assert clusters.delete("feat-x") is True  # without the marker: "cannot tell whether ... is devenv's"
+    assert ["kind", "delete", "cluster", "--name", "devenv-feat-x"] in calls
+    # the marker went with the cluster: a later devenv-feat-x that does not answer is not vouched for
+    with pytest.raises(DevenvError, match="cannot tell whether"):
+        clusters.delete("feat-x")
+
+
+def test_the_local_registry_is_wired_into_the_node_as_kinds_guide_does(tmp_path) -> None:
+    runner = FakeRunner({})
+    KindClusters(run=runner, home=tmp_path).wire_registry("feat-x", "localhost:5001", "http://devenv-registry:5000")
+    assert runner.calls == [
+        (["docker", "exec", "devenv-feat-x-control-plane", "mkdir", "-p", "/etc/containerd/certs.d/localhost:5001"],
+         None),
+        (["docker", "exec", "-i", "devenv-feat-x-control-plane", "cp", "/dev/stdin",
+          "/etc/containerd/certs.d/localhost:5001/hosts.toml"], '[host."http://devenv-registry:5000"]\n')]
+    config = yaml.safe_load(cluster_config("feat-x", {}))
+    assert 'config_path = "/etc/containerd/certs.d"' in config["containerdConfigPatches"][0]

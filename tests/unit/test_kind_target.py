@@ -9,11 +9,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import re
+import socket
 
 import pytest
+import yaml
 
-from devenv import process
-from devenv.errors import CommandFailed, KubeError, PlatformError, ToolMissing
+from devenv import environments, process
+from devenv.docker import free_port
+from devenv.errors import CommandFailed, KubeError, PlatformError, PortTaken, ToolMissing
 from devenv.facts import Endpoint
 from devenv.kind import KindClusters
 from devenv.plan import make_plan
@@ -107,8 +110,10 @@ class FakeServices:
         self.client = type("Client", (), {"networks": type("Networks", (), {"get": lambda _, name: self.network})()})()
         self.downs: list[str] = []
         self.removed_runs: list[tuple[str, str]] = []
+        self.retains: list[bool] = []
 
-    def up(self, plan, progress):
+    def up(self, plan, progress, *, retain=False):  # DockerTarget.up's signature
+        self.retains.append(retain)
         db = plan.service("db")
         facts = {"host": "127.0.0.1", "port": "33061", "user": "orders", "password": "s3cret-generated",
                  "database": "orders", "url": "mysql://orders@127.0.0.1:33061/orders"}
@@ -124,6 +129,16 @@ class FakeServices:
         self.removed_runs.append((environment, run))
         return []
 
+    def status(self, environment, *, probe=True):  # DockerTarget.status: nothing labelled (no Docker here)
+        return None
+
+
+def _free_ports(profile):
+    """The profile with ingress host ports nothing listens on (its 8080/8443 may be in use on this machine)."""
+    http = free_port("127.0.0.1")
+    return replace(profile, kind=replace(profile.kind, http_port=http, https_port=free_port("127.0.0.1", {http}),
+                                         ports_pinned=True))
+
 
 @pytest.fixture
 def profile(tmp_path):
@@ -132,11 +147,13 @@ def profile(tmp_path):
     text = text.replace("  search:\n    type: opensearch\n    version: \"2\"\n    heap: 512m\n"
                         "    seed: [seed/catalog.json, seed/catalog.ndjson]\n", "")
     text = text.replace('"{services.search.url}"', "http://search.invalid:9200")
+    # delivery `apply`: devenv's own apply path, through the fake kube (delivery `flux` is proven on the lab)
+    text = text.replace("delivery: flux\n", "delivery: apply\n")
     path = tmp_path / "profiles" / "kindtest.yaml"
     path.parent.mkdir()
     (path.parent / "seed").symlink_to(Path(__file__).parents[2] / "profiles" / "seed")
     path.write_text(text)
-    return load_profile(path)
+    return _free_ports(load_profile(path))
 
 
 @pytest.fixture
@@ -228,3 +245,150 @@ def test_a_cluster_that_refuses_the_delivery_rolls_back_this_run(target, profile
         target.up(plan)
     assert ["kind", "delete", "cluster", "--name", "devenv-feat-x"] in [argv for argv, _ in target.run.calls]
     assert target.services.removed_runs == [("feat-x", plan.labels["devenv.run"])]
+
+
+def test_the_cluster_is_created_with_the_profiles_node_image_and_ingress_ports(target, profile) -> None:
+    profile = replace(profile, kind=replace(profile.kind, node_image="kindest/node:v1.31.4"))
+    target.up(make_plan("feat-x", profile))
+    argv, stdin = next((a, s) for a, s in target.run.calls if a[:3] == ["kind", "create", "cluster"])
+    assert argv[argv.index("--image") + 1] == "kindest/node:v1.31.4"
+    node = yaml.safe_load(stdin)["nodes"][0]
+    assert [(p["containerPort"], p["hostPort"], p["listenAddress"]) for p in node["extraPortMappings"]] == [
+        (80, profile.kind.http_port, "127.0.0.1"), (443, profile.kind.https_port, "127.0.0.1")]
+    assert node["labels"]["ingress-ready"] == "true" and node["labels"]["devenv.environment"] == "feat-x"
+
+
+def test_the_default_node_image_is_pinned(target, profile) -> None:
+    target.up(make_plan("feat-x", profile))
+    argv = next(a for a, _ in target.run.calls if a[:3] == ["kind", "create", "cluster"])
+    assert argv[argv.index("--image") + 1] == "kindest/node:v1.32.2"
+
+
+@pytest.mark.parametrize("field", ["http", "https"])
+def test_a_taken_ingress_port_the_profile_does_not_pin_is_replaced_by_a_free_one(target, profile, field) -> None:
+    with socket.socket() as holder:  # another environment's cluster holds the default port
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        profile = replace(profile, kind=replace(profile.kind, ports_pinned=False, **{f"{field}_port": taken}))
+        target.up(make_plan("feat-x", profile))
+    _, stdin = next((a, s) for a, s in target.run.calls if a[:3] == ["kind", "create", "cluster"])
+    ports = {p["containerPort"]: p["hostPort"] for p in yaml.safe_load(stdin)["nodes"][0]["extraPortMappings"]}
+    chosen = ports[80 if field == "http" else 443]
+    assert chosen != taken and len(set(ports.values())) == 2
+
+
+@pytest.mark.parametrize("field", ["http", "https"])
+def test_a_taken_ingress_port_the_profile_pins_stops_up_before_anything_is_created(target, profile, field) -> None:
+    with socket.socket() as holder:  # a real listener: the check binds 127.0.0.1 as kind's port mapping would
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        profile = replace(profile, kind=replace(profile.kind, ports_pinned=True, **{f"{field}_port": taken}))
+        with pytest.raises(PortTaken) as stopped:
+            target.up(make_plan("feat-x", profile))
+    assert f"port {taken} on 127.0.0.1" in stopped.value.message
+    assert f"kind.ingress.{field} of profile {profile.path}" in stopped.value.message
+    assert not any(a[:2] == ["kind", "create"] for a, _ in target.run.calls)
+    assert target.services.retains == []  # no container either
+
+
+def test_an_existing_cluster_keeps_its_ports_without_a_check(target, profile) -> None:
+    with socket.socket() as holder:  # the existing cluster itself holds its ingress port
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        profile = replace(profile, kind=replace(profile.kind, http_port=holder.getsockname()[1]))
+        target.run.clusters.append("devenv-feat-x")
+        target.clusters.kubeconfig("feat-x").parent.mkdir(parents=True)
+        target.clusters.kubeconfig("feat-x").write_text("apiVersion: v1\n")
+        target.up(make_plan("feat-x", profile))
+    assert not any(a[:2] == ["kind", "create"] for a, _ in target.run.calls)
+
+
+def test_retain_keeps_the_cluster_and_the_containers_of_a_failed_up_and_says_how_to_remove_them(target, profile) -> None:
+    target.run.fail_on = ("flux", "install")
+    plan = make_plan("feat-x", profile)
+    with pytest.raises(CommandFailed) as failed:
+        target.up(plan, retain=True)
+    calls = [a for a, _ in target.run.calls]
+    assert "--retain" in next(a for a in calls if a[:3] == ["kind", "create", "cluster"])
+    assert not any(a[:2] == ["kind", "delete"] for a in calls)
+    assert target.services.removed_runs == [] and target.services.retains == [True]
+    assert "--retain kept this run's containers and kind cluster devenv-feat-x" in failed.value.hint
+    assert failed.value.hint.endswith("`devenv down feat-x` removes it all")
+
+
+def test_without_retain_the_create_is_not_retained(target, profile) -> None:
+    target.up(make_plan("feat-x", profile))
+    assert "--retain" not in next(a for a, _ in target.run.calls if a[:3] == ["kind", "create", "cluster"])
+    assert target.services.retains == [False]
+
+
+def test_down_removes_the_context_up_merged_and_says_so(target, profile, tmp_path) -> None:
+    from test_kubeconfig import USERS_OWN, kind_kubeconfig
+
+    target.up(make_plan("feat-x", profile))
+    target.clusters.kubeconfig("feat-x").write_text(kind_kubeconfig("feat-x"))  # as kind writes it
+    users = tmp_path / "kube-config"
+    users.write_text(USERS_OWN)
+    target.clusters.merge_kubeconfig("feat-x", into=users)
+    assert target.down("feat-x", dry_run=True)[1] == f"kubeconfig context kind-devenv-feat-x (its cluster and user too) in {users}"
+    assert "kind-devenv-feat-x" in users.read_text()  # a dry run changes nothing
+    removed = target.down("feat-x")
+    assert removed[:2] == ["kind cluster devenv-feat-x",
+                           f"kubeconfig context kind-devenv-feat-x (its cluster and user too) in {users}"]
+    assert "kind-devenv-feat-x" not in users.read_text() and "keep-me" in users.read_text()
+
+
+def test_the_dry_run_plan_shows_the_node_image_and_the_ingress_ports(profile) -> None:
+    shown = make_plan("feat-x", profile).to_dict()["kind"]
+    assert shown == {"nodeImage": "kindest/node:v1.32.2",
+                     "ingress": {"http": profile.kind.http_port, "https": profile.kind.https_port, "bind": "127.0.0.1"}}
+
+
+@pytest.fixture
+def lifecycle(target, tmp_path, monkeypatch):
+    """environments.up with this module's KindTarget (its fakes at the seams) as the kind target, and the
+    state, lock and home folders in tmp_path."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    target.clusters.home = tmp_path / "devenv"  # where environments' own KindClusters() looks (state_dir())
+    monkeypatch.setattr(environments, "target_for", lambda name: target)
+    return environments
+
+
+def test_environments_up_retain_reaches_the_target(lifecycle, target, profile) -> None:
+    target.run.fail_on = ("flux", "install")
+    with pytest.raises(CommandFailed) as failed:
+        lifecycle.up("feat-x", profile, retain=True)
+    assert not any(a[:2] == ["kind", "delete"] for a, _ in target.run.calls)
+    assert "`devenv down feat-x` removes it all" in failed.value.hint
+
+
+def test_environments_up_merges_the_kubeconfig_only_when_asked(lifecycle, target, profile, tmp_path) -> None:
+    from test_kubeconfig import kind_kubeconfig
+
+    users = tmp_path / "home" / ".kube" / "config"
+    original = target.run.__call__
+
+    def kind_writes_a_real_kubeconfig(argv, **kw):
+        result = original(argv, **kw)
+        if list(argv[:3]) == ["kind", "create", "cluster"]:
+            Path(argv[argv.index("--kubeconfig") + 1]).write_text(kind_kubeconfig("feat-x"))
+        if list(argv[:3]) == ["kind", "get", "kubeconfig"]:  # a found cluster's, as kind prints it
+            return process.Result(tuple(argv), 0, kind_kubeconfig("feat-x"), "")
+        return result
+
+    target.clusters.run = kind_writes_a_real_kubeconfig
+    env = lifecycle.up("feat-x", profile)
+    assert env.kubeconfig == str(tmp_path / "devenv" / "kubeconfig" / "feat-x")
+    assert not users.exists()  # never without the flag
+    env = lifecycle.up("feat-x", profile, merge_kubeconfig=True)
+    assert f"kubeconfig: context kind-devenv-feat-x merged into {users} (kubectl --context kind-devenv-feat-x)" \
+        in env.changes
+    assert "kind-devenv-feat-x" in users.read_text()
+    removed = lifecycle.down("feat-x")
+    assert f"kubeconfig context kind-devenv-feat-x (its cluster and user too) in {users}" in removed
+    assert "kind-devenv-feat-x" not in users.read_text()

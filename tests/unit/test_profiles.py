@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_profile
+
 from devenv.errors import ProfileError
 from devenv.profiles import BUILTIN_PROFILES, find_profile, load_profile, parse_duration, render_template
 
@@ -112,3 +114,31 @@ def test_the_single_environment_form_still_gives_configmap_and_secret() -> None:
     objects = facts.environment_objects(profile, "demo", facts.cluster_facts(profile, "demo"), {})
     assert [o["kind"] for o in objects] == ["ConfigMap", "Secret"][:len(objects)]
     assert objects[0]["metadata"]["name"] == profile.environment.name
+
+
+def test_a_kind_profile_pins_its_node_image_and_ingress_ports_and_defaults_are_unprivileged() -> None:
+    from devenv.profiles import DEFAULT_NODE_IMAGE
+
+    pinned = load_profile(DATA / "valid-kind.yaml").kind
+    assert pinned.node_image.startswith("registry.example.com:5000/kindest/node:v1.31.4@sha256:")
+    assert (pinned.http_port, pinned.https_port, pinned.ports_pinned) == (18080, 18443, True)
+    default = load_profile("local").kind
+    assert default.node_image == DEFAULT_NODE_IMAGE == "kindest/node:v1.32.2"
+    assert (default.http_port, default.https_port) == (8080, 8443)  # no root needed to bind them
+    assert not default.ports_pinned  # taken by another environment: free ones instead
+
+
+@pytest.mark.parametrize("image", ["kindest/node:v1.32.2", "localhost:5000/node:dev", "kindest/node@sha256:" + "a" * 64])
+def test_node_images_with_a_tag_or_digest_are_accepted(tmp_path, image) -> None:
+    path = write_profile(tmp_path, f"name: k\ntarget: kind\nmirror: clusters/production\nkind: {{nodeImage: '{image}'}}\n")
+    assert load_profile(path).kind.node_image == image
+
+
+@pytest.mark.parametrize("image", ["kindest/node", "localhost:5000/kindest/node", "Kindest/node:v1", "kindest/node:",
+                                   "kindest/node:v1 --retain", "kindest/node@sha256:abc"])
+def test_node_images_without_a_tag_or_digest_are_refused_naming_file_and_field(tmp_path, image) -> None:
+    path = write_profile(tmp_path, f"name: k\ntarget: kind\nmirror: clusters/production\nkind: {{nodeImage: '{image}'}}\n")
+    with pytest.raises(ProfileError) as caught:
+        load_profile(path)
+    assert caught.value.context == [f"{path}:5: kind.nodeImage: {image!r} is not an image reference with a tag or a "
+                                    "digest (e.g. kindest/node:v1.32.2, or kindest/node@sha256:...)"]

@@ -311,3 +311,23 @@ def test_malformed_yaml_inside_a_path_names_the_file(platform: Path, local_profi
 def test_a_missing_platform_folder(local_profile, tmp_path: Path) -> None:
     with pytest.raises(PlatformError, match="does not exist"):
         render_environment(local_profile, "demo", platform=tmp_path / "nope")
+
+
+def test_a_second_render_sharing_a_build_cache_runs_no_kustomize_build_and_renders_the_same(
+        local_profile, monkeypatch) -> None:
+    from devenv.flux import kustomize
+    from devenv.flux.kustomize import BuildCache
+    from devenv.flux.render import render_environment
+
+    builds = []
+    real = kustomize.run_build
+    monkeypatch.setattr(kustomize, "run_build", lambda directory, *, describe: builds.append(describe)
+                        or real(directory, describe=describe))
+    cache = BuildCache()
+    first = render_environment(local_profile, "demo", build_cache=cache)
+    built = len(builds)
+    second = render_environment(local_profile, "demo", passwords={"db": "s3cret"}, build_cache=cache)
+    assert built > 0 and len(builds) == built  # every build came from the cache
+    uncached = render_environment(local_profile, "demo", passwords={"db": "s3cret"})
+    assert [r for _, r in second.resources()] == [r for _, r in uncached.resources()]
+    assert "s3cret" in str(second.to_dict(show_secrets=True))  # substituted anew, not taken from the cache
