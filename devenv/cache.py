@@ -103,10 +103,10 @@ def ttl_seconds() -> int:
 
 def cache_key(swap: Swap, spec: ServiceSpec, image_id: str) -> str:
     """What determines the data a service starts with, as one digest: a change to any of it misses the cache.
-    Ports, memory and the environment's name do not change the data, so they are not part of it."""
+    Ports, memory, a JVM's heap and the environment's name do not change the data, so they are not part of it."""
     material = {
         "format": FORMAT, "type": spec.type, "imageId": image_id, "version": spec.version,
-        "environment": swap.environment(spec), "database": spec.database, "user": spec.user,
+        "environment": swap.key_environment(spec), "database": spec.database, "user": spec.user,
         "dataPath": swap.data_path, "snapshotArgs": swap.snapshot_args(spec),
         "seed": [hashlib.sha256(read_seed(path)).hexdigest() for path in spec.seed],  # in order: order matters
     }
@@ -206,6 +206,7 @@ class Cache:
                              logs=lambda: docker.logs_tail(container), cancelled=cancelled)
             if spec.seed and not swap.seeds_at_init():
                 swap.seed(spec, endpoint, throwaway)
+            swap.before_snapshot(spec, endpoint, throwaway)
             code = docker.stop(container, timeout=STOP_TIMEOUT)
             if code not in swap.clean_exit_codes:
                 raise CacheError(f"{spec.name} ({spec.type}) did not shut down cleanly (exit code {code}) after "

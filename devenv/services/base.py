@@ -70,6 +70,15 @@ class Swap:
         """Arguments appended to the image's command when a snapshot's data is made (never at an environment's start)."""
         return []
 
+    def key_environment(self, spec: ServiceSpec) -> dict[str, str]:
+        """The part of `environment` that determines the data, for the cache key: all of it unless a swap
+        leaves out what only tunes the running server (a JVM's heap)."""
+        return self.environment(spec)
+
+    def before_snapshot(self, spec: ServiceSpec, endpoint: Endpoint, credentials: Mapping[str, str]) -> None:
+        """On a snapshot's seeded build container, just before it is stopped: make everything it holds durable
+        on disk (a search engine's flush), so the snapshot never depends on replaying a log."""
+
     def warm_start(self, spec: ServiceSpec, credentials: Mapping[str, str]) -> tuple[dict[str, bytes], list[str]]:
         """For a container whose data was copied from a snapshot: files to copy in before it starts
         ({absolute path: content}) and arguments appended to the image's command, so that the service

@@ -1,6 +1,6 @@
 """The OpenSearch swap for Amazon OpenSearch Service, sized for a laptop: single node, security
 plugin off, heap from the profile; ready at cluster health yellow; seeded with index templates and
-NDJSON bulk files after readiness."""
+NDJSON bulk files after readiness. From a snapshot, the copied node starts as its own one-node cluster."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+from devenv.errors import DevenvError
 from devenv.facts import Endpoint
 from devenv.profiles import ServiceSpec
 from devenv.services.base import SeedFailed, Swap, read_seed
@@ -16,6 +17,7 @@ from devenv.services.base import SeedFailed, Swap, read_seed
 MAX_MAP_COUNT = Path("/proc/sys/vm/max_map_count")
 MIN_MAP_COUNT = 262144
 SEEDED_MARKER = "devenv-seeded"  # a hidden, empty index: its presence says this data was seeded
+NO_CACHE_HINT = "run `devenv up --no-cache` to start without the cache"
 
 
 class OpenSearch(Swap):
@@ -26,6 +28,14 @@ class OpenSearch(Swap):
     data_path = "/usr/share/opensearch/data"
     readiness_timeout = 300.0
     poll_interval = 0.1
+    # A snapshot's data directory holds the build node's node ID, cluster UUID and voting configuration (that
+    # node ID alone). A copy keeps the node ID, so it elects itself at once as its own one-node cluster: with
+    # discovery.type=single-node it looks for no other node, and without it (the offline image's /bin/sh
+    # drops variables with a dot) its seed hosts are its own loopback ports only. Copies never meet, even on
+    # one Docker network. cluster.name comes from the settings, not the data. No credentials: the security
+    # plugin is off (the offline image has none), so the data holds no secret and an environment gets none.
+    snapshots = True
+    clean_exit_codes = (0, 143)  # the JVM exits 143 after its shutdown hook has closed the node on SIGTERM
 
     def environment(self, spec: ServiceSpec) -> dict[str, str]:
         return {
@@ -39,6 +49,25 @@ class OpenSearch(Swap):
         }
         # No nofile ulimit: single-node discovery skips OpenSearch's bootstrap checks, and raising the limit
         # fails to start the container on engines whose own hard limit is lower.
+
+    def key_environment(self, spec: ServiceSpec) -> dict[str, str]:
+        """Without OPENSEARCH_JAVA_OPTS: the heap sizes the JVM, never what is written in the data directory."""
+        return {k: v for k, v in self.environment(spec).items() if k != "OPENSEARCH_JAVA_OPTS"}
+
+    def before_snapshot(self, spec: ServiceSpec, endpoint: Endpoint, credentials: Mapping[str, str]) -> None:
+        """Flush every index, hidden ones too (the seeded marker): each shard's data is then in a Lucene commit
+        and its translog empty, so a copy recovers from the commit alone. Closing the node on SIGTERM flushes
+        again; this makes the snapshot independent of how cleanly that shutdown goes."""
+        url = _url(endpoint, "/_flush?wait_if_ongoing=true&expand_wildcards=all")
+        try:
+            answer = _request("POST", url, timeout=120)
+        except OSError as exc:  # urllib's errors (HTTPError, URLError) are OSErrors
+            raise DevenvError(f"{spec.name}: flushing its seeded indices before the snapshot failed: POST {url}: {exc}",
+                              hint=NO_CACHE_HINT) from None
+        shards = answer.get("_shards") or {}
+        if shards.get("failed"):
+            raise DevenvError(f"{spec.name}: {shards['failed']} shard(s) failed to flush before the snapshot",
+                              context=[json.dumps(answer)[:500]], hint=NO_CACHE_HINT)
 
     def preflight(self, spec: ServiceSpec, map_count_file: Path = MAX_MAP_COUNT,
                   docker_host: str | None = None) -> list[str]:

@@ -1,5 +1,6 @@
 """The cache of seeded data without Docker: what its key covers (and not), the switches (--no-cache,
-DEVENV_CACHE, DEVENV_CACHE_TTL), MariaDB's warm start with fresh credentials, and the CLI's refusals."""
+DEVENV_CACHE, DEVENV_CACHE_TTL), MariaDB's warm start with fresh credentials, OpenSearch's (no credentials,
+heap not in the key), and the CLI's refusals."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from devenv.profiles import ServiceSpec
 from devenv.services import swap_for
 
 MARIADB = swap_for("mariadb")
+OPENSEARCH = swap_for("opensearch")
 IMAGE_ID = "sha256:" + "1" * 64
 
 
@@ -95,7 +97,39 @@ def test_a_warm_mariadb_sets_every_account_to_the_environment_s_passwords(spec):
 def test_only_the_snapshot_build_gets_the_small_redo_log(spec):
     assert MARIADB.snapshot_args(spec) == ["--innodb-log-file-size=4M"]
     assert not any("innodb" in a for a in MARIADB.warm_start(spec, {"password": "p", "root_password": "r"})[1])
-    assert MARIADB.snapshots and not swap_for("opensearch").snapshots  # OpenSearch: once its image is here
+
+
+def test_both_swaps_keep_snapshots_and_a_stopped_jvm_counts_as_clean():
+    assert MARIADB.snapshots and OPENSEARCH.snapshots
+    assert MARIADB.clean_exit_codes == (0,) and OPENSEARCH.clean_exit_codes == (0, 143)
+
+
+@pytest.fixture
+def search_spec(tmp_path):
+    (tmp_path / "catalog.json").write_bytes(b'{"index_patterns": ["catalog*"]}')
+    (tmp_path / "catalog.ndjson").write_bytes(b'{"index": {"_index": "catalog", "_id": "1"}}\n{"sku": "1"}\n')
+    return ServiceSpec(name="search", type="opensearch", version="2",
+                       seed=(tmp_path / "catalog.json", tmp_path / "catalog.ndjson"))
+
+
+def test_an_opensearch_key_ignores_the_heap_and_follows_the_seed(search_spec):
+    def search_key(spec):
+        return cache.cache_key(OPENSEARCH, spec, IMAGE_ID)
+
+    before = search_key(search_spec)
+    assert search_key(dataclasses.replace(search_spec, heap="1g", memory="2g", port=9201)) == before
+    assert "OPENSEARCH_JAVA_OPTS" in OPENSEARCH.environment(search_spec)  # the container still gets the heap
+    assert search_key(dataclasses.replace(search_spec, version="2.19")) != before
+    assert cache.cache_key(OPENSEARCH, search_spec, "sha256:" + "2" * 64) != before
+    search_spec.seed[1].write_bytes(search_spec.seed[1].read_bytes().replace(b'"1"}\n', b'"2"}\n'))
+    assert search_key(search_spec) != before
+
+
+def test_a_warm_opensearch_needs_no_files_arguments_or_credentials(search_spec):
+    # the security plugin is off: no account exists, in the snapshot or in an environment
+    assert OPENSEARCH.credential_keys == () and OPENSEARCH.new_credentials() == {}
+    assert OPENSEARCH.warm_start(search_spec, {}) == ({}, [])
+    assert OPENSEARCH.snapshot_args(search_spec) == []
 
 
 @pytest.fixture
