@@ -10,7 +10,6 @@ from enum import Enum
 from typing import Any, Iterable, Iterator, Sequence, TypeVar
 
 import typer
-import yaml
 
 _quiet = False
 
@@ -75,6 +74,8 @@ def json_text(data: Any) -> str:
 
 def emit_yaml_stream(docs: Iterable[Any]) -> None:
     """A multi-document YAML stream on stdout."""
+    import yaml  # only the commands that print YAML pay for it
+
     sys.stdout.write(yaml.safe_dump_all(list(docs), sort_keys=False, default_flow_style=False, explicit_start=True))
 
 

@@ -6,7 +6,6 @@ import typer
 
 from devenv.cli import output
 from devenv.errors import ProfileError
-from devenv.profiles import list_profiles, load_profile
 
 
 def command(
@@ -16,6 +15,8 @@ def command(
 
     Example: devenv profiles -o json | jq '.[].name'
     """
+    from devenv.profiles import list_profiles, load_profile  # it loads yaml: not on every command's start-up
+
     rows = []
     for path in list_profiles():
         try:

@@ -1,0 +1,64 @@
+"""What the CLI loads before a command's work starts: the heavy SDKs only in the commands that use them.
+
+Each check runs in a fresh interpreter (this test process has long since imported everything), drives the
+real typer app through argument parsing, and lists which of the heavy packages ended up in sys.modules.
+Parsing matters as much as importing: typer 0.29 imports pydantic only when it coerces the first option.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+# docker and testcontainers: devenv.docker, for commands that talk to the engine; kubernetes: devenv.kube;
+# pydantic: typer >= 0.29's option parsing (and the kubernetes client); pymysql: MariaDB's readiness probe.
+HEAVY = ("docker", "testcontainers", "kubernetes", "pydantic", "pymysql", "requests", "urllib3")
+
+PROBE = textwrap.dedent("""
+    import json, sys
+    from devenv.cli import app
+    try:
+        app(sys.argv[1:], prog_name="devenv")
+    except SystemExit as stop:
+        code = stop.code
+    else:
+        code = 0
+    heavy = sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(sys.stdin.readline())))
+    print("\\n" + json.dumps({"code": code, "heavy": heavy}))
+""")
+
+
+def loaded(*argv: str, stdin: str = "") -> dict:
+    result = subprocess.run([sys.executable, "-c", PROBE, *argv], input=json.dumps(HEAVY) + "\n" + stdin,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_cli_loads_no_heavy_package():
+    result = subprocess.run(
+        [sys.executable, "-c", f"import sys, devenv.cli; print(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r}))"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_help_loads_no_heavy_package():
+    assert loaded("--help") == {"code": 0, "heavy": []}
+    assert loaded("up", "--help") == {"code": 0, "heavy": []}
+
+
+def test_parsing_options_loads_no_heavy_package(tmp_path):
+    """`profiles -o json` parses a string option and loads the profiles; `substitute` parses a list argument
+    and repeated options: with a typer that coerces through pydantic, these would import it."""
+    assert loaded("profiles", "-o", "json") == {"code": 0, "heavy": []}
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: ${A}\n")
+    assert loaded("-q", "substitute", str(manifest), "--set", "A=1", "-o", "json") == {"code": 0, "heavy": []}
+
+
+def test_a_bad_option_value_is_refused_without_loading_a_heavy_package():
+    assert loaded("profiles", "-o", "yaml") == {"code": 2, "heavy": []}
