@@ -112,6 +112,7 @@ for _name, _module in [
     ("env", "env"),
     ("kubeconfig", "kubeconfig"),
     ("gc", "gc"),
+    ("extend", "extend"),
     ("render", "render"),
     ("substitute", "substitute"),
     ("components", "components"),
