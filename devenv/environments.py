@@ -21,15 +21,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
-from devenv import cache as data_cache
-from devenv.errors import EnvironmentBusy, EnvironmentNotFound, InvalidInput, InvalidName, ProfileError
+from devenv import cache as data_cache, labels
+from devenv.errors import DevenvError, EnvironmentBusy, EnvironmentNotFound, InvalidInput, InvalidName, ProfileError
 from devenv.facts import environment_values
 from devenv.kind import KindClusters, cluster_name, context_name
 from devenv.lock import environment_lock, lock_dir
 from devenv.naming import validate_name
 from devenv.process import which
 from devenv.plan import Plan, make_plan
-from devenv.profiles import Profile, load_profile, render_template
+from devenv.profiles import Profile, load_profile, parse_duration, render_template
 from devenv.targets import MASK, EnvironmentState, Progress, Silent, Target, json_facts, mask, target_for
 
 DEFAULT_TARGET = "docker"  # every environment has its containers there (kind ones too): list/status/gc look there
@@ -104,33 +104,48 @@ class Collected:
 
 def plan(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | int | None = None,
          platform: str | os.PathLike | None = None, allow_other_port: bool = False,
-         cache: bool | None = None) -> Plan:
+         cache: bool | None = None, context: str | None = None) -> Plan:
     """What `up` would create, validated; creates nothing and needs no Docker. `cache`: start new data
-    volumes from snapshots of their seeded data (None: DEVENV_CACHE, on unless set to off)."""
+    volumes from snapshots of their seeded data (None: DEVENV_CACHE, on unless set to off); `context`: the
+    kubeconfig context of a namespace environment's cluster (refused unless allowed)."""
     return make_plan(name, _load(profile), ttl=ttl, platform=platform, allow_other_port=allow_other_port,
-                     cache=data_cache.enabled(cache))
+                     cache=data_cache.enabled(cache), context=context)
 
 
 def preview(the_plan: Plan) -> list[dict]:
     """What `up` of the plan would change, checked as `up` checks before it creates anything (the tools and
     the platform for a cluster target, Docker reachable), per service: action, port, note. Changes nothing."""
+    if the_plan.target == "namespace":
+        target_for("namespace").preflight(the_plan)
+        return [{"service": s.name, "action": f"create StatefulSet {the_plan.namespace}/{s.name} (kept if it exists)",
+                 "port": None, "note": ""} for s in the_plan.services]
     if the_plan.target == "kind":
         target_for("kind").preflight(the_plan)
     return _target().preview(the_plan)
 
 
+def planned_objects(the_plan: Plan) -> list[dict]:
+    """Every object `up` of a namespace environment would create, secrets masked (`up --dry-run`)."""
+    if the_plan.target != "namespace":
+        raise InvalidInput(f"target {the_plan.target} creates containers and clusters, not objects in a shared cluster")
+    return target_for("namespace").objects(the_plan)
+
+
 def up(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | int | None = None,
        platform: str | os.PathLike | None = None, progress: Progress | None = None,
        lock_timeout: float | None = None, allow_other_port: bool = False,
-       cache: bool | None = None, retain: bool = False, merge_kubeconfig: bool = False) -> Environment:
+       cache: bool | None = None, retain: bool = False, merge_kubeconfig: bool = False,
+       context: str | None = None) -> Environment:
     """Create the environment, or converge an existing one to the profile (re-creating only what differs,
     keeping data volumes); wait until every service answers; return its facts and values.
 
     `retain`: when it fails, keep what this run created (kind cluster, containers) for debugging instead of
     removing it; `down` removes it. `merge_kubeconfig`: merge a kind environment's context into the user's
-    kubeconfig ($KUBECONFIG's first file, else ~/.kube/config); `down` takes it out again."""
+    kubeconfig ($KUBECONFIG's first file, else ~/.kube/config); `down` takes it out again. `context`: the
+    kubeconfig context of a namespace environment's shared cluster (default: the current one, if allowed)."""
     progress = progress or Silent()
-    the_plan = plan(name, profile, ttl=ttl, platform=platform, allow_other_port=allow_other_port, cache=cache)
+    the_plan = plan(name, profile, ttl=ttl, platform=platform, allow_other_port=allow_other_port, cache=cache,
+                    context=context)
     if merge_kubeconfig and the_plan.target != "kind":
         raise InvalidInput(f"--merge-kubeconfig: profile {the_plan.profile.name!r} has target {the_plan.target}, "
                            "which makes no cluster to merge", hint="use a kind profile (e.g. `--profile local`), "
@@ -153,9 +168,12 @@ def up(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | i
                 merged = clusters.merge_kubeconfig(name)
                 changes.append(f"kubeconfig: context {context_name(name)} merged into {merged} "
                                f"(kubectl --context {context_name(name)})")
-        current = target.status(name, probe=False)  # the expiry of what exists, kept resources included
+        if the_plan.target == "namespace":
+            current = _namespace_target().status(name, probe=False, context=the_plan.context)
+        else:
+            current = target.status(name, probe=False)  # the expiry of what exists, kept resources included
     facts = {s.name: dict(s.facts) for s in result.services}
-    values, secrets = environment_values(the_plan.profile, name, facts)
+    values, secrets = environment_values(the_plan.profile, name, facts, the_plan.namespace)
     return Environment(name=name, profile=the_plan.profile.name, services=facts, values=values, secrets=secrets,
                        expires=current.expires if current else None, state=current.state if current else "ready",
                        changes=tuple(changes), kubeconfig=kubeconfig)
@@ -168,16 +186,18 @@ def sync(name: str, *, platform: str | os.PathLike | None = None, progress: Prog
     folder the environment was last delivered from."""
     progress = progress or Silent()
     state = status(name, probe=False)
-    if state.target != "kind":
+    if state.target not in ("kind", "namespace"):
         raise InvalidInput(f"environment {name} is a {state.target} environment: `devenv sync` needs a cluster "
-                           "with Flux (profile target kind)")
-    target = target_for("kind")
+                           "with Flux (profile target kind or namespace)")
+    target = target_for(state.target)
     warnings: list[str] = []
     profile = _recorded_profile(state, warnings)
     if profile is None:
         raise InvalidInput(warnings[0], hint=f"`devenv up {name} --profile P` delivers it again with a profile")
     root = platform if platform is not None else target.recorded_platform(name)
-    the_plan = plan(name, profile, platform=root)
+    the_plan = plan(name, profile, platform=root, context=state.context)
+    if state.target == "namespace":  # its services' facts are read from the cluster
+        state = status(name)
     passwords = {s.name: s.facts["password"] for s in state.services if "password" in s.facts}
     with environment_lock(name, purpose="sync", timeout=lock_timeout, on_wait=progress.note, remove_file=True):
         return target.sync(the_plan, passwords, progress)
@@ -236,13 +256,16 @@ def down(name: str, *, keep_data: bool = False, dry_run: bool = False, progress:
     validate_name(name)
     with environment_lock(name, purpose="down", timeout=lock_timeout, on_wait=(progress or Silent()).note,
                           remove_file=not dry_run):
-        return _target_of(name).down(name, keep_data=keep_data, dry_run=dry_run)
+        target = _target_of(name)
+        if target.name == "namespace":  # it waits for Flux to prune and the namespace to go: say so
+            return target.down(name, keep_data=keep_data, dry_run=dry_run, progress=progress or Silent())
+        return target.down(name, keep_data=keep_data, dry_run=dry_run)
 
 
 def status(name: str, *, probe: bool = True) -> EnvironmentState:
     """How the environment is: each service's container state and (probed) health, endpoints, age, expiry."""
     validate_name(name)
-    found = _target().status(name, probe=probe)
+    found = _target().status(name, probe=probe) or _namespace_target().status(name, probe=probe)
     if found is None:
         raise EnvironmentNotFound(f"no environment named {name}: nothing carries its labels",
                                   hint="`devenv list` shows the environments that exist; `devenv up NAME` makes one")
@@ -257,14 +280,36 @@ def credentials(name: str, service: str) -> dict[str, str]:
 
 
 def list_environments() -> list[EnvironmentState]:
-    """Every environment, each probed as `status` probes it, so that both give the same answer."""
-    target = _target()
-    names = [env.name for env in target.environments()]
-    if not names:
+    """Every environment — Docker and kind ones, and namespace ones in every known context — each probed as
+    `status` probes it, so that both give the same answer."""
+    target, namespaces = _target(), _namespace_target()
+    work = [(target, env.name) for env in target.environments()]
+    work += [(namespaces, env.name) for env in namespaces.environments()]
+    if not work:
         return []
-    with ThreadPoolExecutor(max_workers=min(8, len(names)), thread_name_prefix="devenv-list") as pool:
-        found = list(pool.map(target.status, names))
+    with ThreadPoolExecutor(max_workers=min(8, len(work)), thread_name_prefix="devenv-list") as pool:
+        found = list(pool.map(lambda item: item[0].status(item[1]), work))
     return [env for env in found if env is not None]
+
+
+def extend(name: str, ttl: str | int, *, dry_run: bool = False, now: float | None = None) -> tuple[int | None, int | None]:
+    """Make a namespace environment expire `ttl` from now (0: never); returns (expiry before, after)."""
+    validate_name(name)
+    seconds = ttl if isinstance(ttl, int) else parse_duration(str(ttl))
+    if seconds is None or seconds < 0:
+        raise InvalidInput(f"--ttl {ttl!r} is not a duration", hint="e.g. --ttl 4h, 30m, 2d; 0 for never")
+    if _target().status(name, probe=False) is not None:
+        raise InvalidInput(f"environment {name} runs on this machine (Docker or kind), whose containers keep the "
+                           "expiry they were created with", hint=f"`devenv down {name}` and `devenv up {name} --ttl "
+                                                                 f"{ttl}` makes it again with a new one")
+    with environment_lock(name, purpose="extend", timeout=0 if dry_run else None, remove_file=not dry_run):
+        try:
+            return _namespace_target().extend(name, seconds, dry_run=dry_run, now=now)
+        except DevenvError as err:
+            if "no namespace environment" in err.message:
+                raise EnvironmentNotFound(f"no environment named {name}: nothing carries its labels",
+                                          hint="`devenv list` shows the environments that exist") from None
+            raise
 
 
 def gc(*, dry_run: bool = False, now: float | None = None, grace: int = LEFTOVER_GRACE) -> list[Collected]:
@@ -276,7 +321,7 @@ def gc(*, dry_run: bool = False, now: float | None = None, grace: int = LEFTOVER
         raise InvalidInput(f"--grace {grace} is negative", hint="e.g. --grace 60s, or 0 to collect at once")
     cache_ttl = data_cache.ttl_seconds()  # a bad DEVENV_CACHE_TTL fails before anything is removed
     target = _target()
-    collected = []
+    collected = _collect_namespaces(now, dry_run)
     for env in target.environments():
         if not _trusted_name(env.name):
             continue
@@ -302,6 +347,26 @@ def gc(*, dry_run: bool = False, now: float | None = None, grace: int = LEFTOVER
     # snapshots past DEVENV_CACHE_TTL, or of images that have changed, and what killed snapshot builds left
     collected += [Collected(f"(cache) {p.name}", p.reason, p.resources, p.skipped)
                   for p in data_cache.Cache().prune(dry_run=dry_run, now=now, ttl=cache_ttl)]
+    return collected
+
+
+def _collect_namespaces(now: float, dry_run: bool) -> list[Collected]:
+    """Namespace environments past their expiry (unless labelled devenv.keep=true), in every known context."""
+    target = _namespace_target()
+    collected = []
+    for env in target.environments():
+        if not _trusted_name(env.name) or env.expires is None or env.expires > now or env.state == "deleting":
+            continue
+        reason = f"expired at {timestamp(env.expires)}"
+        if env.kept:
+            collected.append(Collected(env.name, reason, kept=f"labelled {labels.KEEP}=true on namespace {env.namespace}"))
+            continue
+        try:
+            with environment_lock(env.name, purpose="gc", timeout=0, remove_file=not dry_run):
+                removed = target.down(env.name, dry_run=dry_run)
+            collected.append(Collected(env.name, reason, tuple(removed)))
+        except EnvironmentBusy as busy:
+            collected.append(Collected(env.name, reason, kept=busy.message))
     return collected
 
 
@@ -342,6 +407,8 @@ def _remove_unused_lock_files() -> None:
 def _left_after_interrupt(plan: Plan) -> list[str]:
     """What exists of the environment after an interrupted `up` rolled back what it had created: one line per
     service of the plan (an existing container being re-created is gone, its data volume stays)."""
+    if plan.target == "namespace":
+        return [f"namespace {plan.namespace}: removed if this run had created it (`devenv list` shows what exists)"]
     try:
         state = _target().status(plan.environment, probe=False)
     except Exception:  # noqa: BLE001 - the engine may be what failed: say that nothing is known
@@ -375,11 +442,18 @@ def _target(name: str = DEFAULT_TARGET) -> Target:
     return target_for(name)
 
 
+def _namespace_target():
+    return target_for("namespace")
+
+
 def _target_of(name: str) -> Target:
-    """The target that made an existing environment: kind when its containers say so or its cluster exists."""
+    """The target that made an existing environment: kind when its containers say so or its cluster exists,
+    namespace when a known cluster holds its namespace."""
     state = _target().status(name, probe=False)
     if (state is not None and state.target == "kind") or (which("kind") and name in KindClusters().names()):
         return target_for("kind")
+    if state is None and _namespace_target().status(name, probe=False) is not None:
+        return _namespace_target()
     return _target()
 
 

@@ -28,7 +28,7 @@ def cluster_endpoint(profile: Profile, environment: str, svc: ServiceSpec, names
     StatefulSet's Service in the environment's namespace."""
     port = CONTAINER_PORTS[svc.type]
     if profile.target == "namespace":
-        ns = namespace or f"devenv-{environment}"
+        ns = namespace or f"{profile.namespace.prefix}-{environment}"
         return Endpoint(f"{svc.name}.{ns}.svc.cluster.local", port)
     return Endpoint(container_name(environment, svc.name), port)
 

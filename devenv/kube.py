@@ -136,7 +136,7 @@ class Kube:
                     f"API devenv's client speaks: expect fields the other side does not know")
         return None
 
-    def resource(self, api_version: str, kind: str, *, refresh: bool = False) -> Resource:
+    def resource(self, api_version: str, kind: str, *, refresh: bool = False, attempts: int = 3) -> Resource:
         """The resource for a kind, from discovery (asked again when the kind is not known yet: a CRD
         applied a moment ago). Raises KubeError naming the kind when the server does not serve it."""
         key = (api_version, kind)
@@ -144,7 +144,7 @@ class Kube:
             if key in self._resources and not refresh:
                 return self._resources[key]
         path = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
-        for attempt in range(3):  # a group served a moment ago can take a beat to show in discovery
+        for attempt in range(attempts):  # a group served a moment ago can take a beat to show in discovery
             if attempt:
                 time.sleep(0.5)
             listing = self.request("GET", path, what=f"discover {api_version}", missing_ok=True)
@@ -191,6 +191,12 @@ class Kube:
             log.debug("taking over the conflicting fields of %s: it is devenv's", describe(obj))
             return self.request("PATCH", path, what=what, query=query + [("force", "true")], body=body,
                                 content_type="application/apply-patch+yaml")
+
+    def merge_patch(self, obj: Mapping, patch: Mapping) -> dict:
+        """A JSON merge patch (RFC 7386: a null removes the key) of a few fields, owned by no apply manager."""
+        _, path = self._path(obj)
+        return self.request("PATCH", path, what=f"patch {describe(obj)}", body=dict(patch),
+                            content_type="application/merge-patch+json")
 
     def get(self, obj: Mapping, *, missing_ok: bool = True) -> dict | None:
         _, path = self._path(obj)

@@ -33,6 +33,12 @@ CACHE_IMAGE = "devenv.cache-image"  # the service image the snapshot was made wi
 CACHE_IMAGE_ID = "devenv.cache-image-id"  # and its ID: a snapshot of an image that has changed never hits again
 CACHE_ROOT = "devenv.cache-root"  # the snapshot image's one folder: the data directory
 CACHE_SEED = "devenv.cache-seed"  # the seed files' names, for `devenv cache list`
+# a namespace environment's namespace: where it came from, and whether gc may collect it
+BRANCH = "devenv.branch"  # the platform checkout's branch, as a label value (the exact name: BRANCH_ANNOTATION)
+COMMIT = "devenv.commit"  # its commit
+VERSION = "devenv.version"  # the devenv that made it
+KEEP = "devenv.keep"  # "true": gc leaves it alone even when expired
+BRANCH_ANNOTATION = "devenv.io/branch"
 
 
 def owner() -> str:
@@ -61,10 +67,16 @@ def for_environment(environment: str, *, profile: str, target: str, ttl_seconds:
     return labels
 
 
+def as_label_value(text: str) -> str:
+    """Any text as a valid label value (a branch `feature/ABC-1` -> `feature-ABC-1`), at most 63 characters."""
+    value = re.sub(r"[^A-Za-z0-9_.-]", "-", text)[:63]
+    return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", value)
+
+
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 # Docker labels take any string; Kubernetes label values do not (63 characters of [A-Za-z0-9_.-]).
 # These keys hold values such as a file path, so on Kubernetes objects they go into annotations.
-ANNOTATION_ONLY = (PROFILE_PATH,)
+ANNOTATION_ONLY = (PROFILE_PATH, BRANCH_ANNOTATION)
 
 
 def is_valid_label_value(value: str) -> bool:

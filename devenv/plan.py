@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from devenv import labels
+from devenv import labels, tenancy
 from devenv.errors import InvalidInput, PlatformError, ProfileError
 from devenv.facts import Endpoint, container_name
 from devenv.naming import validate_name
@@ -20,7 +20,8 @@ from devenv.profiles import EMBEDDED_PLATFORM, Profile, ServiceSpec, parse_durat
 from devenv.services import swap_for
 
 
-AVAILABLE_TARGETS = ("docker", "kind")
+AVAILABLE_TARGETS = ("docker", "kind", "namespace")
+CLUSTER_TARGETS = ("kind", "namespace")
 MAX_TTL_SECONDS = 366 * 86400  # an environment is short-lived; a year keeps every expiry a sane date
 
 
@@ -61,6 +62,8 @@ class Plan:
     platform: Path | None = None  # the Flux repository a cluster target renders (None: no cluster)
     allow_other_port: bool = False  # a port pinned in the profile may be replaced by a free one when taken
     cache: bool = True  # new data volumes start from the snapshot of their seeded data (devenv.cache)
+    context: str | None = None  # namespace target: the kubeconfig context (allowed) of the shared cluster
+    namespace: str | None = None  # namespace target: <prefix>-<environment>
 
     def service(self, name: str) -> ServicePlan:
         return next(s for s in self.services if s.name == name)
@@ -90,22 +93,31 @@ class Plan:
             "kind": {"nodeImage": self.profile.kind.node_image,
                      "ingress": {"http": self.profile.kind.http_port, "https": self.profile.kind.https_port,
                                  "bind": "127.0.0.1"}} if self.target == "kind" else None,
+            "context": self.context,
+            "namespace": self.namespace,
             "warnings": list(self.warnings),
         }
 
 
 def make_plan(environment: str, profile: Profile, *, ttl: str | int | None = None, now: float | None = None,
               run: str | None = None, platform: str | os.PathLike | None = None,
-              allow_other_port: bool = False, cache: bool = True) -> Plan:
-    """Validate the inputs and compute the plan; raise InvalidInput (nothing is created) when they do not fit."""
+              allow_other_port: bool = False, cache: bool = True, context: str | None = None) -> Plan:
+    """Validate the inputs and compute the plan; raise InvalidInput (nothing is created) when they do not fit.
+    `context` (namespace target): the kubeconfig context, refused unless allowed (devenv.contexts)."""
     validate_name(environment)
     if profile.target not in AVAILABLE_TARGETS:
-        raise InvalidInput(
-            f"profile {profile.name!r} uses the {profile.target} target, which is not available in this build "
-            f"(the namespace target is not wired yet)",
-            hint="use the kind target (`--profile local`) or the docker target (`--profile test`)",
-        )
-    root = _platform(profile, platform) if profile.target == "kind" else None
+        raise InvalidInput(f"profile {profile.name!r} uses the {profile.target} target, which is not available",
+                           hint=f"targets: {', '.join(AVAILABLE_TARGETS)}")
+    if context is not None and profile.target != "namespace":
+        raise InvalidInput(f"--context: profile {profile.name!r} has target {profile.target}, which makes its own "
+                           "cluster or none", hint="use a namespace profile (e.g. `--profile branch`), or leave out --context")
+    root = _platform(profile, platform) if profile.target in CLUSTER_TARGETS else None
+    namespace = None
+    if profile.target == "namespace":
+        from devenv import contexts
+
+        context = contexts.choose(context, profile.contexts, profile.path)
+        namespace = tenancy.namespace_name(profile, environment)
     ttl_seconds = _ttl(ttl, profile)
     problems = [f"{svc.name}: seed file {path} not found" for svc in profile.services
                 for path in svc.seed if not path.is_file()]
@@ -115,12 +127,39 @@ def make_plan(environment: str, profile: Profile, *, ttl: str | int | None = Non
                                   ttl_seconds=ttl_seconds, now=now if now is not None else time.time())
     base[labels.RUN] = run or secrets.token_hex(4)
     base[labels.PROFILE_PATH] = str(profile.path)
+    if profile.target == "namespace":
+        base.update(_origin(root))
     network = f"devenv-{environment}"
     services = tuple(_service_plan(environment, svc, network) for svc in profile.services)
-    warnings = tuple(w for svc in profile.services for w in swap_for(svc.type).preflight(svc))
+    warnings = () if profile.target == "namespace" else tuple(  # this machine's limits: for its own containers
+        w for svc in profile.services for w in swap_for(svc.type).preflight(svc))
     return Plan(environment=environment, profile=profile, target=profile.target, network=network,
                 ttl_seconds=ttl_seconds, labels=base, services=services, warnings=warnings, platform=root,
-                allow_other_port=allow_other_port, cache=cache)
+                allow_other_port=allow_other_port, cache=cache, context=context, namespace=namespace)
+
+
+def _origin(root: Path | None) -> dict[str, str]:
+    """Where a namespace environment comes from, on its namespace: the platform checkout's branch and commit
+    (labels, so `list` can show and select them) and devenv's version."""
+    from devenv import __version__, process
+    from devenv.errors import DevenvError
+
+    def git(*args: str) -> str:
+        try:
+            done = process.run(["git", "-C", str(root), *args], timeout=10, check=False)
+        except DevenvError:
+            return ""
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    branch = git("symbolic-ref", "--short", "-q", "HEAD") if root else ""
+    commit = git("rev-parse", "HEAD") if root else ""
+    out = {labels.VERSION: labels.as_label_value(__version__)}
+    if branch:
+        out[labels.BRANCH] = labels.as_label_value(branch)
+        out[labels.BRANCH_ANNOTATION] = branch
+    if len(commit) == 40:
+        out[labels.COMMIT] = commit
+    return out
 
 
 def _platform(profile: Profile, platform: str | os.PathLike | None) -> Path:

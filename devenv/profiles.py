@@ -30,6 +30,12 @@ SEED_SUFFIXES = {"mariadb": (".sql", ".sql.gz"), "opensearch": (".json", ".ndjso
 DEFAULT_NODE_IMAGE = "kindest/node:v1.32.2"
 # Host ports (on 127.0.0.1) for the cluster's ingress: unprivileged, so a laptop needs no root for them.
 DEFAULT_INGRESS_PORTS = {"http": 8080, "https": 8443}
+# A namespace environment's guard rails when the profile sets none: room for a small platform, not a cluster's worth.
+DEFAULT_QUOTA = {"requests.cpu": "8", "requests.memory": "16Gi", "limits.memory": "32Gi", "pods": "50",
+                 "persistentvolumeclaims": "10", "services.loadbalancers": "0", "services.nodeports": "0"}
+DEFAULT_LIMITS = {"default": {"cpu": "500m", "memory": "512Mi"}, "defaultRequest": {"cpu": "50m", "memory": "64Mi"}}
+_QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i?|[mkMGTPE])?$")
+_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:\d+)?(/[a-z0-9._/-]+)?$")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILTIN_PROFILES = REPO_ROOT / "profiles"
@@ -106,6 +112,20 @@ class KindSpec:
 
 
 @dataclass(frozen=True)
+class NamespaceSpec:
+    """The namespace of a `target: namespace` profile in a shared cluster, and its guard rails."""
+
+    prefix: str = "devenv"  # the namespace is <prefix>-<environment>
+    quota: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_QUOTA))  # ResourceQuota spec.hard
+    limits: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_LIMITS.items()})
+    ingress_namespace: str = "ingress-nginx"  # the ingress controller's namespace, admitted by the NetworkPolicy
+    role: str = "admin"  # the ClusterRole the environment's ServiceAccount is bound to, in its namespace only
+    registry: str | None = None  # host[:port][/path]: where the working tree is pushed (DEVENV_REGISTRY wins)
+    storage_class: str | None = None  # the data services' PVCs; None: the cluster's default StorageClass
+    volume_size: str = "1Gi"
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -126,6 +146,8 @@ class Profile:
     # "Kind/namespace/name") -> remote key -> template (or property -> template).
     secret_stores: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     kind: KindSpec = field(default_factory=KindSpec)
+    namespace: NamespaceSpec = field(default_factory=NamespaceSpec)
+    contexts: tuple[str, ...] = ()  # the kubeconfig contexts a namespace environment may be made in
 
     def service(self, name: str) -> ServiceSpec:
         for svc in self.services:
@@ -305,7 +327,8 @@ class _Validator:
 
     def profile(self, data: Any) -> Profile:
         top = ("version", "name", "description", "target", "delivery", "mirror", "exclude", "services",
-               "environment", "substituteFrom", "secretStores", "ingressClass", "storageClass", "ttl", "sources", "kind")
+               "environment", "substituteFrom", "secretStores", "ingressClass", "storageClass", "ttl", "sources", "kind",
+               "namespace", "contexts")
         data = self.mapping(data, (), top, required=("version", "name", "target"))
         if "version" in data and data["version"] != PROFILE_VERSION:
             self.problem(("version",), f"unsupported version {data['version']!r} (this devenv reads version {PROFILE_VERSION})")
@@ -331,6 +354,8 @@ class _Validator:
         substitute_from = self.substitute_from(data.get("substituteFrom", []), services, environment)
         secret_stores = self.secret_stores(data.get("secretStores", {}), services)
         kind = self.kind(data["kind"], target) if "kind" in data else KindSpec()
+        namespace = self.namespace(data["namespace"], target) if "namespace" in data else NamespaceSpec()
+        contexts = self.string_list(data.get("contexts", []), ("contexts",))
         if self.problems:
             raise ProfileError(f"profile {self.path} is invalid ({len(self.problems)} problem"
                                f"{'s' if len(self.problems) > 1 else ''})", context=self.problems)
@@ -339,8 +364,51 @@ class _Validator:
             path=self.path, delivery=delivery, exclude=tuple(exclude), services=services,
             environment=environment, ingress_class=ingress, storage_class=storage, ttl=str(ttl),
             ttl_seconds=ttl_seconds, sources=sources, substitute_from=substitute_from, secret_stores=secret_stores,
-            kind=kind,
+            kind=kind, namespace=namespace, contexts=tuple(contexts),
         )
+
+    def namespace(self, value: Any, target: str | None) -> NamespaceSpec:
+        at = ("namespace",)
+        if target is not None and target != "namespace":
+            self.problem(at, f"only a `target: namespace` profile has a namespace section (this one has target {target})")
+            return NamespaceSpec()
+        fields = ("prefix", "quota", "limits", "ingressNamespace", "role", "registry", "storageClass", "volumeSize")
+        value = self.mapping(value, at, fields)
+        prefix = self.string(value.get("prefix", "devenv"), at + ("prefix",), pattern=_NAME,
+                             hint="lowercase letters, digits and '-'") or "devenv"
+        if len(prefix) > 20:
+            self.problem(at + ("prefix",), f"{prefix!r} is longer than 20 characters: <prefix>-<environment> must fit "
+                                           "a namespace name (63)")
+        quota = self.quantities(value.get("quota", DEFAULT_QUOTA), at + ("quota",))
+        limits_in = self.mapping(value.get("limits", DEFAULT_LIMITS), at + ("limits",),
+                                 ("default", "defaultRequest", "max", "min"))
+        limits = {key: self.quantities(limits_in[key], at + ("limits", key)) for key in limits_in}
+        ingress = self.string(value.get("ingressNamespace", "ingress-nginx"), at + ("ingressNamespace",),
+                              pattern=_NAME) or "ingress-nginx"
+        role = self.string(value.get("role", "admin"), at + ("role",), pattern=re.compile(r"^[a-z0-9:.-]+$"),
+                           hint="a ClusterRole name, e.g. admin or edit") or "admin"
+        registry = self.string(value.get("registry"), at + ("registry",), pattern=_REGISTRY,
+                               hint="host[:port][/path] of an OCI registry, e.g. 123456789012.dkr.ecr.us-east-1."
+                                    "amazonaws.com/devenv")
+        storage = self.string(value.get("storageClass"), at + ("storageClass",), pattern=_NAME)
+        size = self.string(value.get("volumeSize", "1Gi"), at + ("volumeSize",), pattern=_QUANTITY,
+                           hint="a Kubernetes quantity, e.g. 1Gi") or "1Gi"
+        return NamespaceSpec(prefix=prefix, quota=quota, limits=limits, ingress_namespace=ingress, role=role,
+                             registry=registry, storage_class=storage, volume_size=size)
+
+    def quantities(self, value: Any, at: tuple) -> dict[str, str]:
+        """A map of resource name to Kubernetes quantity (numbers are taken as they would be written)."""
+        if not isinstance(value, dict):
+            self.problem(at, f"must be a mapping of resource to quantity, not {_type_name(value)}")
+            return {}
+        out = {}
+        for key, quantity in value.items():
+            text = str(quantity) if isinstance(quantity, (int, float)) and not isinstance(quantity, bool) else quantity
+            if not isinstance(text, str) or not _QUANTITY.match(text):
+                self.problem(at + (key,), f"{quantity!r} is not a Kubernetes quantity (e.g. 500m, 2, 1Gi)")
+                continue
+            out[str(key)] = text
+        return out
 
     def kind(self, value: Any, target: str | None) -> KindSpec:
         at = ("kind",)

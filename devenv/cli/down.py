@@ -13,6 +13,7 @@ def command(
     name: Optional[str] = typer.Argument(None, help="Environment name; default: the current git branch."),
     keep_data: bool = typer.Option(False, "--keep-data",
                                    help="Keep the data volumes (and their credentials): the next `up` finds the data."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print every resource `down` would remove; remove nothing."),
 ) -> None:
     """Remove everything the environment created (only resources labelled devenv.managed=true).
     Prints what was removed, one per line.
@@ -22,15 +23,20 @@ def command(
       devenv down demo
 
       devenv down demo --keep-data
+
+      devenv down feature-x --dry-run
     """
     from devenv import environments
 
     env_name = output.environment_name(name)
-    removed = environments.down(env_name, keep_data=keep_data, progress=output)
+    removed = environments.down(env_name, keep_data=keep_data, dry_run=dry_run, progress=output)
     if not removed:
         output.note(f"nothing to remove for {env_name} (its data volumes, if any, stay: --keep-data)" if keep_data
                     else f"nothing to remove: nothing carries the labels of environment {env_name}")
         return
     for resource in removed:
         print(resource)
+    if dry_run:
+        output.note(f"`devenv down {env_name}` would remove the {len(removed)} resources above; nothing was removed")
+        return
     output.note(f"environment {env_name} removed" + (" (data volumes kept)" if keep_data else ""))

@@ -13,7 +13,9 @@ Format = output.TableOrJson
 
 
 def command(fmt: str = output.choice(Format, Format.table, "--output", "-o", help="table or json.")) -> None:
-    """List the environments that exist (states: ready, degraded, incomplete, data only).
+    """List the environments that exist, on this machine and as namespaces in every known shared cluster
+    (contexts of namespace profiles, $DEVENV_CONTEXTS, ~/.config/devenv/config.yaml), with owner, branch,
+    age, expiry and readiness (states: ready, degraded, incomplete, data only, deleting).
 
     Example: devenv list -o json
     """
@@ -26,7 +28,9 @@ def command(fmt: str = output.choice(Format, Format.table, "--output", "-o", hel
     if not found:
         output.note("no environments")
     output.emit_table(
-        ["name", "profile", "state", "services", "age", "expires"],
-        [[env.name, env.profile, env.state, ", ".join(f"{s.name}:{s.health}" for s in env.services) or "-",
-          age(env.created), until(env.expires)] for env in found],
+        ["name", "target", "where", "owner", "branch", "state", "services", "age", "expires"],
+        [[env.name, env.target, f"{env.context}/{env.namespace}" if env.namespace else "this machine",
+          env.owner or "-", env.branch or "-", env.state,
+          ", ".join(f"{s.name}:{s.health}" for s in env.services) or "-", age(env.created), until(env.expires)]
+         for env in found],
     )

@@ -18,7 +18,8 @@ def command(
     fmt: str = output.choice(Format, Format.table, "--output", "-o", help="table or json."),
 ) -> None:
     """Show how the environment is. Health is a real request (a login and SELECT 1; cluster health); a
-    stopped container shows how it ended (killed, exited (N), out of memory).
+    stopped container shows how it ended (killed, exited (N), out of memory). A namespace environment
+    shows its Kustomizations' Ready condition and its StatefulSets' readiness, with failing conditions.
 
     Example: devenv status demo -o json | jq '.services[].health'
     """
@@ -30,8 +31,13 @@ def command(
         return
     print(f"environment {env.name}: {env.state} (profile {env.profile}, target {env.target}, "
           f"created {output.timestamp(env.created)}, expires {until(env.expires, absolute=True)})")
+    if env.namespace:
+        print(f"  namespace {env.namespace} in context {env.context}; owner {env.owner or '-'}, branch {env.branch or '-'}")
     for problem in env.problems:
         print(f"  {problem}")
+    if env.kustomizations:
+        output.emit_table(["kustomization", "ready", "reason", "message"],
+                          [[k["name"], k["ready"], k["reason"], k["message"][:120]] for k in env.kustomizations])
     output.emit_table(
         ["service", "type", "state", "health", "endpoint", "container"],
         [[s.name, s.type, s.state, s.health, f"{s.endpoint.host}:{s.endpoint.port}" if s.endpoint else "-",

@@ -42,14 +42,20 @@ def command(
                                           help="Also merge the kind cluster's context (kind-devenv-NAME) into "
                                                "$KUBECONFIG's first file, else ~/.kube/config; `devenv down` "
                                                "removes it again. Without it, that file is never touched."),
+    context: Optional[str] = typer.Option(None, "--context", metavar="CTX",
+                                          help="Namespace target: the kubeconfig context of the shared cluster "
+                                               "(default: the current one). It must be allowed: the profile's "
+                                               "`contexts:`, $DEVENV_CONTEXTS or ~/.config/devenv/config.yaml."),
     fmt: str = output.choice(Format, Format.table, "--output", "-o", help="table or json."),
 ) -> None:
     """Create the environment, or converge an existing one: re-create only what differs from the profile
     (keeping data volumes); a second `up` with nothing changed changes nothing.
 
     Endpoints go to stdout, progress to stderr. Targets: `kind` (profile `local`: a kind cluster, the
-    data services as containers on its network, the rendered platform applied) and `docker` (profile
-    `test`: the data services alone). Ports are bound to 127.0.0.1. A kind cluster's kubeconfig is its
+    data services as containers on its network, the rendered platform applied), `namespace` (profile
+    `branch`: a locked-down namespace in a shared cluster that runs Flux, the data services as StatefulSets
+    there, the platform delivered by that cluster's Flux) and `docker` (profile `test`: the data services
+    alone). Ports are bound to 127.0.0.1. A kind cluster's kubeconfig is its
     own file (`devenv kubeconfig NAME`); --merge-kubeconfig adds its context to yours as well.
 
     Examples:
@@ -63,6 +69,8 @@ def command(
       devenv up feature-x --merge-kubeconfig
 
       devenv up feature-x --retain                a failure keeps the cluster
+
+      devenv up feature-x --profile branch --context dev-eks --dry-run -o json
     """
     from devenv import environments
 
@@ -70,8 +78,12 @@ def command(
     cache = False if no_cache else None
     if dry_run:
         plan = environments.plan(env_name, profile, ttl=ttl, platform=platform, allow_other_port=allow_other_port,
-                                 cache=cache)
-        _print_plan(plan, environments.preview(plan), fmt)
+                                 cache=cache, context=context)
+        changes = environments.preview(plan)
+        if plan.target == "namespace":
+            _print_objects(plan, environments.planned_objects(plan), fmt)
+            return
+        _print_plan(plan, changes, fmt)
         return
     started = time.monotonic()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -79,7 +91,7 @@ def command(
         with recording() as phases:
             env = environments.up(env_name, profile, ttl=ttl, platform=platform, progress=output,
                                   allow_other_port=allow_other_port, cache=cache, retain=retain,
-                                  merge_kubeconfig=merge_kubeconfig)
+                                  merge_kubeconfig=merge_kubeconfig, context=context)
     except environments.UpInterrupted as stopped:
         if stopped.retained:
             raise Interrupted(
@@ -134,6 +146,19 @@ def _print_plan(plan, changes: list[dict], fmt: str) -> None:
         + [[c["service"], "-", "-", _port(c["port"]), "-", c["action"]] for c in changes
            if c["service"] not in {s.name for s in plan.services}],
     )
+
+
+def _print_objects(plan, objects: list[dict], fmt: str) -> None:
+    """A namespace environment's dry run: every object `up` would create (secrets masked)."""
+    for warning in plan.warnings:
+        output.warn(warning)
+    if fmt is Format.json:
+        output.emit_json({**plan.to_dict(), "objects": objects})
+        return
+    output.note(f"plan for environment {plan.environment}: namespace {plan.namespace} in context {plan.context}, "
+                f"profile {plan.profile.name}, ttl {plan.ttl_seconds}s; nothing was sent to the cluster")
+    output.emit_table(["kind", "namespace", "name"],
+                      [[o["kind"], o["metadata"].get("namespace") or "-", o["metadata"]["name"]] for o in objects])
 
 
 def _port(port: int | None) -> str:

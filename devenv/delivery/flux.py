@@ -322,10 +322,12 @@ def ready_state(obj: Mapping | None, revision: str | None = None, requested: str
 
 
 def wait_ready(kube: Kube, kustomizations: list[dict], *, timeout: float, progress: Progress | None = None,
-               source: Mapping | None = None, requested: str | None = None, poll: float = 0.5) -> str:
+               source: Mapping | None = None, requested: str | None = None, poll: float = 0.5,
+               check: Callable[[], None] | None = None) -> str:
     """Wait for the source, then every Kustomization (nested ones as their parents create them) to be Ready
     at the source's revision. Raises DeliveryFailed naming the Kustomization (and the HelmRelease) that
-    failed, with Flux's condition message; returns the revision applied."""
+    failed, with Flux's condition message; returns the revision applied. `check`, called between looks,
+    raises to end the wait early (a namespace environment's quota refusing its pods)."""
     progress = progress or Quiet()
     deadline = time.monotonic() + timeout
     revision = ""
@@ -370,6 +372,8 @@ def wait_ready(kube: Kube, kustomizations: list[dict], *, timeout: float, progre
             elif kid not in announced and seen.reason != "Progressing":
                 announced.add(kid)
                 progress.note(f"• Kustomization {kid}: {seen.reason}: {seen.message[:200]}")
+        if pending and check is not None:
+            check()
         if pending and time.monotonic() > deadline:
             culprit = _culprit(pending, states)
             raise _failed(kube, culprit, states[culprit], waited=timeout)
@@ -484,7 +488,7 @@ class FluxDelivery:
         return {"kind": "OCIRepository", "name": SOURCE_NAME, "namespace": self.namespace}
 
     def deliver(self, rendered, environment_objects: Iterable[dict] = (), *, timeout: float | None = None,
-                reconcile: bool = False) -> Delivered:
+                reconcile: bool = False, check: Callable[[], None] | None = None) -> Delivered:
         from devenv.delivery.apply import go_duration
 
         with phase("environment objects"):
@@ -517,7 +521,7 @@ class FluxDelivery:
         self.progress.note(f"• waiting for Flux to reconcile {len(objects)} Kustomizations")
         with phase("flux reconcile"):
             revision = wait_ready(self.kube, objects, timeout=timeout, progress=self.progress, source=source,
-                                  requested=requested)
+                                  requested=requested, check=check)
         if reconcile:
             changes += _compare(before, self.applied_objects())
         return Delivered(source, objects, pushed, revision, changes)

@@ -8,6 +8,12 @@ and its Flux spec (in parallel), leave out what only works on AWS, remove what n
 profile's objects among them), set commonMetadata, then adapt what stays (dependsOn, ALB ingress,
 storage classes, secret stores) — each exclusion and adaptation with its reason. What devenv cannot
 see or build is "not rendered"; strict substitution problems are reported together at the end.
+
+For a namespace-target profile (a branch in a shared cluster) every Kustomization moves into the
+environment's namespace with `targetNamespace` set to it (devenv.tenancy): one whose output, built as the
+platform wrote it, holds cluster-scoped objects is shared infrastructure and left out, a kept one's own
+Namespace becomes the environment's (devenv creates it), HelmReleases run as the environment's
+ServiceAccount, and the cluster folder's own objects (the bootstrap) stay the cluster's.
 """
 
 from __future__ import annotations
@@ -20,9 +26,9 @@ import re
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
-from devenv import aws, facts, labels as labelkeys
+from devenv import aws, facts, labels as labelkeys, tenancy
 from devenv.errors import CommandFailed, PlatformError, SubstitutionError
 from devenv.flux import adapt, secrets
 from devenv.flux.adapt import Adaptation, Exclusion
@@ -30,7 +36,7 @@ from devenv.flux.kustomizations import (
     FluxKustomization, check_cycles, dependency_order, is_flux_kustomization, read_cluster_folder,
 )
 from devenv.flux.kustomize import (
-    BuildCache, RemoteResource, Workspace, display, iter_files, load_documents, read_manifest, resolve_path,
+    BuildCache, FluxSpec, RemoteResource, Workspace, display, iter_files, load_documents, read_manifest, resolve_path,
 )
 from devenv.flux.sources import SourceResolver, merge_values
 from devenv.profiles import EMBEDDED_PLATFORM, Profile
@@ -214,7 +220,8 @@ def render_environment(profile: Profile, environment: str, *, platform: str | os
                        passwords: Mapping[str, str] | None = None, strict: bool = True,
                        skip_unbuildable: bool = False, keep_going: bool = False,
                        workers: int | None = None, baselines: bool = False,
-                       build_cache: BuildCache | None = None) -> RenderResult:
+                       build_cache: BuildCache | None = None,
+                       cluster_scoped: Callable[[Mapping], bool | None] | None = None) -> RenderResult:
     """Render what Flux would apply for `environment` from the profile's cluster folder of `platform`
     (default: the embedded platform), AWS-only components left out and the rest adapted.
 
@@ -229,7 +236,9 @@ def render_environment(profile: Profile, environment: str, *, platform: str | os
     Kustomization (as not rendered, or in `undefined` / `missing_objects`) instead of raising;
     `baselines` keeps, for each object, what kustomize built and substitution gave before devenv adapted
     it (RenderedKustomization.built/.before): Flux delivery turns the difference into `spec.patches`;
-    `build_cache` shares kustomize builds with another render of the same, unchanged tree (`up` renders twice).
+    `build_cache` shares kustomize builds with another render of the same, unchanged tree (`up` renders twice);
+    `cluster_scoped` (namespace target, with a cluster at hand) says from the cluster's discovery whether an
+    object's kind is cluster-scoped (None: not known there), beyond the kinds devenv knows offline.
     Raises PlatformError, SubstitutionError, CommandFailed or ToolMissing, each naming what failed.
     """
     if not profile.mirror:  # a docker profile may leave it out: the data services alone, no cluster
@@ -237,6 +246,8 @@ def render_environment(profile: Profile, environment: str, *, platform: str | os
                             hint="add `mirror: clusters/<cluster>` to the profile, or use a kind profile (`--profile local`)")
     root = Path(platform) if platform is not None else EMBEDDED_PLATFORM
     root = root.resolve()
+    if profile.target == "namespace" and namespace is None:
+        namespace = tenancy.namespace_name(profile, environment)
     service_facts = facts.cluster_facts(profile, environment, namespace, passwords)
     env_objects = facts.environment_objects(
         profile, environment, service_facts,
@@ -245,7 +256,9 @@ def render_environment(profile: Profile, environment: str, *, platform: str | os
         renderer = _Renderer(profile, environment, root, env_objects, strict, workspace,
                              skip_unbuildable=skip_unbuildable or keep_going, keep_going=keep_going,
                              secret_values=secrets.store_values(profile, environment, service_facts, namespace),
-                             baselines=baselines)
+                             baselines=baselines,
+                             tenant=namespace if profile.target == "namespace" else None,
+                             cluster_scoped=cluster_scoped)
         return renderer.run(workers or _default_workers())
 
 
@@ -274,6 +287,8 @@ class _Entry:
     built: list[dict] | None = None
     origin: dict[int, dict] = field(default_factory=dict)
     before: dict[int, dict] = field(default_factory=dict)
+    tenant_original: list[dict] | None = None  # namespace target: the output built as the platform wrote it
+    tenant_build_error: CommandFailed | None = None  # and the build into the environment's namespace, failed
 
 
 @dataclass
@@ -305,8 +320,13 @@ def _key(obj: Mapping) -> tuple[str, str, str]:
 class _Renderer:
     def __init__(self, profile: Profile, environment: str, platform: Path, env_objects: list[dict],
                  strict: bool, workspace: Workspace, *, skip_unbuildable: bool = False, keep_going: bool = False,
-                 secret_values: Mapping[str, Mapping[str, str]] | None = None, baselines: bool = False):
+                 secret_values: Mapping[str, Mapping[str, str]] | None = None, baselines: bool = False,
+                 tenant: str | None = None, cluster_scoped: Callable[[Mapping], bool | None] | None = None):
         self.profile = profile
+        self.tenant = tenant  # the namespace of a namespace-target environment
+        self.discovered_scope = cluster_scoped
+        self.cluster_scoped_crds: set[tuple[str, str]] = set()  # (group, kind) the render's CRDs declare Cluster
+        self.written_targets: dict[str, Any] = {}  # namespace target: each Kustomization's own targetNamespace
         self.baselines = baselines
         self.skip_unbuildable = skip_unbuildable
         self.keep_going = keep_going
@@ -346,7 +366,10 @@ class _Renderer:
                 futures = {k.id: pool.submit(self._build, self.entries[k.id]) for k in wave
                            if self.entries[k.id].status == KEPT}
                 if cluster is not None:  # while the first builds run
-                    self._render_mirror(bootstrap, cluster.path, cluster.other_objects())
+                    if self.tenant:  # the bootstrap's own objects are the shared cluster's
+                        self._leave_to_cluster(cluster.other_objects())
+                    else:
+                        self._render_mirror(bootstrap, cluster.path, cluster.other_objects())
                     cluster = None
                 nested = self._finish_wave(wave, futures)
                 wave = self._register(nested) + self._resolve_pending()
@@ -378,6 +401,8 @@ class _Renderer:
     def _register(self, wave: list[FluxKustomization]) -> list[FluxKustomization]:
         fresh = []
         for k in wave:
+            if self.tenant:
+                k = self._into_tenant(k)
             if k.id in self.entries:
                 self.warnings.append(RenderWarning(
                     f"Kustomization {k.id} is defined twice ({self.entries[k.id].k.origin} and {k.origin}); "
@@ -391,6 +416,34 @@ class _Renderer:
             elif self._resolve_source(entry):
                 fresh.append(k)
         return fresh
+
+    def _into_tenant(self, k: FluxKustomization) -> FluxKustomization:
+        """A Kustomization as a namespace environment has it: in the environment's namespace, with
+        targetNamespace set to it, its dependencies there too, its source where it was."""
+        obj = copy.deepcopy(k.obj)
+        spec = obj.setdefault("spec", {})
+        source = spec.get("sourceRef")
+        if isinstance(source, dict) and not source.get("namespace"):
+            parent = self.entries.get(k.parent) if k.parent else None
+            source["namespace"] = parent.k.source_ref.namespace if parent else k.namespace
+        obj.setdefault("metadata", {})["namespace"] = self.tenant
+        self.written_targets[f"{self.tenant}/{k.name}"] = spec.get("targetNamespace")
+        spec["targetNamespace"] = self.tenant
+        if isinstance(spec.get("dependsOn"), list):
+            spec["dependsOn"] = [{**d, "namespace": self.tenant} if isinstance(d, dict) else d
+                                 for d in spec["dependsOn"]]
+        return FluxKustomization(obj, k.origin, k.parent)
+
+    def _leave_to_cluster(self, objects: list[tuple[dict, str]]) -> None:
+        for obj, _ in objects:
+            self.excluded.append(adapt.exclusion(obj, None, "the cluster folder's own object (applied by the "
+                                                            "bootstrap): the shared cluster has it"))
+
+    def _is_cluster_scoped(self, obj: Mapping) -> bool:
+        key = (tenancy.group_of(obj), str(obj.get("kind")))
+        if key in tenancy.CLUSTER_SCOPED or key in self.cluster_scoped_crds:
+            return True
+        return bool(self.discovered_scope and self.discovered_scope(obj))
 
     def _resolve_source(self, entry: _Entry) -> bool:
         """Whether the entry's source can be read now; if not, it waits (a Kustomization rendered
@@ -423,18 +476,38 @@ class _Renderer:
         return None
 
     def _build(self, entry: _Entry) -> list[dict]:
-        objects = self._build_objects(entry)
+        if self.tenant:
+            original = entry.tenant_original = self._build_objects(entry, as_written=True)
+            if tenancy.cluster_scope_reason(original, self._is_cluster_scoped):
+                return original  # left out whole (_render says why): no build as the tenant's
+            try:
+                objects = self._build_objects(entry)
+            except CommandFailed as failed:  # e.g. two Namespaces folded into one: said by _render
+                entry.tenant_build_error = failed
+                return original
+        else:
+            objects = self._build_objects(entry)
+        if self.tenant and self.baselines:  # the Namespace devenv drops: Flux's patch selects it by its own name
+            objects_built = [o if o.get("kind") != "Namespace" else next(
+                (n for n in original if n.get("kind") == "Namespace"), o) for o in objects]
+        else:
+            objects_built = objects
         if self.baselines:
-            entry.built = copy.deepcopy(objects)
+            entry.built = copy.deepcopy(objects_built)
         entry.early = [adapt.remove_aws_annotations(obj) for obj in objects]
         entry.presubstituted = self._presubstitute(entry.k, objects)
         return objects
 
-    def _build_objects(self, entry: _Entry) -> list[dict]:
+    def _build_objects(self, entry: _Entry, *, as_written: bool = False) -> list[dict]:
+        """kustomize's output for the Kustomization; `as_written`: without the targetNamespace a namespace
+        environment adds (what the platform's own spec builds)."""
         k = entry.k
         describe = k.describe()
+        spec = k.flux_spec
+        if as_written:
+            spec = FluxSpec.from_spec({**k.spec, "targetNamespace": self.written_targets.get(k.id)})
         try:
-            objects = self.workspace.build(entry.root, k.path, k.flux_spec, describe=describe)
+            objects = self.workspace.build(entry.root, k.path, spec, describe=describe)
         except CommandFailed as failed:
             malformed = _find_malformed_yaml(resolve_path(entry.root, k.path, describe), failed.output)
             if malformed is not None:
@@ -531,6 +604,9 @@ class _Renderer:
 
     def _reason(self, resource: dict, local: Mapping[tuple[str, str, str], dict]) -> str | None:
         """Why the object is left out, or None. `local`: the ConfigMaps/Secrets of its own output."""
+        if self.tenant and resource.get("kind") == "Namespace" and adapt.identity(resource)[2] == self.tenant:
+            return ("the Kustomization's own namespace, which targetNamespace makes the environment's: devenv "
+                    "creates and locks it down")
         why = adapt.profile_exclusion_reason(resource, self.profile.exclude, self.profile_name)
         if why:
             return why
@@ -582,6 +658,16 @@ class _Renderer:
         if whole and not entry.mirror:
             self._exclude_whole(entry, raw, reasons, whole)
             return []
+        if entry.tenant_original is not None:  # namespace target: shared infrastructure stays the cluster's
+            original = entry.tenant_original
+            self.cluster_scoped_crds |= tenancy.crd_scopes(original)
+            why = tenancy.cluster_scope_reason(original, self._is_cluster_scoped)
+            if why:
+                self._exclude_whole(entry, original, [why if self._is_cluster_scoped(o) else None for o in original],
+                                    why)
+                return []
+            if entry.tenant_build_error is not None:
+                raise entry.tenant_build_error
         variables = self._variables(k, [r for r, why in zip(raw, reasons) if not why])
         # With a substituteFrom object missing, Flux fails anyway; substituting still names the
         # variables that object would have to hold.
@@ -911,7 +997,7 @@ class _Renderer:
         kept_resources = [r for e in ordered for r in e.resources]
         adapter = adapt.Adapter(
             ingress_class=self.profile.ingress_class, storage_class=self.profile.storage_class,
-            aws_storage=adapt.aws_storage_classes(self.seen, kept_resources),
+            aws_storage=adapt.aws_storage_classes(self.seen, kept_resources) - {self.profile.storage_class},
             excluded_kustomizations={e.k.id for e in self.entries.values() if e.status in (EXCLUDED, NOT_RENDERED)},
             excluded_objects={(x.kind, x.namespace or "default", x.name) for x in self.excluded})
         values_keys = adapt.values_keys([r for e in ordered for r in e.resources])
@@ -926,6 +1012,8 @@ class _Renderer:
                 changes = adapter.adapt(resource)
                 changes += adapter.adapt_values_data(resource, values_keys.get(_key(resource), ()))
                 changes += secrets.replace_store(resource, self.secret_values)
+                if self.tenant and kind == "HelmRelease":
+                    changes += _run_as_tenant(resource)
                 for change in changes:
                     out.append(Adaptation(kind, name, namespace, e.k.id, change))
         return out
@@ -950,6 +1038,17 @@ class _Renderer:
 
 
 _VAR_NAME = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")  # Go's [:alpha:] is ASCII-only
+
+
+def _run_as_tenant(release: dict) -> list[str]:
+    """A namespace environment's HelmRelease is installed as its ServiceAccount (helm-controller impersonates
+    spec.serviceAccountName), never with helm-controller's own cluster-wide rights."""
+    spec = release.setdefault("spec", {})
+    if spec.get("serviceAccountName") == tenancy.SERVICE_ACCOUNT:
+        return []
+    spec["serviceAccountName"] = tenancy.SERVICE_ACCOUNT
+    return [f"spec.serviceAccountName set to {tenancy.SERVICE_ACCOUNT}: installed as the environment's "
+            "ServiceAccount, which can write only in its namespace"]
 
 
 def _has_reference(resource: dict) -> bool:

@@ -1,5 +1,6 @@
 """Where an environment runs, behind one small protocol: converge it to a plan, take it down, say how
-it is. This build has the docker target (the data services alone) and kind; namespace comes later."""
+it is. Targets: docker (the data services alone), kind (a cluster per environment) and namespace (a
+namespace per environment in a shared cluster that runs Flux)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,12 @@ class EnvironmentState:
     network: str | None = None
     volumes: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
+    owner: str | None = None
+    branch: str | None = None
+    context: str | None = None  # namespace target: the kubeconfig context of its cluster
+    namespace: str | None = None  # and its namespace
+    kustomizations: tuple[Mapping[str, str], ...] = ()  # namespace target: name, ready, reason, message
+    kept: bool = False  # labelled devenv.keep=true: gc leaves it alone even when expired
 
     def service(self, name: str) -> ServiceState:
         return next(s for s in self.services if s.name == name)
@@ -79,6 +86,9 @@ class EnvironmentState:
             "created": self.created, "expires": self.expires, "network": self.network,
             "volumes": list(self.volumes), "problems": list(self.problems),
             "services": [s.to_dict(show_secrets) for s in self.services],
+            "owner": self.owner, "branch": self.branch,
+            **({"context": self.context, "namespace": self.namespace,
+                "kustomizations": [dict(k) for k in self.kustomizations]} if self.namespace else {}),
         }
 
 
@@ -140,4 +150,8 @@ def target_for(name: str) -> Target:
         from devenv.targets.kind import KindTarget
 
         return KindTarget()
+    if name == "namespace":
+        from devenv.targets.namespace import NamespaceTarget
+
+        return NamespaceTarget()
     raise NotImplementedError(f"the {name} target is not available in this build")

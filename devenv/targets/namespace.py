@@ -1,0 +1,576 @@
+"""The namespace target: an environment as one namespace in a shared cluster that already runs Flux (the
+shared EKS cluster), for reviews and demos a laptop cannot host.
+
+`up` refuses a context that is not allowed (devenv.contexts) before any call, and a namespace of that name
+that devenv did not make for this environment. It applies the namespace and its guard rails
+(devenv.tenancy: quota, limits, network isolation, the ServiceAccount Flux runs the environment as), the
+data services as StatefulSets (devenv.services.workloads) with credentials generated into a Secret there,
+the `environment` ConfigMap and Secret pointing at them, then delivers the platform through the cluster's
+own Flux: the working tree pushed to the profile's registry, an OCIRepository for it, the environment's
+Kustomizations with `targetNamespace` and `serviceAccountName` set, and waits along `dependsOn`. A failed
+first `up` removes the namespace it made (unless --retain). `down` deletes the Kustomizations (Flux prunes
+what they applied, as the environment's ServiceAccount) and then the namespace. Nothing here reads, changes
+or deletes a namespace without this environment's ownership labels.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Callable, Iterator, Mapping
+
+from devenv import contexts, labels, process, tenancy
+from devenv.delivery.flux import (
+    KUSTOMIZE_API, PLATFORM, SOURCE_API, SOURCE_NAME, FluxDelivery, fingerprint, kustomization_objects,
+    ready_state, source_object, working_tree, Artifact,
+)
+from devenv.errors import DeliveryFailed, DevenvError, InvalidInput, KubeError, ReadinessTimeout, ToolMissing
+from devenv.facts import Endpoint, cluster_endpoint
+from devenv.flux.kustomize import BuildCache
+from devenv.kube import CURRENT, FAILED, Kube, describe
+from devenv.plan import Plan
+from devenv.registry import ENV as REGISTRY_ENV, Registry
+from devenv.services import swap_for
+from devenv.services.base import readiness_timeout
+from devenv.services.workloads import Workload, credentials_secret, objects as workload_objects
+from devenv.targets import MASK, EnvironmentState, Progress, ServiceState, Silent, UpResult, say_retained
+from devenv.timings import phase
+
+log = logging.getLogger(__name__)
+
+FLUX_CRDS = ("kustomizations.kustomize.toolkit.fluxcd.io", "ocirepositories.source.toolkit.fluxcd.io")
+DELETE_TIMEOUT = 180.0
+QUOTA_LOOK_EVERY = 2.0
+
+
+class NamespaceTarget:
+    name = "namespace"
+
+    def __init__(self, connect: Callable[..., Kube] = Kube, run: Callable[..., process.Result] = process.run,
+                 known_contexts: Callable[[], tuple[str, ...]] = contexts.known):
+        self.connect = connect  # the kube seam: (kubeconfig, context) -> devenv.kube.Kube
+        self.run = run
+        self.known_contexts = known_contexts
+
+    # -- up ----------------------------------------------------------------------------------
+
+    def preflight(self, plan: Plan, builds: BuildCache | None = None) -> None:
+        """What `up` checks before it sends anything to the cluster: delivery `flux`, a registry to push to,
+        the flux CLI, and the platform renders offline for the namespace."""
+        if plan.profile.delivery != "flux":
+            raise InvalidInput(f"profile {plan.profile.name!r} asks for delivery {plan.profile.delivery!r}; a namespace "
+                               "environment is delivered by the shared cluster's own Flux",
+                               hint=f"set `delivery: flux` in {plan.profile.path}")
+        self.registry(plan)
+        if process.which("flux") is None:
+            raise ToolMissing("flux is not installed (not found on PATH); the namespace target pushes the platform "
+                              "with `flux push artifact`", hint=process.INSTALL_HINTS["flux"])
+        self.render(plan, passwords=None, builds=builds)
+
+    def up(self, plan: Plan, progress: Progress = Silent(), *, retain: bool = False) -> UpResult:
+        builds = BuildCache()
+        self.preflight(plan, builds)
+        with self.connect(None, plan.context) as kube:
+            warning = kube.check_version()
+            if warning:
+                progress.warn(warning)
+            existing = kube.get(_namespace(plan.namespace))
+            _refuse_foreign(existing, plan)
+            missing = [name for name in FLUX_CRDS if kube.status(_crd(name))[0] != CURRENT]
+            if missing:
+                raise InvalidInput(f"the cluster of context {plan.context} does not run Flux ({', '.join(missing)} not "
+                                   "served); a namespace environment is delivered by the cluster's Flux",
+                                   hint="install Flux there (`flux install`), or use a kind profile (`--profile local`)")
+            progress.note(f"• namespace {plan.namespace} in context {plan.context}: "
+                          f"{'found' if existing else 'creating'}")
+            try:
+                return self.converge(plan, kube, existing, progress, builds)
+            except BaseException as failure:
+                if retain:
+                    say_retained(failure, plan.environment, f"namespace {plan.namespace}",
+                                 f"`kubectl --context {plan.context} -n {plan.namespace} get all,kustomizations`")
+                elif existing is None:
+                    with contextlib.suppress(DevenvError):
+                        kube.delete(_namespace(plan.namespace))
+                raise
+
+    def converge(self, plan: Plan, kube: Kube, existing: Mapping | None, progress: Progress,
+                 builds: BuildCache | None = None) -> UpResult:
+        ns = plan.namespace
+        tags, annotations = self.tags(plan, existing)
+        ours = _ours(plan.environment)
+        changes = []
+        with phase("namespace and guard rails"):
+            for obj in tenancy.guard_rails(ns, plan.profile.namespace, tags, annotations):
+                changes.append(_applied(kube, obj, ours))
+        credentials: dict[str, dict[str, str]] = {}
+        since = time.time() - 5  # quota refusals from now on are this run's
+        with phase("data services"):
+            for svc in plan.services:
+                credentials[svc.name] = self.credentials_for(kube, svc.spec, ns, tags)
+                for obj in workload_objects(svc.spec, ns, tags, svc.image, plan.profile.namespace):
+                    changes.append(_applied(kube, obj, ours))
+                if svc.spec.seed and not swap_for(svc.type).seeds_at_init():
+                    progress.warn(f"{svc.name}: its seed ({', '.join(p.name for p in svc.spec.seed)}) is not loaded in "
+                                  "a namespace environment (devenv loads OpenSearch seeds from this machine, which "
+                                  "does not reach the pod)")
+        passwords = {name: c["password"] for name, c in credentials.items() if "password" in c}
+        check = _QuotaWatch(kube, ns, since)
+        changes += self.deliver(plan, kube, passwords, progress, builds=builds, check=check)
+        with phase("data services ready"):
+            self.wait_services(kube, plan, check)
+        services = tuple(_planned_state(plan, svc, credentials[svc.name]) for svc in plan.services)
+        return UpResult(services=services, changes=tuple(c for c in changes if c))
+
+    def tags(self, plan: Plan, existing: Mapping | None) -> tuple[dict[str, str], dict[str, str]]:
+        """The environment's labels and annotations for its objects; an existing namespace keeps when it was
+        created, by whom and when it expires (`extend` changes that)."""
+        tags, annotations = labels.for_kubernetes({k: v for k, v in plan.labels.items() if k != labels.RUN})
+        if existing is not None:
+            before = (existing.get("metadata") or {}).get("labels") or {}
+            for key in (labels.CREATED, labels.EXPIRES, labels.OWNER, labels.KEEP):
+                if key in before:
+                    tags[key] = before[key]
+                else:
+                    tags.pop(key, None)
+        return tags, annotations
+
+    def credentials_for(self, kube: Kube, spec, namespace: str, tags: Mapping[str, str]) -> dict[str, str]:
+        """The service's credentials: those its Secret holds (the data was initialised with them), else new."""
+        swap = swap_for(spec.type)
+        ref = {"apiVersion": "v1", "kind": "Secret",
+               "metadata": {"name": Workload(spec.name, namespace).secret, "namespace": namespace}}
+        live = kube.get(ref)
+        if live is not None and _ours(tags[labels.ENVIRONMENT])(live):
+            found = {k: base64.b64decode(v).decode() for k, v in (live.get("data") or {}).items()}
+            if all(key in found for key in swap.credential_keys):
+                return found
+        fresh = swap.new_credentials()
+        kube.apply(credentials_secret(spec, namespace, tags, fresh), force=_ours(tags[labels.ENVIRONMENT]))
+        return fresh
+
+    def wait_services(self, kube: Kube, plan: Plan, check: Callable[[], None]) -> None:
+        """Every StatefulSet Ready (its pod's readiness probe runs a real query), or why not."""
+        pending = {svc.name: Workload(svc.name, plan.namespace).statefulset for svc in plan.services}
+        timeout = max((readiness_timeout(swap_for(s.type)) for s in plan.services), default=0) + 60
+        deadline = time.monotonic() + timeout
+        last: dict[str, str] = {}
+        while pending:
+            for name, ref in list(pending.items()):
+                state, message = kube.status(ref)
+                last[name] = f"{state}: {message}"
+                if state == CURRENT:
+                    del pending[name]
+                elif state == FAILED:
+                    raise ReadinessTimeout(f"data service {name} failed in namespace {plan.namespace}: {message}")
+            if not pending:
+                return
+            check()
+            if time.monotonic() > deadline:
+                raise ReadinessTimeout(f"data service(s) {', '.join(pending)} not ready within {timeout:g}s in "
+                                       f"namespace {plan.namespace}", context=[f"{n}: {last[n]}" for n in pending],
+                                       hint=f"kubectl --context {plan.context} -n {plan.namespace} describe pods")
+            time.sleep(1.0)
+
+    def render(self, plan: Plan, passwords: Mapping[str, str] | None, *, baselines: bool = False,
+               builds: BuildCache | None = None, kube: Kube | None = None):
+        from devenv.flux.render import render_environment  # kustomize and the render pipeline: only when needed
+
+        kube_labels, _ = labels.for_kubernetes({k: v for k, v in plan.labels.items() if k != labels.RUN})
+        return render_environment(plan.profile, plan.environment, platform=plan.platform, labels=kube_labels,
+                                  namespace=plan.namespace, passwords=passwords, baselines=baselines,
+                                  build_cache=builds, cluster_scoped=_discovery(kube) if kube else None)
+
+    def registry(self, plan: Plan) -> Registry:
+        """Where the working tree goes: $DEVENV_REGISTRY (a registry this machine and the cluster both reach,
+        plain HTTP, as the lab's), else the profile's `namespace.registry` (HTTPS)."""
+        external = os.environ.get(REGISTRY_ENV, "").strip()
+        if external:
+            return Registry(external, external, insecure=True)
+        named = plan.profile.namespace.registry
+        if not named:
+            raise InvalidInput(f"profile {plan.profile.name!r} names no registry for the platform's artifact",
+                               hint=f"set `namespace: {{registry: HOST[/PATH]}}` in {plan.profile.path} (one the "
+                                    f"cluster's source-controller can pull from), or ${REGISTRY_ENV}=host:port")
+        return Registry(named, named, insecure=False)
+
+    def deliver(self, plan: Plan, kube: Kube, passwords: Mapping[str, str], progress: Progress, *,
+                reconcile: bool = False, builds: BuildCache | None = None,
+                check: Callable[[], None] | None = None) -> list[str]:
+        with phase("render"):
+            rendered = self.render(plan, passwords, baselines=True, builds=builds, kube=kube)
+        for excluded in rendered.excluded:
+            if excluded.kind == "Kustomization":
+                progress.note(f"• Kustomization {excluded.name} left out: {excluded.reason[:160]}")
+        _, annotations = labels.for_kubernetes(dict(plan.labels))
+        env_objects = [_annotated(o, annotations) for o in rendered.environment_objects]
+        delivery = self.flux_delivery(plan, kube, progress)
+        return delivery.deliver(rendered, env_objects, reconcile=reconcile, check=check).changes
+
+    def flux_delivery(self, plan: Plan, kube: Kube, progress: Progress = Silent()) -> FluxDelivery:
+        return FluxDelivery(kube, plan.environment, plan.labels, registry=self.registry(plan), namespace=plan.namespace,
+                            move_kustomizations=True, target_namespace=plan.namespace,
+                            service_account=tenancy.SERVICE_ACCOUNT, progress=progress, run=self.run)
+
+    def sync(self, plan: Plan, passwords: Mapping[str, str], progress: Progress = Silent()) -> list[str]:
+        """`devenv sync`: push the working tree again and have the cluster's Flux reconcile now."""
+        with self.connect(None, plan.context) as kube:
+            _refuse_foreign(kube.get(_namespace(plan.namespace)), plan, must_exist=True)
+            return self.deliver(plan, kube, passwords, progress, reconcile=True)
+
+    def objects(self, plan: Plan) -> list[dict]:
+        """Every object `up` would create (`up --dry-run`), secrets masked: the namespace is the only
+        cluster-scoped one."""
+        tags, annotations = self.tags(plan, None)
+        ns = plan.namespace
+        out = tenancy.guard_rails(ns, plan.profile.namespace, tags, annotations)
+        for svc in plan.services:
+            swap = swap_for(svc.type)
+            out.append(credentials_secret(svc.spec, ns, tags, {key: MASK for key in swap.credential_keys}))
+            out += workload_objects(svc.spec, ns, tags, svc.image, plan.profile.namespace)
+        rendered = self.render(plan, None, baselines=True)
+        out += [_annotated(_masked(o), annotations) for o in rendered.environment_objects]
+        root = Path(plan.platform)
+        registry = self.registry(plan)
+        from devenv.delivery.flux import repository_for
+
+        artifact = Artifact(f"oci://{registry.pull}/{repository_for(plan.environment)}", "latest",
+                            fingerprint(root, working_tree(root)), "")
+        delivery_tags = {k: v for k, v in tags.items() if k in (labels.MANAGED, labels.ENVIRONMENT)}
+        out.append(source_object(SOURCE_NAME, ns, artifact, insecure=registry.insecure, labels=delivery_tags,
+                                 platform=root))
+        out += kustomization_objects(rendered, source={"kind": "OCIRepository", "name": SOURCE_NAME, "namespace": ns},
+                                     namespace=ns, target_namespace=ns, service_account=tenancy.SERVICE_ACCOUNT,
+                                     labels=delivery_tags)
+        return out
+
+    # -- finding environments ----------------------------------------------------------------
+
+    def contexts(self) -> tuple[str, ...]:
+        return self.known_contexts()
+
+    @contextlib.contextmanager
+    def located(self, environment: str, context: str | None = None) -> Iterator[tuple[Kube, str, dict] | None]:
+        """The environment's namespace (and a connection to its cluster), looked for in `context`, else in
+        every known context."""
+        selector = {**labels.selector(environment), labels.TARGET: "namespace"}
+        for context in ((context,) if context else self.contexts()):
+            try:
+                kube = self.connect(None, context)
+            except KubeError as err:
+                log.warning("context %s: %s", context, err.message)
+                continue
+            with kube:
+                try:
+                    found = kube.list("v1", "Namespace", selector=selector)
+                except KubeError as err:
+                    log.warning("context %s: %s", context, err.message)
+                    continue
+                if found:
+                    yield kube, context, found[0]
+                    return
+        yield None
+
+    def environments(self) -> list[EnvironmentState]:
+        """Every namespace environment in every known context (from the namespaces' labels: cheap)."""
+        out = []
+        for context in self.contexts():
+            try:
+                with self.connect(None, context) as kube:
+                    found = kube.list("v1", "Namespace", selector={labels.MANAGED: "true", labels.TARGET: "namespace"})
+            except KubeError as err:
+                log.warning("context %s: %s", context, err.message)
+                continue
+            out += [_from_labels(ns, context) for ns in found]
+        return out
+
+    def status(self, environment: str, *, probe: bool = True, context: str | None = None) -> EnvironmentState | None:
+        with self.located(environment, context) as found:
+            if found is None:
+                return None
+            kube, context, namespace = found
+            return self.state(kube, context, namespace, probe=probe)
+
+    def state(self, kube: Kube, context: str, namespace: Mapping, *, probe: bool = True) -> EnvironmentState:
+        """The environment as its cluster holds it: its services' StatefulSets and its Kustomizations' Ready."""
+        base = _from_labels(namespace, context)
+        ns = base.namespace
+        if not probe:
+            return base
+        problems = list(base.problems)
+        services = []
+        selector = labels.selector(base.name)
+        secrets = {s["metadata"]["name"]: s for s in kube.list("v1", "Secret", namespace=ns, selector=selector)}
+        for sts in kube.list("apps/v1", "StatefulSet", namespace=ns, selector=selector):
+            meta_labels = sts["metadata"].get("labels") or {}
+            name, kind = meta_labels.get(labels.SERVICE), meta_labels.get(labels.SERVICE_TYPE)
+            if not name or kind not in ("mariadb", "opensearch"):
+                continue
+            state, message = kube.status(sts)
+            secret = secrets.get(Workload(name, ns).secret) or {}
+            creds = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+            services.append(_service_state(name, kind, ns, sts, state, creds))
+            if state != CURRENT:
+                problems.append(f"data service {name}: {message or state}")
+        rows = []
+        for k in kube.list(KUSTOMIZE_API, "Kustomization", namespace=ns, selector=selector):
+            seen = ready_state(k)
+            rows.append({"name": k["metadata"]["name"], "ready": "True" if seen.ready else "False",
+                         "reason": seen.reason, "message": seen.message[:300]})
+            if not seen.ready:
+                problems.append(f"Kustomization {k['metadata']['name']}: {seen.reason}: {seen.message[:300]}")
+        state = base.state if base.state == "deleting" else "ready" if not problems else "degraded"
+        return EnvironmentState(**{**base.__dict__, "state": state, "services": tuple(services),
+                                   "problems": tuple(problems), "kustomizations": tuple(rows)})
+
+    def credentials(self, environment: str, service: str) -> dict[str, str]:
+        found = self.status(environment)
+        if found is None:
+            return {}
+        for svc in found.services:
+            if svc.name == service:
+                return dict(svc.facts)
+        return {}
+
+    def remove_leftovers(self, environment: str, *, dry_run: bool = False) -> list[str]:
+        return []  # a failed `up` removes the namespace it made; what stays is found by its expiry
+
+    def recorded_platform(self, environment: str) -> Path | None:
+        with self.located(environment) as found:
+            if found is None:
+                return None
+            kube, _, namespace = found
+            source = kube.get({"apiVersion": SOURCE_API, "kind": "OCIRepository",
+                               "metadata": {"name": SOURCE_NAME, "namespace": namespace["metadata"]["name"]}})
+            path = ((source or {}).get("metadata", {}).get("annotations") or {}).get(PLATFORM)
+            return Path(path) if path else None
+
+    # -- down, extend ------------------------------------------------------------------------
+
+    def down(self, environment: str, *, keep_data: bool = False, dry_run: bool = False,
+             progress: Progress = Silent()) -> list[str]:
+        """Delete the environment's Kustomizations (Flux prunes what they applied), then its namespace and
+        everything in it; with `dry_run`, every object that would go."""
+        with self.located(environment) as found:
+            if found is None:
+                return []
+            kube, context, namespace = found
+            ns = namespace["metadata"]["name"]
+            if keep_data:
+                raise InvalidInput(f"--keep-data: environment {environment} keeps its data in PersistentVolumeClaims "
+                                   f"of namespace {ns}, which `down` deletes with the namespace",
+                                   hint=f"`devenv extend {environment} --ttl 1d` keeps it longer instead")
+            if dry_run:
+                return [f"Namespace {ns} (context {context})"] + [f"{describe(o)}" for o in self.contents(kube, ns)]
+            kustomizations = kube.list(KUSTOMIZE_API, "Kustomization", namespace=ns,
+                                       selector=labels.selector(environment))
+            for k in kustomizations:
+                kube.delete(k)
+            _wait_gone(kube, kustomizations, timeout=DELETE_TIMEOUT / 2, progress=progress,
+                       what="Flux pruning what the Kustomizations applied")
+            kube.delete(namespace)
+            _wait_gone(kube, [namespace], timeout=DELETE_TIMEOUT, progress=progress,
+                       what=f"namespace {ns} to be deleted")
+            return ([f"Kustomization {ns}/{k['metadata']['name']} (Flux pruned what it applied)" for k in kustomizations]
+                    + [f"Namespace {ns} (context {context}) and everything in it"])
+
+    def contents(self, kube: Kube, ns: str) -> list[dict]:
+        """What a namespace environment's namespace holds: devenv's objects and what Flux applied for it."""
+        out = []
+        for api, kind in (("v1", "ResourceQuota"), ("v1", "LimitRange"), ("networking.k8s.io/v1", "NetworkPolicy"),
+                          ("v1", "ServiceAccount"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+                          ("v1", "Secret"), ("v1", "ConfigMap"), ("v1", "Service"), ("apps/v1", "StatefulSet"),
+                          ("v1", "PersistentVolumeClaim"), (SOURCE_API, "OCIRepository"),
+                          (KUSTOMIZE_API, "Kustomization")):
+            out += [o for o in kube.list(api, kind, namespace=ns)
+                    if (o["metadata"].get("labels") or {}).get(labels.MANAGED) == "true"
+                    or kind == "PersistentVolumeClaim"]
+        from devenv.delivery.flux import inventory
+
+        for k in [o for o in out if o["kind"] == "Kustomization"]:
+            out += [ref for ref in inventory(k) if describe(ref) not in {describe(o) for o in out}]
+        return out
+
+    def extend(self, environment: str, ttl_seconds: int, *, dry_run: bool = False,
+               now: float | None = None) -> tuple[int | None, int | None]:
+        """Expire the environment `ttl_seconds` from now (0: never); returns (expiry before, expiry after)."""
+        with self.located(environment) as found:
+            if found is None:
+                raise DevenvError(f"no namespace environment named {environment}")
+            kube, _, namespace = found
+            before = _expiry(namespace)
+            after = int((now if now is not None else time.time()) + ttl_seconds) if ttl_seconds else None
+            if not dry_run:
+                kube.merge_patch(namespace, {"metadata": {"labels": {labels.EXPIRES: str(after) if after else None}}})
+            return before, after
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+class _QuotaWatch:
+    """Raises DeliveryFailed as soon as the namespace's ResourceQuota refuses a pod of this run (the pods'
+    controllers report it as FailedCreate events), instead of waiting out the Kustomizations' timeouts."""
+
+    def __init__(self, kube: Kube, namespace: str, since: float):
+        self.kube, self.namespace, self.since = kube, namespace, since
+        self.next_look = 0.0
+
+    def __call__(self) -> None:
+        if time.monotonic() < self.next_look:
+            return
+        self.next_look = time.monotonic() + QUOTA_LOOK_EVERY
+        for event in self.kube.list("v1", "Event", namespace=self.namespace):
+            message = str(event.get("message") or "")
+            if event.get("reason") != "FailedCreate" or "exceeded quota" not in message:
+                continue
+            when = event.get("lastTimestamp") or event.get("eventTime") or ""
+            if when and _unix(when) < self.since:
+                continue
+            involved = event.get("involvedObject") or {}
+            raise DeliveryFailed(
+                f"namespace {self.namespace}'s ResourceQuota refuses the pods of {involved.get('kind')} "
+                f"{involved.get('name')}: {message}",
+                hint="raise `namespace.quota` in the profile, or lower the workloads' requests and replicas")
+
+
+def _unix(stamp: str) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _discovery(kube: Kube) -> Callable[[Mapping], bool | None]:
+    """Whether the cluster serves an object's kind without a namespace (None: it does not serve the kind)."""
+    answers: dict[tuple[str, str], bool | None] = {}
+
+    def cluster_scoped(obj: Mapping) -> bool | None:
+        key = (str(obj.get("apiVersion")), str(obj.get("kind")))
+        if key not in answers:
+            try:
+                answers[key] = not kube.resource(*key, attempts=1).namespaced
+            except KubeError:
+                answers[key] = None
+        return answers[key]
+
+    return cluster_scoped
+
+
+def _namespace(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def _crd(name: str) -> dict:
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": name}}
+
+
+def _ours(environment: str) -> Callable[[Mapping], bool]:
+    def check(live: Mapping) -> bool:
+        found = (live.get("metadata") or {}).get("labels") or {}
+        return found.get(labels.MANAGED) == "true" and found.get(labels.ENVIRONMENT) == environment
+    return check
+
+
+def _refuse_foreign(existing: Mapping | None, plan: Plan, *, must_exist: bool = False) -> None:
+    if existing is None:
+        if must_exist:
+            raise InvalidInput(f"namespace {plan.namespace} does not exist in context {plan.context}",
+                               hint=f"`devenv up {plan.environment} --profile {plan.profile.name}` makes it")
+        return
+    if not tenancy.is_ours(existing, plan.environment):
+        raise InvalidInput(f"namespace {plan.namespace} exists in context {plan.context} and devenv did not make it "
+                           f"for environment {plan.environment}: devenv leaves it alone; nothing was changed",
+                           hint="choose another environment name, or another `namespace.prefix` in the profile")
+    if (existing.get("metadata") or {}).get("deletionTimestamp"):
+        raise InvalidInput(f"namespace {plan.namespace} is being deleted (an earlier `devenv down`)",
+                           hint="wait until it is gone (`devenv list`), then run `devenv up` again")
+
+
+def _applied(kube: Kube, obj: dict, ours: Callable[[Mapping], bool]) -> str:
+    before = kube.get(obj)
+    after = kube.apply(obj, force=ours)
+    if before is None:
+        return f"{describe(obj)}: created"
+    version = lambda o: (o.get("metadata") or {}).get("resourceVersion")  # noqa: E731
+    return f"{describe(obj)}: changed" if version(before) != version(after) else ""
+
+
+def _annotated(obj: dict, annotations: Mapping[str, str]) -> dict:
+    meta = {**obj["metadata"], "annotations": {**(obj["metadata"].get("annotations") or {}), **annotations}}
+    return {**obj, "metadata": meta}
+
+
+def _masked(obj: dict) -> dict:
+    if obj.get("kind") != "Secret":
+        return obj
+    return {**obj, "stringData": {k: MASK for k in obj.get("stringData") or {}}}
+
+
+def _expiry(namespace: Mapping) -> int | None:
+    value = ((namespace.get("metadata") or {}).get("labels") or {}).get(labels.EXPIRES, "")
+    return int(value) if value.isdigit() and int(value) else None
+
+
+def _from_labels(namespace: Mapping, context: str) -> EnvironmentState:
+    meta = namespace.get("metadata") or {}
+    found = meta.get("labels") or {}
+    notes = meta.get("annotations") or {}
+    created = found.get(labels.CREATED, "")
+    deleting = bool(meta.get("deletionTimestamp"))
+    return EnvironmentState(
+        name=found.get(labels.ENVIRONMENT, meta.get("name", "?")), profile=found.get(labels.PROFILE, "?"),
+        profile_path=notes.get(labels.PROFILE_PATH), target="namespace", state="deleting" if deleting else "ready",
+        created=int(created) if created.isdigit() else None, expires=_expiry(namespace),
+        owner=found.get(labels.OWNER), branch=notes.get(labels.BRANCH_ANNOTATION) or found.get(labels.BRANCH),
+        context=context, namespace=meta.get("name"), kept=found.get(labels.KEEP) == "true")
+
+
+def _service_state(name: str, kind: str, ns: str, sts: Mapping, state: str, creds: Mapping[str, str]) -> ServiceState:
+    from devenv.facts import CONTAINER_PORTS, service_facts
+    from devenv.profiles import ServiceSpec
+
+    endpoint = Endpoint(f"{name}.{ns}.svc.cluster.local", CONTAINER_PORTS[kind])
+    env = {e.get("name"): e.get("value") for e in
+           ((sts.get("spec") or {}).get("template", {}).get("spec", {}).get("containers") or [{}])[0].get("env") or []}
+    spec = ServiceSpec(name=name, type=kind, version="", database=env.get("MARIADB_DATABASE") or "app",
+                       user=env.get("MARIADB_USER") or "root")
+    image = ((sts.get("spec") or {}).get("template", {}).get("spec", {}).get("containers") or [{}])[0].get("image", "")
+    return ServiceState(name=name, type=kind, container=f"StatefulSet {ns}/{name}", container_id=None,
+                        state="running" if state == CURRENT else "starting",
+                        health="ready" if state == CURRENT else "not ready", image=image, endpoint=endpoint,
+                        facts=service_facts(spec, endpoint, creds.get("password")))
+
+
+def _planned_state(plan: Plan, svc, creds: Mapping[str, str]) -> ServiceState:
+    """A data service `up` has just seen Ready: its facts as the environment's workloads see them."""
+    from devenv.facts import service_facts
+
+    endpoint = cluster_endpoint(plan.profile, plan.environment, svc.spec, plan.namespace)
+    return ServiceState(name=svc.name, type=svc.type, container=f"StatefulSet {plan.namespace}/{svc.name}",
+                        container_id=None, state="running", health="ready", image=svc.image, endpoint=endpoint,
+                        facts=service_facts(svc.spec, endpoint, creds.get("password")))
+
+
+def _wait_gone(kube: Kube, objects: list[Mapping], *, timeout: float, progress: Progress, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    pending = list(objects)
+    announced = False
+    while pending:
+        pending = [o for o in pending if kube.get(o) is not None]
+        if not pending:
+            return
+        if not announced:
+            progress.note(f"• waiting for {what}")
+            announced = True
+        if time.monotonic() > deadline:
+            progress.warn(f"{', '.join(describe(o) for o in pending)} still there after {timeout:g}s ({what}); "
+                          "Kubernetes removes it once its finalizers are done")
+            return
+        time.sleep(1.0)
