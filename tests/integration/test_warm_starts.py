@@ -1,13 +1,14 @@
-"""The cache of seeded data against real Docker and MariaDB: a warm environment has the seed and its own
-credentials, a changed seed misses, two first `up`s of one key make one snapshot, --no-cache makes none,
-prune and gc remove snapshots (never kept data), a failed build leaves nothing; a census of the cache's
-labelled resources after every test, beside the environments' own."""
+"""The cache of seeded data against real Docker, MariaDB and OpenSearch: a warm environment has the seed and
+its own credentials (OpenSearch has none), a changed seed misses, two first `up`s of one key make one
+snapshot, --no-cache makes none, prune and gc remove snapshots (never kept data), a failed build leaves
+nothing; a census of the cache's labelled resources after every test, beside the environments' own."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import urllib.request
 import uuid
 
 import pymysql
@@ -20,7 +21,9 @@ from devenv.cache import Cache
 from devenv.errors import ReadinessTimeout
 from devenv.services.mariadb import MariaDB
 
-pytestmark = [pytest.mark.docker, pytest.mark.mariadb_image]
+pytestmark = [pytest.mark.docker]
+needs_mariadb = pytest.mark.mariadb_image
+needs_opensearch = pytest.mark.opensearch_image
 
 
 @pytest.fixture(autouse=True)
@@ -100,6 +103,7 @@ def snapshots_of(key: str) -> list:
     return [s for s in Cache().snapshots() if s.key == key]
 
 
+@needs_mariadb
 def test_a_warm_environment_has_the_seed_and_its_own_credentials(new_env, cached_profile, monkeypatch):
     generated: list[dict] = []
     original = MariaDB.new_credentials
@@ -133,6 +137,7 @@ def test_a_warm_environment_has_the_seed_and_its_own_credentials(new_env, cached
     assert snapshots_of(key) == []
 
 
+@needs_mariadb
 def test_the_snapshot_is_made_before_the_environment_has_anything(new_env, cached_profile, monkeypatch):
     """A build takes as long as seeding: an environment with a network and no container for that long would
     look like a crashed `up`'s leftovers to another user's `devenv gc` (which cannot see this user's locks)."""
@@ -148,6 +153,7 @@ def test_the_snapshot_is_made_before_the_environment_has_anything(new_env, cache
     Cache().remove(key)
 
 
+@needs_mariadb
 def test_changing_one_byte_of_a_seed_misses(new_env, cached_profile):
     first, second = new_env(), new_env()
     environments.up(first, cached_profile("a" * 32))
@@ -161,6 +167,7 @@ def test_changing_one_byte_of_a_seed_misses(new_env, cached_profile):
         Cache().remove(key)
 
 
+@needs_mariadb
 def test_two_first_ups_of_one_key_at_once_make_one_snapshot(new_env, cached_profile):
     profile = cached_profile()
     names = [new_env(), new_env()]
@@ -181,6 +188,7 @@ def test_two_first_ups_of_one_key_at_once_make_one_snapshot(new_env, cached_prof
     Cache().remove(key)
 
 
+@needs_mariadb
 def test_no_cache_starts_from_empty_data_and_makes_no_snapshot(new_env, cached_profile):
     name = new_env()
     profile = cached_profile()
@@ -193,6 +201,7 @@ def test_no_cache_starts_from_empty_data_and_makes_no_snapshot(new_env, cached_p
     environments.down(name)
 
 
+@needs_mariadb
 def test_prune_removes_snapshots_and_never_data_kept_by_down_keep_data(new_env, cached_profile):
     name = new_env()
     profile = cached_profile()
@@ -216,6 +225,7 @@ def test_prune_removes_snapshots_and_never_data_kept_by_down_keep_data(new_env, 
     environments.down(name)
 
 
+@needs_mariadb
 def test_gc_removes_snapshots_older_than_the_ttl_the_user_sets(new_env, cached_profile, monkeypatch):
     monkeypatch.setenv("DEVENV_CACHE_TTL", "2h")
     name = new_env()
@@ -229,6 +239,7 @@ def test_gc_removes_snapshots_older_than_the_ttl_the_user_sets(new_env, cached_p
     assert snapshots_of(key) == []
 
 
+@needs_mariadb
 def test_a_failed_snapshot_build_leaves_nothing(new_env, profile_file, tmp_path):
     name = new_env()
     profile = profile_file()
@@ -240,6 +251,7 @@ def test_a_failed_snapshot_build_leaves_nothing(new_env, profile_file, tmp_path)
     assert not docker.managed(engine()[0], name)
 
 
+@needs_mariadb
 def test_snapshot_images_are_labelled_and_hold_no_secret(new_env, cached_profile):
     name = new_env()
     env = environments.up(name, cached_profile())
@@ -252,3 +264,125 @@ def test_snapshot_images_are_labelled_and_hold_no_secret(new_env, cached_profile
     assert env.services["db"]["password"] in secrets
     environments.down(name)
     Cache().remove(key)
+
+
+# -- OpenSearch: a seeded index snapshot restored into a new environment's volume ----------------------
+
+
+@pytest.fixture
+def search_profile(tmp_path):
+    """A profile of one OpenSearch service, seeded with the sample catalog (a template and a bulk file)
+    and a marker document unique to the test (so is its cache key); `heap` changes the node's heap only."""
+    marker = uuid.uuid4().hex
+
+    def write(value: str = marker, heap: str = "512m", filename: str = "search.yaml"):
+        seed = tmp_path / "seed"
+        seed.mkdir(exist_ok=True)
+        for name in ("catalog.json", "catalog.ndjson"):
+            (seed / name).write_bytes((REPO / "profiles" / "seed" / name).read_bytes())
+        (seed / "marker.ndjson").write_text('{"index": {"_index": "marker", "_id": "m"}}\n'
+                                            + json.dumps({"value": value}) + "\n")
+        path = tmp_path / filename
+        path.write_text("version: 1\nname: search\ntarget: docker\nmirror: clusters/production\nservices:\n"
+                        "  search:\n    type: opensearch\n    version: \"2\"\n"
+                        f"    heap: {heap}\n    seed: [seed/catalog.json, seed/catalog.ndjson, seed/marker.ndjson]\n"
+                        "environment:\n  data:\n    OPENSEARCH_ENDPOINT: \"{services.search.url}\"\n")
+        return path
+
+    write.marker = marker
+    return write
+
+
+def search(env_or_url, path: str, method: str = "GET", body: dict | None = None) -> dict:
+    url = env_or_url if isinstance(env_or_url, str) else env_or_url.services["search"]["url"]
+    request = urllib.request.Request(url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def search_key_of(name: str) -> str | None:
+    container = next(c for c in docker.managed(engine()[0], name).containers)
+    return docker.label_of(container, labels.CACHE_KEY)
+
+
+def one(answer: dict) -> dict:
+    """The only node's entry of a _nodes answer."""
+    (node,) = answer["nodes"].values()
+    return node
+
+
+@needs_opensearch
+def test_a_warm_opensearch_has_the_seeded_index_and_documents_and_no_credentials(new_env, search_profile):
+    first, second = new_env(), new_env()
+    cold = environments.up(first, search_profile())
+    key = search_key_of(first)
+    assert key and len(snapshots_of(key)) == 1  # the first `up` made the snapshot, and started from it too
+    warm = environments.up(second, search_profile(heap="768m", filename="bigger-heap.yaml"))
+    assert search_key_of(second) == key and len(snapshots_of(key)) == 1  # the heap is not part of the key
+
+    uuids = set()
+    for env in (cold, warm):
+        assert search(env, "/_cluster/health")["status"] in ("yellow", "green")
+        assert search(env, "/catalog/_count")["count"] == 2
+        assert search(env, "/catalog/_mapping")["catalog"]["mappings"]["properties"]["sku"]["type"] == "keyword"
+        assert search(env, "/catalog/_search?q=title:kettle")["hits"]["hits"][0]["_source"]["sku"] == "sku-2"
+        assert search(env, "/_index_template/catalog")["index_templates"][0]["name"] == "catalog"
+        assert search(env, "/marker/_doc/m")["_source"] == {"value": search_profile.marker}
+        uuids.add(search(env, "/catalog/_settings")["catalog"]["settings"]["index"]["uuid"])
+    # one index, restored twice: seeding again would have created a new index with a new UUID
+    assert len(uuids) == 1
+    heap = one(search(warm, "/_nodes/_local/jvm"))["jvm"]["mem"]["heap_max_in_bytes"]
+    assert heap == 768 * 1024 * 1024  # the warm node runs with its own profile's heap
+
+    # each copy is its own cluster: a document written to one is not in the other
+    search(cold, "/catalog/_doc/sku-9?refresh=true", "PUT", {"sku": "sku-9", "title": "Only in the first"})
+    assert search(cold, "/catalog/_count")["count"] == 3 and search(warm, "/catalog/_count")["count"] == 2
+    # no credentials anywhere: no security plugin, nothing generated, nothing in the snapshot to reuse
+    plugins = [p["name"] for p in one(search(warm, "/_nodes/_local/plugins"))["plugins"]]
+    assert not [p for p in plugins if "security" in p]
+    for name, env in ((first, cold), (second, warm)):
+        assert environments.credentials(name, "search") == {}
+        assert set(env.services["search"]) == {"host", "port", "url"}
+    snapshot = docker.labelled_images(engine()[0], {labels.CACHE_KEY: key})[0]
+    assert not [k for k in docker.labels_of(snapshot) if k.startswith(labels.SECRET_PREFIX)]
+
+    for name in (first, second):
+        environments.down(name)
+    made = snapshots_of(key)[0].name
+    assert Cache().remove(key).resources == (f"image {made}",) and snapshots_of(key) == []
+
+
+@needs_opensearch
+@pytest.mark.timeout(600)  # two snapshot builds, each a node start, a seed, a flush and a clean stop
+def test_changing_one_byte_of_an_opensearch_seed_misses(new_env, search_profile):
+    first, second = new_env(), new_env()
+    environments.up(first, search_profile("a" * 32))
+    changed = environments.up(second, search_profile("b" + "a" * 31))
+    keys = {search_key_of(first), search_key_of(second)}
+    assert len(keys) == 2 and all(len(snapshots_of(k)) == 1 for k in keys)
+    assert search(changed, "/marker/_doc/m")["_source"] == {"value": "b" + "a" * 31}
+    for name in (first, second):
+        environments.down(name)
+    for key in keys:
+        Cache().remove(key)
+
+
+@needs_opensearch
+def test_cache_prune_leaves_nothing_of_an_opensearch_snapshot(new_env, search_profile):
+    name = new_env()
+    up = devenv("up", name, "--profile", str(search_profile()), "-o", "json", timeout=600)
+    assert up.returncode == 0, up.stderr
+    assert "initialising and seeding one" in up.stderr and "data copied from snapshot" in up.stderr
+    key = search_key_of(name)
+    assert search(json.loads(up.stdout)["services"]["search"]["url"], "/marker/_count")["count"] == 1
+    assert devenv("down", name).returncode == 0
+
+    listed = devenv("cache", "list", "-o", "json")
+    assert listed.returncode == 0
+    (row,) = [s for s in json.loads(listed.stdout) if s["key"] == key]
+    assert row["type"] == "opensearch" and row["seed"] == ["catalog.json", "catalog.ndjson", "marker.ndjson"]
+    pruned = devenv("cache", "prune", "--all")
+    assert pruned.returncode == 0, pruned.stderr
+    assert f"removed image devenv-cache/opensearch:{key[:24]}" in pruned.stdout
+    assert snapshots_of(key) == [] and not [r for r in cache_resources() if key[:16] in r]
