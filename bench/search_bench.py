@@ -145,6 +145,7 @@ def main() -> int:
         if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0:
             print(f"image {image} is not present locally (the bench never pulls); set {variable}", file=sys.stderr)
             return 2
+    bytecode, load_at_start = up_bench.compile_devenv(), up_bench.load_average()
     tools = {"floor": floor, "devenv (lib)": None, "devenv (cli)": None, "testcontainers": testcontainers}
     unavailable = {}
     try:
@@ -175,6 +176,8 @@ def main() -> int:
             print(f"round {round_}{' (warm-up)' if round_ == 0 else ''}: {', '.join(order)}", file=sys.stderr)
 
     report = up_bench._report(samples, args.runs, compose_argv=["not compared here"])
+    report["bytecode"] = bytecode
+    report["machine"]["load_average_start"] = load_at_start
     report["results"].update({name: {"unavailable": why} for name, why in unavailable.items()})
     report["heap"] = HEAP
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
