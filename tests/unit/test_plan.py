@@ -75,11 +75,36 @@ def test_config_hash_covers_what_needs_a_new_container_and_nothing_else(profile,
     assert make_plan("x", profile()).service("db").config_hash == base
 
 
-def test_the_namespace_target_is_refused_with_what_to_do(profile):
+def test_a_namespace_plan_refuses_a_context_that_is_not_allowed_before_any_call(profile, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("DEVENV_CONTEXTS", "dev-eks")
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))  # read only for current-context
     with pytest.raises(InvalidInput) as caught:
-        make_plan("x", profile(target="namespace"))
-    assert "namespace target, which is not available in this build" in caught.value.message
-    assert "--profile test" in caught.value.hint
+        make_plan("x", profile(target="namespace"), context="prod-eks")
+    assert "context 'prod-eks' is not allowed" in caught.value.message
+    assert "allowed: dev-eks" in caught.value.context[0]
+    with pytest.raises(InvalidInput, match="no kubeconfig context"):
+        make_plan("x", profile(target="namespace"))  # no --context and no current-context
+    plan = make_plan("x", profile(target="namespace"), context="dev-eks")
+    assert (plan.context, plan.namespace) == ("dev-eks", "devenv-x")
+    assert plan.to_dict()["namespace"] == "devenv-x"
+    assert labels.VERSION in plan.labels
+
+
+def test_the_user_config_allows_contexts_too(profile, tmp_path, monkeypatch):
+    monkeypatch.delenv("DEVENV_CONTEXTS", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    (tmp_path / "config" / "devenv").mkdir(parents=True)
+    (tmp_path / "config" / "devenv" / "config.yaml").write_text("contexts: [shared-dev]\n")
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\ncurrent-context: shared-dev\n")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    assert make_plan("x", profile(target="namespace")).context == "shared-dev"  # the current context, allowed
+
+
+def test_context_is_only_for_namespace_profiles(profile):
+    with pytest.raises(InvalidInput, match="--context"):
+        make_plan("x", profile(), context="dev-eks")
 
 
 def test_a_kind_plan_checks_the_platform_before_anything_is_created(profile, tmp_path):

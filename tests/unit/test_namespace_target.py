@@ -1,0 +1,139 @@
+"""The namespace target's pure parts: the render for a namespace environment (targetNamespace, shared
+infrastructure left out, the app's own Namespace dropped, HelmReleases run as the environment's
+ServiceAccount), the guard rails and data-service objects, and the profile's `namespace:` section. The target
+itself is proven against the lab's API server (tests/integration/test_namespace_target.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from devenv import labels, tenancy
+from devenv.errors import ProfileError
+from devenv.flux.render import render_environment
+from devenv.profiles import load_profile
+from devenv.services.workloads import memory_quantity, objects as workload_objects
+
+pytestmark = pytest.mark.kustomize
+
+
+def _scoped(obj):
+    return (tenancy.group_of(obj), obj.get("kind")) in tenancy.CLUSTER_SCOPED
+
+
+def test_an_app_namespace_is_its_own_but_infrastructure_spread_over_namespaces_is_shared():
+    ns = lambda name: {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}  # noqa: E731
+    cm = lambda where: {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": where}}  # noqa: E731
+    assert tenancy.cluster_scope_reason([ns("shop"), cm("shop")], _scoped) is None
+    assert tenancy.cluster_scope_reason([cm("shop")], _scoped) is None
+    assert "cert-manager, ingress-nginx" in tenancy.cluster_scope_reason(
+        [ns("cert-manager"), ns("ingress-nginx"), cm("cert-manager")], _scoped)
+    assert "infrastructure spread" in tenancy.cluster_scope_reason([ns("shop"), cm("payments")], _scoped)
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}}
+    assert "ClusterRole r" in tenancy.cluster_scope_reason([ns("shop"), cm("shop"), role], _scoped)
+
+
+def test_a_crd_in_the_render_declaring_cluster_scope_counts():
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "x"},
+           "spec": {"group": "example.com", "scope": "Cluster", "names": {"kind": "Widget"}}}
+    assert tenancy.crd_scopes([crd]) == {("example.com", "Widget")}
+
+
+@pytest.fixture
+def branch_render(monkeypatch):
+    monkeypatch.delenv("DEVENV_MARIADB_IMAGE", raising=False)
+    return render_environment(load_profile("branch"), "feature-x", baselines=True)
+
+
+def test_a_namespace_render_keeps_the_apps_in_the_environments_namespace(branch_render):
+    ns = "devenv-feature-x"
+    kept = {k.id: k for k in branch_render.kustomizations}
+    assert list(kept) == [f"{ns}/apps"]
+    apps = kept[f"{ns}/apps"]
+    assert apps.object["spec"]["targetNamespace"] == ns and "dependsOn" not in apps.object["spec"]
+    assert apps.object["spec"]["sourceRef"]["namespace"] == "flux-system"  # where the source was
+    assert {r["metadata"].get("namespace") for r in apps.resources} == {ns}
+    assert "Namespace" not in {r["kind"] for r in apps.resources}
+    left_out = {(x.kind, x.name): x.reason for x in branch_render.excluded}
+    assert "the Kustomization's own namespace" in left_out[("Namespace", ns)]
+    assert "infrastructure spread over several namespaces" in left_out[("Kustomization", "infra-controllers")]
+    assert "ClusterIssuer letsencrypt" in left_out[("Kustomization", "infra-configs")]
+    # the environment objects are in its namespace, pointing at the services there
+    env = branch_render.environment_configmap
+    assert env["metadata"]["namespace"] == ns and env["data"]["RDS_ENDPOINT"] == f"db.{ns}.svc.cluster.local"
+
+
+def test_the_flux_patch_of_the_dropped_namespace_selects_it_by_the_name_the_platform_gave_it(branch_render):
+    from devenv.delivery.flux import kustomization_objects
+
+    (apps,) = kustomization_objects(branch_render, source={"kind": "OCIRepository", "name": "p", "namespace": "n"},
+                                    namespace="devenv-feature-x", target_namespace="devenv-feature-x",
+                                    service_account=tenancy.SERVICE_ACCOUNT, labels={})
+    assert apps["spec"]["serviceAccountName"] == tenancy.SERVICE_ACCOUNT
+    deleted = {(p["target"]["kind"], p["target"]["name"]) for p in apps["spec"]["patches"]
+               if "$patch: delete" in p["patch"]}
+    assert ("Namespace", "shop") in deleted  # patches run before targetNamespace renames it
+    assert ("Namespace", "devenv-feature-x") not in deleted
+
+
+def test_a_helmrelease_of_a_namespace_environment_is_installed_as_its_service_account(tmp_path):
+    import shutil
+
+    from devenv.profiles import REPO_ROOT
+
+    root = tmp_path / "platform"
+    shutil.copytree(REPO_ROOT / "components", root)
+    (root / "apps/base/web/release.yaml").write_text(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: cache}\n"
+        "spec:\n  interval: 1h\n  chart: {spec: {chart: redis, sourceRef: {kind: HelmRepository, name: charts}}}\n"
+        "---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata: {name: charts}\n"
+        "spec: {url: 'https://charts.example.com', interval: 1h}\n")
+    kustomization = root / "apps/base/web/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace("resources:\n", "resources:\n  - release.yaml\n"))
+    result = render_environment(load_profile("branch"), "x", platform=root)
+    (release,) = [r for _, r in result.resources() if r["kind"] == "HelmRelease"]
+    assert release["spec"]["serviceAccountName"] == tenancy.SERVICE_ACCOUNT
+    assert release["metadata"]["namespace"] == "devenv-x"
+
+
+def test_guard_rails_and_data_services_carry_only_valid_labels(monkeypatch):
+    monkeypatch.delenv("DEVENV_MARIADB_IMAGE", raising=False)
+    profile = load_profile("branch")
+    tags, annotations = labels.for_kubernetes({**labels.for_environment("x", profile="branch", target="namespace",
+                                                                        ttl_seconds=3600),
+                                               labels.BRANCH_ANNOTATION: "feature/ABC-1_x",
+                                               labels.BRANCH: labels.as_label_value("feature/ABC-1_x")})
+    assert annotations[labels.BRANCH_ANNOTATION] == "feature/ABC-1_x" and tags[labels.BRANCH] == "feature-ABC-1_x"
+    made = tenancy.guard_rails("devenv-x", profile.namespace, tags, annotations)
+    for svc in profile.services:
+        made += workload_objects(svc, "devenv-x", tags, "mariadb:10.11", profile.namespace)
+    assert [o["kind"] for o in made[:6]] == ["Namespace", "ResourceQuota", "LimitRange", "NetworkPolicy",
+                                             "ServiceAccount", "RoleBinding"]
+    for obj in made:
+        for key, value in (obj["metadata"].get("labels") or {}).items():
+            assert labels.is_valid_label_value(value), (obj["kind"], key, value)
+        assert obj["kind"] == "Namespace" or obj["metadata"]["namespace"] == "devenv-x"
+    statefulset = next(o for o in made if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "db")
+    container = statefulset["spec"]["template"]["spec"]["containers"][0]
+    secret_env = {e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e}
+    assert secret_env == {"MARIADB_PASSWORD": "password", "MARIADB_ROOT_PASSWORD": "root_password"}
+    assert container["readinessProbe"]["exec"]["command"][0] == "healthcheck.sh"
+    assert "storageClassName" not in statefulset["spec"]["volumeClaimTemplates"][0]["spec"]  # the cluster's default
+
+
+def test_memory_sizes_become_kubernetes_quantities():
+    assert [memory_quantity(s) for s in ("512m", "1g", "2G", "100k", None)] == ["512Mi", "1Gi", "2Gi", "100Ki", None]
+
+
+def test_the_namespace_section_is_validated_with_file_and_line(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("version: 1\nname: p\ntarget: namespace\nmirror: clusters/production\nnamespace:\n"
+                    "  prefix: Bad_Prefix\n  quota: {pods: lots}\n  registry: 'not a registry'\n  colour: blue\n")
+    with pytest.raises(ProfileError) as caught:
+        load_profile(path)
+    problems = "\n".join(caught.value.context)
+    assert f"{path}:6: namespace.prefix" in problems
+    assert f"{path}:7: namespace.quota.pods: 'lots' is not a Kubernetes quantity" in problems
+    assert "namespace.registry" in problems and "namespace.colour: unknown field" in problems
+    path.write_text("version: 1\nname: p\ntarget: kind\nmirror: clusters/production\nnamespace: {prefix: x}\n")
+    with pytest.raises(ProfileError, match="invalid"):
+        load_profile(path)
