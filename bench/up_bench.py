@@ -201,6 +201,15 @@ def compose(samples: dict, argv: list[str]) -> None:
             subprocess.run([*base, "down", "-v"], capture_output=True)
 
 
+TESTCONTAINERS_MISSING = "the testcontainers package is not installed in this Python (pip install testcontainers)"
+
+
+def has_testcontainers() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("testcontainers") is not None
+
+
 def testcontainers(samples: dict, seed_dir: Path | None = None) -> None:
     """MySqlContainer on the same image (seeded from `seed_dir`, its `seed` folder, when given), then the poll."""
     from testcontainers.community.mysql import MySqlContainer
@@ -241,8 +250,9 @@ def main() -> int:
             "floor": floor,
             "devenv (lib)": lambda s: devenv_lib(s, profile),
             "devenv (cli)": lambda s: devenv_cli(s, profile),
-            "testcontainers": testcontainers,
         }
+        if has_testcontainers():
+            tools["testcontainers"] = testcontainers
         if compose_argv:
             tools["compose up --wait"] = lambda s: compose(s, compose_argv)
         names = list(tools)
@@ -258,6 +268,8 @@ def main() -> int:
             print(f"round {round_}{' (warm-up)' if round_ == 0 else ''}: {', '.join(order)}", file=sys.stderr)
 
     report = _report(samples, args.runs, compose_argv)
+    if "testcontainers" not in tools:
+        report["results"]["testcontainers"] = {"unavailable": TESTCONTAINERS_MISSING}
     report["bytecode"] = bytecode
     report["machine"]["load_average_start"] = load_at_start
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

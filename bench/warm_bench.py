@@ -56,8 +56,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from up_bench import (  # noqa: E402
-    CLI_TO_LIB, DATABASE, IMAGE, PASSWORD, USER, compile_devenv, docker_cli, floor, load_average, testcontainers,
-    wait_for_query,
+    CLI_TO_LIB, DATABASE, IMAGE, PASSWORD, TESTCONTAINERS_MISSING, USER, compile_devenv, docker_cli, floor,
+    has_testcontainers, load_average, testcontainers, wait_for_query,
 )
 
 from devenv import docker, environments  # noqa: E402
@@ -158,7 +158,7 @@ def run_seed(label: str, megabytes: float, runs: int, shuffle: random.Random) ->
             f"  db:\n    type: mariadb\n    database: {DATABASE}\n    user: {USER}\n    seed: [seed/seed.sql]\n")
         tools = {
             "floor": lambda s: floor(s, seed_dir),
-            "testcontainers": lambda s: testcontainers(s, seed_dir),
+            **({"testcontainers": lambda s: testcontainers(s, seed_dir)} if has_testcontainers() else {}),
             "devenv --no-cache (lib)": lambda s: devenv_lib(s, profile, "devenv --no-cache (lib)", cache=False),
             "devenv cold (lib)": lambda s: devenv_cold(s, profile),
             "devenv warm (lib)": lambda s: devenv_warm(s, profile),
@@ -177,7 +177,10 @@ def run_seed(label: str, megabytes: float, runs: int, shuffle: random.Random) ->
                       file=sys.stderr, flush=True)
         finally:
             Cache().remove(snapshot_key(profile))
-        return {"seed_bytes": seed.stat().st_size, "results": _rows(samples)}
+        rows = _rows(samples)
+        if "testcontainers" not in tools:
+            rows["testcontainers"] = {"unavailable": TESTCONTAINERS_MISSING}
+        return {"seed_bytes": seed.stat().st_size, "results": rows}
 
 
 # -- OpenSearch ---------------------------------------------------------------------------------------
@@ -383,6 +386,9 @@ def _print(report: dict) -> None:
             print(f"\n{label} seed ({seed['seed_bytes'] / 1e6:.1f} MB of SQL)")
         print(f"{'tool':<38} {'median':>8} {'min':>8} {'max':>8} {'ratio':>7}  target")
         for name, row in seed["results"].items():
+            if "unavailable" in row:
+                print(f"{name:<38} unavailable: {row['unavailable']}")
+                continue
             verdict = "" if "target" not in row else f"{row['target']}: {'met' if row['meets_target'] else 'MISSED'}"
             if "ratio_to_lib" in row:
                 verdict += f"  ({row['ratio_to_lib']:.2f}x the lib; <= {CLI_TO_LIB}x: " \
