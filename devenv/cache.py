@@ -23,7 +23,7 @@ from devenv import docker, labels
 from devenv.errors import DevenvError, EnvironmentBusy, InvalidInput
 from devenv.facts import Endpoint
 from devenv.lock import environment_lock
-from devenv.profiles import ServiceSpec, parse_duration
+from devenv.profiles import FACTS, ServiceSpec, parse_duration
 from devenv.services import swap_for
 from devenv.services.base import Swap, read_seed, wait_until_ready
 
@@ -218,8 +218,9 @@ class Cache:
                 labels.SERVICE_TYPE: spec.type, labels.CACHE_IMAGE: image, labels.CACHE_IMAGE_ID: image_id,
                 labels.CACHE_ROOT: swap.data_path.rstrip("/").rsplit("/", 1)[-1], labels.CREATED: str(now),
                 labels.OWNER: labels.owner(), labels.CACHE_SEED: ",".join(p.name for p in spec.seed),
-                labels.DATABASE: spec.database, labels.USER: spec.user,
             }
+            if "user" in FACTS[spec.type]:  # (OpenSearch's data is made for no database or user)
+                snapshot_labels.update({labels.DATABASE: spec.database, labels.USER: spec.user})
             image_made = docker.image_from_directory(
                 self.client, container, swap.data_path, repository=REPOSITORY.format(type=spec.type), tag=key[:24],
                 labels=snapshot_labels, command=SNAPSHOT_COMMAND)

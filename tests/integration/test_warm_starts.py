@@ -382,6 +382,7 @@ def test_cache_prune_leaves_nothing_of_an_opensearch_snapshot(new_env, search_pr
     assert listed.returncode == 0
     (row,) = [s for s in json.loads(listed.stdout) if s["key"] == key]
     assert row["type"] == "opensearch" and row["seed"] == ["catalog.json", "catalog.ndjson", "marker.ndjson"]
+    assert row["database"] == row["user"] == ""  # an index is made for no database or user
     pruned = devenv("cache", "prune", "--all")
     assert pruned.returncode == 0, pruned.stderr
     assert f"removed image devenv-cache/opensearch:{key[:24]}" in pruned.stdout
