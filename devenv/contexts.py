@@ -4,7 +4,9 @@ before devenv makes a single call to it.
 A context is allowed when the profile lists it under `contexts:`, or the user's own configuration does:
 `$DEVENV_CONTEXTS` (comma-separated) or `contexts:` in `$XDG_CONFIG_HOME/devenv/config.yaml` (default
 `~/.config/devenv/config.yaml`). `list`, `status`, `gc`, `down` and `extend` look for namespace
-environments in every context the user's configuration and devenv's namespace profiles allow.
+environments in every context the user's configuration and devenv's namespace profiles allow, and in each
+context this machine has made one in (remembered in `$XDG_STATE_HOME/devenv/contexts`: where to look, not
+what exists; the namespaces' labels say that).
 """
 
 from __future__ import annotations
@@ -76,11 +78,32 @@ def choose(context: str | None, profile_contexts: tuple[str, ...], profile_path:
     return name
 
 
+def remembered_file() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "devenv" / "contexts"
+
+
+def remember(context: str) -> None:
+    """Note that this machine made a namespace environment in `context` (so `list` looks there)."""
+    path = remembered_file()
+    try:
+        lines = path.read_text().splitlines() if path.is_file() else []
+        if context not in lines:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(f"{line}\n" for line in lines + [context]))
+    except OSError:
+        pass  # only a search path: `--context` or the configuration still finds it
+
+
 def known() -> tuple[str, ...]:
-    """Every context where namespace environments may exist: the user's, and those of devenv's namespace profiles."""
+    """Every context where namespace environments may exist: the user's, those of devenv's namespace profiles,
+    and those this machine has made one in."""
     from devenv.profiles import list_profiles, load_profile
 
     found = list(user_contexts())
+    path = remembered_file()
+    if path.is_file():
+        found += [line.strip() for line in path.read_text().splitlines() if line.strip()]
     for path in list_profiles():
         try:
             profile = load_profile(path)

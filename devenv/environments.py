@@ -321,7 +321,7 @@ def gc(*, dry_run: bool = False, now: float | None = None, grace: int = LEFTOVER
         raise InvalidInput(f"--grace {grace} is negative", hint="e.g. --grace 60s, or 0 to collect at once")
     cache_ttl = data_cache.ttl_seconds()  # a bad DEVENV_CACHE_TTL fails before anything is removed
     target = _target()
-    collected = _collect_namespaces(now, dry_run)
+    collected = []
     for env in target.environments():
         if not _trusted_name(env.name):
             continue
@@ -342,6 +342,7 @@ def gc(*, dry_run: bool = False, now: float | None = None, grace: int = LEFTOVER
                 collected.append(Collected(env.name, reason, tuple(removed)))
         except EnvironmentBusy as busy:
             collected.append(Collected(env.name, _why_collect(env, now, grace) or "", kept=busy.message))
+    collected += _collect_namespaces(now, dry_run)  # after this machine's: an unreachable cluster only warns
     if not dry_run:
         _remove_unused_lock_files()
     # snapshots past DEVENV_CACHE_TTL, or of images that have changed, and what killed snapshot builds left

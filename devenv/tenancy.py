@@ -90,10 +90,12 @@ def cluster_scope_reason(objects: list[dict], is_cluster_scoped: Callable[[Mappi
             "cluster runs once and a branch environment never instantiates")
 
 
-def guard_rails(namespace: str, spec: NamespaceSpec, tags: Mapping[str, str],
-                annotations: Mapping[str, str]) -> list[dict]:
-    """The namespace and what locks it down, in the order they are applied."""
-    meta = lambda name: {"name": name, "namespace": namespace, "labels": dict(tags)}  # noqa: E731
+def guard_rails(namespace: str, spec: NamespaceSpec, tags: Mapping[str, str], annotations: Mapping[str, str], *,
+                inner_tags: Mapping[str, str] | None = None) -> list[dict]:
+    """The namespace (labelled `tags`, annotated) and what locks it down (labelled `inner_tags`, default
+    `tags`), in the order they are applied."""
+    inner = dict(tags if inner_tags is None else inner_tags)
+    meta = lambda name: {"name": name, "namespace": namespace, "labels": dict(inner)}  # noqa: E731
     objects: list[dict] = [
         {"apiVersion": "v1", "kind": "Namespace",
          "metadata": {"name": namespace, "labels": dict(tags), "annotations": dict(annotations)}},

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 FLUX_CRDS = ("kustomizations.kustomize.toolkit.fluxcd.io", "ocirepositories.source.toolkit.fluxcd.io")
 DELETE_TIMEOUT = 180.0
+PRUNE_GRACE = 20.0  # how long Flux gets to prune a deleted Kustomization before its finalizer is taken off
 QUOTA_LOOK_EVERY = 2.0
 
 
@@ -87,6 +88,7 @@ class NamespaceTarget:
                                    hint="install Flux there (`flux install`), or use a kind profile (`--profile local`)")
             progress.note(f"• namespace {plan.namespace} in context {plan.context}: "
                           f"{'found' if existing else 'creating'}")
+            contexts.remember(plan.context)
             try:
                 return self.converge(plan, kube, existing, progress, builds)
             except BaseException as failure:
@@ -95,25 +97,36 @@ class NamespaceTarget:
                                  f"`kubectl --context {plan.context} -n {plan.namespace} get all,kustomizations`")
                 elif existing is None:
                     with contextlib.suppress(DevenvError):
-                        kube.delete(_namespace(plan.namespace))
+                        progress.note(f"• removing namespace {plan.namespace}, which this run made")
+                        self.remove(kube, plan.namespace, plan.environment, progress)
                 raise
 
     def converge(self, plan: Plan, kube: Kube, existing: Mapping | None, progress: Progress,
                  builds: BuildCache | None = None) -> UpResult:
         ns = plan.namespace
         tags, annotations = self.tags(plan, existing)
+        inner = _inner(tags)
         ours = _ours(plan.environment)
         changes = []
         with phase("namespace and guard rails"):
-            for obj in tenancy.guard_rails(ns, plan.profile.namespace, tags, annotations):
+            for obj in tenancy.guard_rails(ns, plan.profile.namespace, tags, annotations, inner_tags=inner):
                 changes.append(_applied(kube, obj, ours))
         credentials: dict[str, dict[str, str]] = {}
         since = time.time() - 5  # quota refusals from now on are this run's
         with phase("data services"):
             for svc in plan.services:
-                credentials[svc.name] = self.credentials_for(kube, svc.spec, ns, tags)
-                for obj in workload_objects(svc.spec, ns, tags, svc.image, plan.profile.namespace):
-                    changes.append(_applied(kube, obj, ours))
+                credentials[svc.name] = self.credentials_for(kube, svc.spec, ns, inner)
+                for obj in workload_objects(svc.spec, ns, inner, svc.image, plan.profile.namespace):
+                    try:
+                        changes.append(_applied(kube, obj, ours))
+                    except KubeError as err:
+                        if obj["kind"] == "StatefulSet" and "updates to statefulset spec" in err.message:
+                            raise InvalidInput(
+                                f"data service {svc.name}: its volume settings changed ({err.message[:200]}); "
+                                "Kubernetes keeps a StatefulSet's volumes as they were made",
+                                hint=f"`devenv down {plan.environment}` then `devenv up` makes it again (its data "
+                                     "goes), or keep the profile's namespace.volumeSize/storageClass") from None
+                        raise
                 if svc.spec.seed and not swap_for(svc.type).seeds_at_init():
                     progress.warn(f"{svc.name}: its seed ({', '.join(p.name for p in svc.spec.seed)}) is not loaded in "
                                   "a namespace environment (devenv loads OpenSearch seeds from this machine, which "
@@ -226,12 +239,13 @@ class NamespaceTarget:
         """Every object `up` would create (`up --dry-run`), secrets masked: the namespace is the only
         cluster-scoped one."""
         tags, annotations = self.tags(plan, None)
+        inner = _inner(tags)
         ns = plan.namespace
-        out = tenancy.guard_rails(ns, plan.profile.namespace, tags, annotations)
+        out = tenancy.guard_rails(ns, plan.profile.namespace, tags, annotations, inner_tags=inner)
         for svc in plan.services:
             swap = swap_for(svc.type)
-            out.append(credentials_secret(svc.spec, ns, tags, {key: MASK for key in swap.credential_keys}))
-            out += workload_objects(svc.spec, ns, tags, svc.image, plan.profile.namespace)
+            out.append(credentials_secret(svc.spec, ns, inner, {key: MASK for key in swap.credential_keys}))
+            out += workload_objects(svc.spec, ns, inner, svc.image, plan.profile.namespace)
         rendered = self.render(plan, None, baselines=True)
         out += [_annotated(_masked(o), annotations) for o in rendered.environment_objects]
         root = Path(plan.platform)
@@ -366,17 +380,29 @@ class NamespaceTarget:
                                    hint=f"`devenv extend {environment} --ttl 1d` keeps it longer instead")
             if dry_run:
                 return [f"Namespace {ns} (context {context})"] + [f"{describe(o)}" for o in self.contents(kube, ns)]
-            kustomizations = kube.list(KUSTOMIZE_API, "Kustomization", namespace=ns,
-                                       selector=labels.selector(environment))
-            for k in kustomizations:
-                kube.delete(k)
-            _wait_gone(kube, kustomizations, timeout=DELETE_TIMEOUT / 2, progress=progress,
-                       what="Flux pruning what the Kustomizations applied")
-            kube.delete(namespace)
-            _wait_gone(kube, [namespace], timeout=DELETE_TIMEOUT, progress=progress,
-                       what=f"namespace {ns} to be deleted")
+            kustomizations = self.remove(kube, ns, environment, progress)
             return ([f"Kustomization {ns}/{k['metadata']['name']} (Flux pruned what it applied)" for k in kustomizations]
                     + [f"Namespace {ns} (context {context}) and everything in it"])
+
+    def remove(self, kube: Kube, ns: str, environment: str, progress: Progress) -> list[dict]:
+        """The Kustomizations first, while the ServiceAccount they prune as still exists (deleted with the
+        namespace, kustomize-controller could not impersonate it and their finalizers would hold the
+        namespace), then the namespace; returns the Kustomizations. A Kustomization whose controller is busy
+        (a health check waits out its `timeout` before the deletion is seen) loses its finalizer after
+        PRUNE_GRACE: everything it applied is inside the namespace, which deleting the namespace removes."""
+        kustomizations = kube.list(KUSTOMIZE_API, "Kustomization", namespace=ns, selector=labels.selector(environment))
+        for k in kustomizations:
+            kube.delete(k)
+        left = _wait_gone(kube, kustomizations, timeout=PRUNE_GRACE, progress=progress,
+                          what="Flux pruning what the Kustomizations applied", quiet=True)
+        for k in left:
+            progress.note(f"• {describe(k)}: its controller is busy; the namespace's deletion removes what it applied")
+            with contextlib.suppress(KubeError):
+                kube.merge_patch(k, {"metadata": {"finalizers": None}})
+        namespace = _namespace(ns)
+        kube.delete(namespace)
+        _wait_gone(kube, [namespace], timeout=DELETE_TIMEOUT, progress=progress, what=f"namespace {ns} to be deleted")
+        return kustomizations
 
     def contents(self, kube: Kube, ns: str) -> list[dict]:
         """What a namespace environment's namespace holds: devenv's objects and what Flux applied for it."""
@@ -461,6 +487,12 @@ def _discovery(kube: Kube) -> Callable[[Mapping], bool | None]:
         return answers[key]
 
     return cluster_scoped
+
+
+def _inner(tags: Mapping[str, str]) -> dict[str, str]:
+    """The labels of the objects inside the namespace: what finds them, never what changes (the expiry, which
+    `extend` moves, lives on the namespace; a StatefulSet's volume templates cannot change at all)."""
+    return {k: v for k, v in tags.items() if k in (labels.MANAGED, labels.ENVIRONMENT, labels.PROFILE, labels.TARGET)}
 
 
 def _namespace(name: str) -> dict:
@@ -558,19 +590,23 @@ def _planned_state(plan: Plan, svc, creds: Mapping[str, str]) -> ServiceState:
                         facts=service_facts(svc.spec, endpoint, creds.get("password")))
 
 
-def _wait_gone(kube: Kube, objects: list[Mapping], *, timeout: float, progress: Progress, what: str) -> None:
+def _wait_gone(kube: Kube, objects: list[Mapping], *, timeout: float, progress: Progress, what: str,
+               quiet: bool = False) -> list[Mapping]:
+    """Wait until the objects are gone; returns those still there after `timeout` (warned about unless quiet)."""
     deadline = time.monotonic() + timeout
     pending = list(objects)
     announced = False
     while pending:
         pending = [o for o in pending if kube.get(o) is not None]
         if not pending:
-            return
+            return []
         if not announced:
             progress.note(f"• waiting for {what}")
             announced = True
         if time.monotonic() > deadline:
-            progress.warn(f"{', '.join(describe(o) for o in pending)} still there after {timeout:g}s ({what}); "
-                          "Kubernetes removes it once its finalizers are done")
-            return
-        time.sleep(1.0)
+            if not quiet:
+                progress.warn(f"{', '.join(describe(o) for o in pending)} still there after {timeout:g}s ({what}); "
+                              "Kubernetes removes it once its finalizers are done")
+            return pending
+        time.sleep(0.5)
+    return []

@@ -114,7 +114,7 @@ def up(lab: Lab, name: str, profile: Path, *extra: str) -> dict:
     return json.loads(done.stdout)
 
 
-def wait_gone(lab: Lab, *what: str, timeout: float = 120) -> None:
+def wait_gone(lab: Lab, *what: str, timeout: float = 200) -> None:
     deadline = time.monotonic() + timeout
     while lab.kubectl("get", *what, check=False).returncode == 0:
         assert time.monotonic() < deadline, f"{' '.join(what)} still exists"
