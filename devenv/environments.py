@@ -104,12 +104,12 @@ class Collected:
 
 def plan(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | int | None = None,
          platform: str | os.PathLike | None = None, allow_other_port: bool = False,
-         cache: bool | None = None, context: str | None = None) -> Plan:
+         cache: bool | None = None, context: str | None = None, from_git: bool = False) -> Plan:
     """What `up` would create, validated; creates nothing and needs no Docker. `cache`: start new data
     volumes from snapshots of their seeded data (None: DEVENV_CACHE, on unless set to off); `context`: the
     kubeconfig context of a namespace environment's cluster (refused unless allowed)."""
     return make_plan(name, _load(profile), ttl=ttl, platform=platform, allow_other_port=allow_other_port,
-                     cache=data_cache.enabled(cache), context=context)
+                     cache=data_cache.enabled(cache), context=context, from_git=from_git)
 
 
 def preview(the_plan: Plan) -> list[dict]:
@@ -135,7 +135,7 @@ def up(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | i
        platform: str | os.PathLike | None = None, progress: Progress | None = None,
        lock_timeout: float | None = None, allow_other_port: bool = False,
        cache: bool | None = None, retain: bool = False, merge_kubeconfig: bool = False,
-       context: str | None = None) -> Environment:
+       context: str | None = None, from_git: bool = False) -> Environment:
     """Create the environment, or converge an existing one to the profile (re-creating only what differs,
     keeping data volumes); wait until every service answers; return its facts and values.
 
@@ -145,7 +145,7 @@ def up(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | i
     kubeconfig context of a namespace environment's shared cluster (default: the current one, if allowed)."""
     progress = progress or Silent()
     the_plan = plan(name, profile, ttl=ttl, platform=platform, allow_other_port=allow_other_port, cache=cache,
-                    context=context)
+                    context=context, from_git=from_git)
     if merge_kubeconfig and the_plan.target != "kind":
         raise InvalidInput(f"--merge-kubeconfig: profile {the_plan.profile.name!r} has target {the_plan.target}, "
                            "which makes no cluster to merge", hint="use a kind profile (e.g. `--profile local`), "

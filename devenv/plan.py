@@ -64,6 +64,7 @@ class Plan:
     cache: bool = True  # new data volumes start from the snapshot of their seeded data (devenv.cache)
     context: str | None = None  # namespace target: the kubeconfig context (allowed) of the shared cluster
     namespace: str | None = None  # namespace target: <prefix>-<environment>
+    from_git: bool = False  # namespace target: Flux pulls the platform's branch from its remote (a GitRepository)
 
     def service(self, name: str) -> ServicePlan:
         return next(s for s in self.services if s.name == name)
@@ -95,19 +96,24 @@ class Plan:
                                  "bind": "127.0.0.1"}} if self.target == "kind" else None,
             "context": self.context,
             "namespace": self.namespace,
+            "fromGit": self.from_git,
             "warnings": list(self.warnings),
         }
 
 
 def make_plan(environment: str, profile: Profile, *, ttl: str | int | None = None, now: float | None = None,
               run: str | None = None, platform: str | os.PathLike | None = None,
-              allow_other_port: bool = False, cache: bool = True, context: str | None = None) -> Plan:
+              allow_other_port: bool = False, cache: bool = True, context: str | None = None,
+              from_git: bool = False) -> Plan:
     """Validate the inputs and compute the plan; raise InvalidInput (nothing is created) when they do not fit.
     `context` (namespace target): the kubeconfig context, refused unless allowed (devenv.contexts)."""
     validate_name(environment)
     if profile.target not in AVAILABLE_TARGETS:
         raise InvalidInput(f"profile {profile.name!r} uses the {profile.target} target, which is not available",
                            hint=f"targets: {', '.join(AVAILABLE_TARGETS)}")
+    if from_git and profile.target != "namespace":
+        raise InvalidInput(f"--from-git: profile {profile.name!r} has target {profile.target}; a kind environment's "
+                           "Flux is handed the working tree itself", hint="use a namespace profile, or leave out --from-git")
     if context is not None and profile.target != "namespace":
         raise InvalidInput(f"--context: profile {profile.name!r} has target {profile.target}, which makes its own "
                            "cluster or none", hint="use a namespace profile (e.g. `--profile branch`), or leave out --context")
@@ -135,7 +141,7 @@ def make_plan(environment: str, profile: Profile, *, ttl: str | int | None = Non
         w for svc in profile.services for w in swap_for(svc.type).preflight(svc))
     return Plan(environment=environment, profile=profile, target=profile.target, network=network,
                 ttl_seconds=ttl_seconds, labels=base, services=services, warnings=warnings, platform=root,
-                allow_other_port=allow_other_port, cache=cache, context=context, namespace=namespace)
+                allow_other_port=allow_other_port, cache=cache, context=context, namespace=namespace, from_git=from_git)
 
 
 def _origin(root: Path | None) -> dict[str, str]:

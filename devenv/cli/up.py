@@ -46,6 +46,9 @@ def command(
                                           help="Namespace target: the kubeconfig context of the shared cluster "
                                                "(default: the current one). It must be allowed: the profile's "
                                                "`contexts:`, $DEVENV_CONTEXTS or ~/.config/devenv/config.yaml."),
+    from_git: bool = typer.Option(False, "--from-git", help="Namespace target: the cluster's Flux pulls the platform's "
+                                                            "checked-out branch from its Git remote (a GitRepository) "
+                                                            "instead of a pushed copy of the working tree."),
     fmt: str = output.choice(Format, Format.table, "--output", "-o", help="table or json."),
 ) -> None:
     """Create the environment, or converge an existing one: re-create only what differs from the profile
@@ -78,7 +81,7 @@ def command(
     cache = False if no_cache else None
     if dry_run:
         plan = environments.plan(env_name, profile, ttl=ttl, platform=platform, allow_other_port=allow_other_port,
-                                 cache=cache, context=context)
+                                 cache=cache, context=context, from_git=from_git)
         changes = environments.preview(plan)
         if plan.target == "namespace":
             _print_objects(plan, environments.planned_objects(plan), fmt)
@@ -91,7 +94,7 @@ def command(
         with recording() as phases:
             env = environments.up(env_name, profile, ttl=ttl, platform=platform, progress=output,
                                   allow_other_port=allow_other_port, cache=cache, retain=retain,
-                                  merge_kubeconfig=merge_kubeconfig, context=context)
+                                  merge_kubeconfig=merge_kubeconfig, context=context, from_git=from_git)
     except environments.UpInterrupted as stopped:
         if stopped.retained:
             raise Interrupted(

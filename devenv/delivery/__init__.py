@@ -10,9 +10,14 @@ from typing import Protocol
 class Progress(Protocol):
     def note(self, message: str) -> None: ...
 
+    def warn(self, message: str) -> None: ...
+
 
 class Quiet:
     """Progress that says nothing."""
 
     def note(self, message: str) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
         pass

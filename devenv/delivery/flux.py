@@ -153,6 +153,39 @@ def source_object(name: str, namespace: str, artifact: Artifact, *, insecure: bo
                      **({"insecure": True} if insecure else {})}}
 
 
+@dataclass(frozen=True)
+class GitSource:
+    """`--from-git`: the platform as the cluster's Flux pulls it from its Git remote, on the checked-out branch
+    (what is pushed there: uncommitted changes are not seen). `prefix`: the platform's folder in the repository."""
+
+    url: str
+    branch: str
+    prefix: str = ""
+    uncommitted: bool = False
+
+
+def git_source(platform: Path) -> GitSource:
+    """The platform checkout's remote `origin` and branch, or InvalidInput saying what is missing."""
+    root = Path(platform).resolve()
+    url = _git(root, "remote", "get-url", "origin")
+    branch = _git(root, "symbolic-ref", "--short", "-q", "HEAD")
+    top = _git(root, "rev-parse", "--show-toplevel")
+    if not url or not branch or not top:
+        raise InvalidInput(f"--from-git: the platform {root} is not a git checkout on a branch with a remote `origin`",
+                           hint="push the branch and run from its checkout, or leave out --from-git to push the "
+                                "working tree as an OCI artifact")
+    prefix = os.path.relpath(root, Path(top).resolve())
+    return GitSource(url, branch, "" if prefix == "." else prefix, bool(_git(root, "status", "--porcelain")))
+
+
+def git_source_object(name: str, namespace: str, git: GitSource, *, labels: Mapping[str, str],
+                      platform: Path | None = None, interval: str = "1m") -> dict:
+    return {"apiVersion": SOURCE_API, "kind": "GitRepository",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels),
+                         "annotations": {PLATFORM: str(platform)} if platform else {}},
+            "spec": {"interval": interval, "url": git.url, "ref": {"branch": git.branch}}}
+
+
 # -- the Kustomizations ----------------------------------------------------------------------
 
 
@@ -164,16 +197,21 @@ def top_level(rendered) -> list:
 
 def kustomization_objects(rendered, *, source: Mapping[str, str], namespace: str | None = None,
                           target_namespace: str | None = None, service_account: str | None = None,
-                          substitute_from: list[dict] | None = None, labels: Mapping[str, str]) -> list[dict]:
+                          substitute_from: list[dict] | None = None, labels: Mapping[str, str],
+                          path_prefix: str = "") -> list[dict]:
     """The environment's top-level Kustomizations (those of the cluster folder), rewritten for Flux delivery;
     each nested one is rewritten inside its parent's patches. `namespace` moves them (and their dependsOn)
-    into one namespace; `target_namespace`, `service_account`, `substitute_from` replace those fields."""
-    rewrite = _Rewrite(rendered, source, namespace, target_namespace, service_account, substitute_from, labels)
+    into one namespace; `target_namespace`, `service_account`, `substitute_from` replace those fields;
+    `path_prefix`: the platform's folder in the source (a Git repository holding it in a subfolder)."""
+    rewrite = _Rewrite(rendered, source, namespace, target_namespace, service_account, substitute_from, labels,
+                       path_prefix)
     return [rewrite.kustomization(k) for k in top_level(rendered)]
 
 
 class _Rewrite:
-    def __init__(self, rendered, source, namespace, target_namespace, service_account, substitute_from, labels):
+    def __init__(self, rendered, source, namespace, target_namespace, service_account, substitute_from, labels,
+                 path_prefix=""):
+        self.path_prefix = path_prefix
         self.by_id = {k.id: k for k in rendered.kustomizations if not k.mirror and is_flux_kustomization(k.object)}
         self.source = dict(source)
         self.namespace = namespace
@@ -191,6 +229,8 @@ class _Rewrite:
             meta["namespace"] = self.namespace
         spec = obj.setdefault("spec", {})
         spec["sourceRef"] = dict(self.source)
+        if self.path_prefix:
+            spec["path"] = "./" + os.path.normpath(os.path.join(self.path_prefix, str(spec.get("path") or ".")))
         deps = []
         for entry in spec.get("dependsOn") or []:
             dep = dependency_id(entry, k.namespace)
@@ -465,7 +505,7 @@ class FluxDelivery:
                  namespace: str = "flux-system", move_kustomizations: bool = False,
                  target_namespace: str | None = None, service_account: str | None = None,
                  substitute_from: list[dict] | None = None, progress: Progress | None = None,
-                 run: Callable[..., process.Result] = process.run):
+                 run: Callable[..., process.Result] = process.run, git: GitSource | None = None):
         from devenv import labels as label_keys
         from devenv.delivery.apply import ApplyDelivery
 
@@ -481,11 +521,28 @@ class FluxDelivery:
         self.substitute_from = substitute_from
         self.progress = progress or Quiet()
         self.run = run
+        self.git = git
         self.apply = ApplyDelivery(kube, environment, tags, inventory_namespace=namespace, progress=self.progress)
 
     @property
     def source_ref(self) -> dict:
-        return {"kind": "OCIRepository", "name": SOURCE_NAME, "namespace": self.namespace}
+        return {"kind": "GitRepository" if self.git else "OCIRepository", "name": SOURCE_NAME,
+                "namespace": self.namespace}
+
+    def source(self, platform: Path) -> tuple[dict, str, bool]:
+        """The source object for the platform, and what happened to it: the working tree pushed as an OCI
+        artifact (unless unchanged), or with `--from-git` a GitRepository on the branch; and whether it pushed."""
+        if self.git is not None:
+            if self.git.uncommitted:
+                self.progress.warn("--from-git: the platform has uncommitted changes, which Flux does not see "
+                                   f"(it pulls {self.git.branch} from {self.git.url})")
+            return (git_source_object(SOURCE_NAME, self.namespace, self.git, labels=self.tags, platform=platform),
+                    f"platform: GitRepository {self.git.url} branch {self.git.branch}", False)
+        with phase("push artifact"):
+            artifact, pushed = self.push(platform)
+        source = source_object(SOURCE_NAME, self.namespace, _pulled(artifact, self.registry),
+                               insecure=self.registry.insecure, labels=self.tags, platform=platform)
+        return source, f"platform: {'pushed ' + artifact.digest[:19] if pushed else 'unchanged'}", pushed
 
     def deliver(self, rendered, environment_objects: Iterable[dict] = (), *, timeout: float | None = None,
                 reconcile: bool = False, check: Callable[[], None] | None = None) -> Delivered:
@@ -497,17 +554,15 @@ class FluxDelivery:
                 self.kube.apply(self.apply.labelled(self.registry.hosting), force=self.apply.is_ours)
             for mirror in (k for k in rendered.kustomizations if k.mirror):
                 self.apply.apply_kustomization(mirror, True)
-        with phase("push artifact"):
-            artifact, pushed = self.push(rendered.platform)
+        source, said, pushed = self.source(rendered.platform)
         before = self.applied_objects() if reconcile else {}
-        source = source_object(SOURCE_NAME, self.namespace, _pulled(artifact, self.registry),
-                               insecure=self.registry.insecure, labels=self.tags, platform=rendered.platform)
         self.kube.apply(source, force=self.apply.is_ours)
         objects = kustomization_objects(rendered, source=self.source_ref,
                                         namespace=self.namespace if self.move else None,
                                         target_namespace=self.target_namespace, service_account=self.service_account,
-                                        substitute_from=self.substitute_from, labels=self.tags)
-        changes = [f"platform: {'pushed ' + artifact.digest[:19] if pushed else 'unchanged'}"]
+                                        substitute_from=self.substitute_from, labels=self.tags,
+                                        path_prefix=self.git.prefix if self.git else "")
+        changes = [said]
         for obj in objects:
             live = self.kube.get(obj)
             applied = self.kube.apply(obj, force=self.apply.is_ours)

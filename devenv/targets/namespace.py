@@ -25,8 +25,8 @@ from typing import Callable, Iterator, Mapping
 
 from devenv import contexts, labels, process, tenancy
 from devenv.delivery.flux import (
-    KUSTOMIZE_API, PLATFORM, SOURCE_API, SOURCE_NAME, FluxDelivery, fingerprint, kustomization_objects,
-    ready_state, source_object, working_tree, Artifact,
+    KUSTOMIZE_API, PLATFORM, SOURCE_API, SOURCE_NAME, Artifact, FluxDelivery, fingerprint, git_source,
+    git_source_object, kustomization_objects, ready_state, source_object, working_tree,
 )
 from devenv.errors import DeliveryFailed, DevenvError, InvalidInput, KubeError, ReadinessTimeout, ToolMissing
 from devenv.facts import Endpoint, cluster_endpoint
@@ -66,7 +66,10 @@ class NamespaceTarget:
             raise InvalidInput(f"profile {plan.profile.name!r} asks for delivery {plan.profile.delivery!r}; a namespace "
                                "environment is delivered by the shared cluster's own Flux",
                                hint=f"set `delivery: flux` in {plan.profile.path}")
-        self.registry(plan)
+        if plan.from_git:
+            git_source(plan.platform)
+        else:
+            self.registry(plan)
         if process.which("flux") is None:
             raise ToolMissing("flux is not installed (not found on PATH); the namespace target pushes the platform "
                               "with `flux push artifact`", hint=process.INSTALL_HINTS["flux"])
@@ -225,9 +228,11 @@ class NamespaceTarget:
         return delivery.deliver(rendered, env_objects, reconcile=reconcile, check=check).changes
 
     def flux_delivery(self, plan: Plan, kube: Kube, progress: Progress = Silent()) -> FluxDelivery:
-        return FluxDelivery(kube, plan.environment, plan.labels, registry=self.registry(plan), namespace=plan.namespace,
+        git = git_source(plan.platform) if plan.from_git else None
+        registry = Registry("", "") if git else self.registry(plan)
+        return FluxDelivery(kube, plan.environment, plan.labels, registry=registry, namespace=plan.namespace,
                             move_kustomizations=True, target_namespace=plan.namespace,
-                            service_account=tenancy.SERVICE_ACCOUNT, progress=progress, run=self.run)
+                            service_account=tenancy.SERVICE_ACCOUNT, progress=progress, run=self.run, git=git)
 
     def sync(self, plan: Plan, passwords: Mapping[str, str], progress: Progress = Silent()) -> list[str]:
         """`devenv sync`: push the working tree again and have the cluster's Flux reconcile now."""
@@ -249,17 +254,22 @@ class NamespaceTarget:
         rendered = self.render(plan, None, baselines=True)
         out += [_annotated(_masked(o), annotations) for o in rendered.environment_objects]
         root = Path(plan.platform)
-        registry = self.registry(plan)
-        from devenv.delivery.flux import repository_for
-
-        artifact = Artifact(f"oci://{registry.pull}/{repository_for(plan.environment)}", "latest",
-                            fingerprint(root, working_tree(root)), "")
         delivery_tags = {k: v for k, v in tags.items() if k in (labels.MANAGED, labels.ENVIRONMENT)}
-        out.append(source_object(SOURCE_NAME, ns, artifact, insecure=registry.insecure, labels=delivery_tags,
-                                 platform=root))
-        out += kustomization_objects(rendered, source={"kind": "OCIRepository", "name": SOURCE_NAME, "namespace": ns},
-                                     namespace=ns, target_namespace=ns, service_account=tenancy.SERVICE_ACCOUNT,
-                                     labels=delivery_tags)
+        git = git_source(root) if plan.from_git else None
+        if git is not None:
+            out.append(git_source_object(SOURCE_NAME, ns, git, labels=delivery_tags, platform=root))
+        else:
+            from devenv.delivery.flux import repository_for
+
+            registry = self.registry(plan)
+            artifact = Artifact(f"oci://{registry.pull}/{repository_for(plan.environment)}", "latest",
+                                fingerprint(root, working_tree(root)), "")
+            out.append(source_object(SOURCE_NAME, ns, artifact, insecure=registry.insecure, labels=delivery_tags,
+                                     platform=root))
+        source = {"kind": "GitRepository" if git else "OCIRepository", "name": SOURCE_NAME, "namespace": ns}
+        out += kustomization_objects(rendered, source=source, namespace=ns, target_namespace=ns,
+                                     service_account=tenancy.SERVICE_ACCOUNT, labels=delivery_tags,
+                                     path_prefix=git.prefix if git else "")
         return out
 
     # -- finding environments ----------------------------------------------------------------

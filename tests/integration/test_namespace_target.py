@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -199,7 +200,18 @@ def test_a_kustomization_writing_outside_the_namespace_fails_with_flux_permissio
     lab.volumes(3)
     name = lab.name("lockdown")
     ns = f"devenv-{name}"
-    up(lab, name, lab.profile())
+    platform = lab.tmp / "platform"
+    shutil.copytree(REPO / "components", platform)
+    up(lab, name, lab.profile(), "--platform", str(platform))
+
+    # the inner loop: one line changed in the copy, `devenv sync`, and Flux has applied it
+    configmap = platform / "apps/base/catalog/configmap.yaml"
+    configmap.write_text(configmap.read_text().replace("\ndata:\n", "\ndata:\n  SYNCED: \"yes\"\n", 1))
+    synced = lab.devenv("sync", name, "-o", "json")
+    assert synced.returncode == 0, synced.stderr
+    assert f"ConfigMap {ns}/catalog-config: changed" in json.loads(synced.stdout)["changes"], synced.stdout
+    assert lab.get("configmap", "catalog-config", "-n", ns)["data"]["SYNCED"] == "yes"
+
     # a Kustomization of the environment (its labels, its ServiceAccount, its source) whose output lands in
     # another namespace and cluster-wide: kustomize-controller applies it impersonating the ServiceAccount
     source = lab.get("ocirepository", "devenv-platform", "-n", ns)
@@ -295,19 +307,29 @@ def test_branches_stay_apart_and_gc_extend_down_never_touch_a_namespace_devenv_d
     assert lab.left() == []
 
 
-def test_dry_run_prints_valid_objects_only_the_namespace_cluster_scoped(lab):
-    name = lab.name("dry")
+@pytest.mark.parametrize("source", ["artifact", "git"])
+def test_dry_run_prints_valid_objects_only_the_namespace_cluster_scoped(lab, source):
+    name = lab.name(f"dry-{source}")
     ns = f"devenv-{name}"
+    extra = []
+    if source == "git":  # a checkout of the platform on a branch, with a remote the cluster's Flux would pull
+        repo = lab.tmp / "repo"
+        shutil.copytree(REPO / "components", repo / "platform")
+        for args in (("init", "-q", "-b", "feature/dry"), ("remote", "add", "origin", "https://git.example.com/p.git"),
+                     ("add", "-A"), ("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "p")):
+            subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+        extra = ["--from-git", "--platform", str(repo / "platform")]
     done = lab.devenv("up", name, "--profile", str(lab.profile()), "--context", lab.cluster.context, "--dry-run",
-                      "-o", "json")
+                      "-o", "json", *extra)
     assert done.returncode == 0, done.stderr
     objects = json.loads(done.stdout)["objects"]
+    assert {"git": "GitRepository", "artifact": "OCIRepository"}[source] in {o["kind"] for o in objects}
     assert lab.kubectl("get", "namespace", ns, check=False).returncode != 0  # nothing was created
     cluster_scoped = {line.split()[-1] for line in
                       lab.kubectl("api-resources", "--namespaced=false", "--no-headers").stdout.splitlines()}
     assert [o["metadata"]["name"] for o in objects if o["kind"] in cluster_scoped] == [ns]
     assert {o["kind"] for o in objects} >= {"Namespace", "ResourceQuota", "NetworkPolicy", "StatefulSet",
-                                           "OCIRepository", "Kustomization"}
+                                           "Kustomization"}
     namespace = [o for o in objects if o["kind"] == "Namespace"]
     rest = [o for o in objects if o["kind"] != "Namespace"]
     lab.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", stdin=json.dumps(namespace[0]))

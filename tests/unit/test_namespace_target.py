@@ -137,3 +137,32 @@ def test_the_namespace_section_is_validated_with_file_and_line(tmp_path):
     path.write_text("version: 1\nname: p\ntarget: kind\nmirror: clusters/production\nnamespace: {prefix: x}\n")
     with pytest.raises(ProfileError, match="invalid"):
         load_profile(path)
+
+
+def test_from_git_delivers_the_branch_from_its_remote_with_paths_inside_the_repository(tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+
+    from devenv.plan import make_plan
+    from devenv.profiles import REPO_ROOT
+    from devenv.targets.namespace import NamespaceTarget
+
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO_ROOT / "components", repo / "platform")
+    git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)  # noqa: E731
+    git("init", "-q", "-b", "feature/ABC-1")
+    git("remote", "add", "origin", "https://git.example.com/platform.git")
+    git("add", "-A")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "platform")
+    monkeypatch.setenv("DEVENV_CONTEXTS", "dev-eks")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    plan = make_plan("x", load_profile("branch"), platform=repo / "platform", context="dev-eks", from_git=True)
+    assert plan.labels[labels.BRANCH] == "feature-ABC-1" and plan.labels[labels.BRANCH_ANNOTATION] == "feature/ABC-1"
+    made = NamespaceTarget().objects(plan)
+    (source,) = [o for o in made if o["kind"] in ("GitRepository", "OCIRepository")]
+    assert source["kind"] == "GitRepository"
+    assert source["spec"]["url"] == "https://git.example.com/platform.git"
+    assert source["spec"]["ref"] == {"branch": "feature/ABC-1"}
+    (apps,) = [o for o in made if o["kind"] == "Kustomization"]
+    assert apps["spec"]["path"] == "./platform/apps/production"
+    assert apps["spec"]["sourceRef"] == {"kind": "GitRepository", "name": "devenv-platform", "namespace": "devenv-x"}
