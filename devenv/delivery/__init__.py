@@ -8,6 +8,8 @@ from typing import Protocol
 
 
 class Progress(Protocol):
+    """Where a long operation reports to (the CLI prints to stderr; the library default is silent)."""
+
     def note(self, message: str) -> None: ...
 
     def warn(self, message: str) -> None: ...

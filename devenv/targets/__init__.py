@@ -7,27 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
+from devenv.delivery import Progress, Quiet as Silent  # noqa: F401 - where a long operation reports to
 from devenv.errors import DevenvError
 from devenv.facts import Endpoint
 from devenv.plan import Plan
 
 MASK = "********"
-
-
-class Progress(Protocol):
-    """Where a long operation reports to (the CLI prints to stderr; the library default is silent)."""
-
-    def note(self, message: str) -> None: ...
-
-    def warn(self, message: str) -> None: ...
-
-
-class Silent:
-    def note(self, message: str) -> None:
-        pass
-
-    def warn(self, message: str) -> None:
-        pass
 
 
 @dataclass(frozen=True)
