@@ -53,6 +53,9 @@ def root(
     state["debug"] = debug
     level = logging.ERROR if quiet else logging.DEBUG if (debug or verbose > 1) else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    # urllib3 warns of each retry (an API server that went away: three "Retrying ... Connection refused" lines)
+    # before devenv's own error says what failed: detail that -v shows
+    logging.getLogger("urllib3").setLevel(level if verbose or debug else max(level, logging.ERROR))
     from devenv.cli import output
 
     output.configure(quiet=quiet)

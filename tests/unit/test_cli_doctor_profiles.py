@@ -46,6 +46,25 @@ def test_a_bug_is_one_paragraph_with_its_own_exit_code_not_a_traceback(monkeypat
     assert "Traceback" not in result.stderr and "--debug" in result.stderr
 
 
+def test_an_api_server_that_went_away_is_devenvs_one_error_not_urllib3s_retries_too(monkeypatch) -> None:
+    """urllib3 warns of each retry before devenv.kube's KubeError says the same once; -v shows its lines."""
+    import logging
+
+    from devenv import environments
+    from devenv.errors import KubeError
+
+    def unanswered():
+        logging.getLogger("urllib3.connectionpool").warning("Retrying (Retry(total=2)) after connection broken")
+        raise KubeError("cannot list Node: the API server at https://127.0.0.1:1 does not answer (refused)")
+
+    monkeypatch.setattr(environments, "list_environments", unanswered)
+    result = CliRunner().invoke(app, ["list"])
+    assert result.exit_code == 10
+    assert result.stderr == "error: cannot list Node: the API server at https://127.0.0.1:1 does not answer (refused)\n"
+    verbose = CliRunner().invoke(app, ["-v", "list"])
+    assert verbose.exit_code == 10 and "WARNING urllib3.connectionpool: Retrying" in verbose.stderr
+
+
 def test_an_unknown_output_format_is_refused_not_ignored() -> None:
     for command in ("profiles", "doctor"):
         result = CliRunner().invoke(app, [command, "-o", "yaml"])
