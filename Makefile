@@ -32,11 +32,12 @@ demo: $(STAMP)
 	$(BIN)/devenv render demo --explain
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/render_bench.py
 	$(BIN)/python bench/up_bench.py
 	$(BIN)/python bench/fixture_bench.py
-	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/search_bench.py
+	$(BIN)/python bench/warm_bench.py
 
 # A real OpenSearch node as an offline image (Maven Central + Debian; cached: seconds when nothing changed).
 # Prints the tag last: export DEVENV_OPENSEARCH_IMAGE=$$(make -s opensearch-image)
