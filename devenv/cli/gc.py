@@ -19,7 +19,10 @@ def command(
     """Remove expired environments (label devenv.expires) and what crashed runs left: containers never
     started, networks without containers, once nothing has changed in them for the grace period
     (--grace, default 60s). Data kept by `down --keep-data` stays until it expires. Environments busy with
-    another devenv command, or within the grace period, are kept and listed with the reason.
+    another devenv command, or within the grace period, are kept and listed with the reason. Namespace
+    environments past their expiry are collected in every known context (their Kustomizations, then their
+    namespace), unless the namespace is labelled devenv.keep=true; a namespace devenv did not make is
+    never touched.
 
     Example: devenv gc --dry-run
     """
