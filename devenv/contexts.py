@@ -21,6 +21,10 @@ from devenv.errors import InvalidInput, ProfileError
 ENV = "DEVENV_CONTEXTS"
 
 
+class ContextNotAllowed(InvalidInput):
+    """No allowed kubeconfig context for a namespace environment: nothing was sent to any cluster."""
+
+
 def config_file() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "devenv" / "config.yaml"
@@ -66,10 +70,10 @@ def choose(context: str | None, profile_contexts: tuple[str, ...], profile_path:
     name = context or current_context()
     permitted = allowed(profile_contexts)
     if name is None:
-        raise InvalidInput("no kubeconfig context to make the namespace environment in: pass --context",
+        raise ContextNotAllowed("no kubeconfig context to make the namespace environment in: pass --context",
                            hint=f"allowed contexts: {', '.join(permitted) or 'none yet'}")
     if name not in permitted:
-        raise InvalidInput(
+        raise ContextNotAllowed(
             f"context {name!r} is not allowed for namespace environments; nothing was sent to it",
             context=[f"allowed: {', '.join(permitted) or 'none'} (profile {profile_path} `contexts:`, "
                      f"${ENV}, or `contexts:` in {config_file()})"],

@@ -350,7 +350,9 @@ class _Run:
         except NotImplementedError as exc:
             self.unavailable(f"{fixture}: {exc}", _REQUIRES_CLUSTER)
         except InvalidInput as err:
-            if _NOT_IN_THIS_BUILD in err.message:
+            from devenv.contexts import ContextNotAllowed
+
+            if _NOT_IN_THIS_BUILD in err.message or isinstance(err, ContextNotAllowed):  # no shared cluster here
                 self.unavailable(f"{fixture}: {err.message}", _REQUIRES_CLUSTER)
             pytest.fail(f"{fixture}: {err}", pytrace=False)
         except (DockerUnavailable, ImageUnavailable) as err:  # this machine cannot run the services: skip, saying why

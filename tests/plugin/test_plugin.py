@@ -115,12 +115,16 @@ def test_unreachable_docker_skips_with_the_reason(pytester, monkeypatch):
 
 
 @pytest.mark.parametrize("profile, reason", [
-    ("branch", "profile 'branch' uses the namespace target, which is not available in this build"),
+    # no allowed kubeconfig context here: a namespace environment has no shared cluster to go to
+    ("branch", "no kubeconfig context to make the namespace environment in"),
     # no tools at all here: the platform is rendered before anything is created, so kustomize is missed first
     ("local", "neither kustomize nor kubectl is installed"),
 ])
 def test_environment_skips_when_the_profile_target_is_unavailable(pytester, monkeypatch, profile, reason):
     monkeypatch.setenv("PATH", str(pytester.path))  # no kind here, even on a machine that has it
+    monkeypatch.setenv("KUBECONFIG", str(pytester.path / "no-kubeconfig"))  # and no current context
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(pytester.path / "config"))
+    monkeypatch.delenv("DEVENV_CONTEXTS", raising=False)
     pytester.makepyfile(f"""
         import pytest
 
