@@ -99,6 +99,18 @@ def remember(context: str) -> None:
         pass  # only a search path: `--context` or the configuration still finds it
 
 
+def check_known(context: str) -> str:
+    """A context named on the command line to look for namespace environments in: refused unless known."""
+    found = known()
+    if context not in found:
+        raise ContextNotAllowed(
+            f"context {context!r} is not allowed for namespace environments; nothing was sent to it",
+            context=[f"allowed: {', '.join(found) or 'none'} (namespace profiles' `contexts:`, ${ENV}, `contexts:` "
+                     f"in {config_file()}, or one this machine made an environment in)"],
+            hint=f"add it to `contexts:` in {config_file()}")
+    return context
+
+
 def known() -> tuple[str, ...]:
     """Every context where namespace environments may exist: the user's, those of devenv's namespace profiles,
     and those this machine has made one in."""

@@ -250,22 +250,26 @@ def kubeconfig(name: str, *, clusters: KindClusters | None = None) -> Path:
 
 
 def down(name: str, *, keep_data: bool = False, dry_run: bool = False, progress: Progress | None = None,
-         lock_timeout: float | None = None) -> list[str]:
+         lock_timeout: float | None = None, context: str | None = None) -> list[str]:
     """Remove the environment's containers and network, and its volumes unless keep_data; return what was
-    removed (empty when nothing carried its labels)."""
+    removed (empty when nothing carried its labels). `context`: a namespace environment in that context."""
     validate_name(name)
     with environment_lock(name, purpose="down", timeout=lock_timeout, on_wait=(progress or Silent()).note,
                           remove_file=not dry_run):
-        target = _target_of(name)
+        target = _target_of(name, context)
         if target.name == "namespace":  # it waits for Flux to prune and the namespace to go: say so
             return target.down(name, keep_data=keep_data, dry_run=dry_run, progress=progress or Silent())
         return target.down(name, keep_data=keep_data, dry_run=dry_run)
 
 
-def status(name: str, *, probe: bool = True) -> EnvironmentState:
-    """How the environment is: each service's container state and (probed) health, endpoints, age, expiry."""
+def status(name: str, *, probe: bool = True, context: str | None = None) -> EnvironmentState:
+    """How the environment is: each service's container state and (probed) health, endpoints, age, expiry.
+    `context`: a namespace environment in that context."""
     validate_name(name)
-    found = _target().status(name, probe=probe) or _namespace_target().status(name, probe=probe)
+    if context is not None:
+        found = _namespace_target(context).status(name, probe=probe)
+    else:
+        found = _target().status(name, probe=probe) or _namespace_target().status(name, probe=probe)
     if found is None:
         raise EnvironmentNotFound(f"no environment named {name}: nothing carries its labels",
                                   hint="`devenv list` shows the environments that exist; `devenv up NAME` makes one")
@@ -279,10 +283,10 @@ def credentials(name: str, service: str) -> dict[str, str]:
     return _target().credentials(name, service)
 
 
-def list_environments() -> list[EnvironmentState]:
-    """Every environment — Docker and kind ones, and namespace ones in every known context — each probed as
-    `status` probes it, so that both give the same answer."""
-    target, namespaces = _target(), _namespace_target()
+def list_environments(context: str | None = None) -> list[EnvironmentState]:
+    """Every environment — Docker and kind ones, and namespace ones in every known context (or only in
+    `context`) — each probed as `status` probes it, so that both give the same answer."""
+    target, namespaces = _target(), _namespace_target(context)
     work = [(target, env.name) for env in target.environments()]
     work += [(namespaces, env.name) for env in namespaces.environments()]
     if not work:
@@ -292,7 +296,8 @@ def list_environments() -> list[EnvironmentState]:
     return [env for env in found if env is not None]
 
 
-def extend(name: str, ttl: str | int, *, dry_run: bool = False, now: float | None = None) -> tuple[int | None, int | None]:
+def extend(name: str, ttl: str | int, *, dry_run: bool = False, now: float | None = None,
+           context: str | None = None) -> tuple[int | None, int | None]:
     """Make a namespace environment expire `ttl` from now (0: never); returns (expiry before, after)."""
     validate_name(name)
     seconds = ttl if isinstance(ttl, int) else parse_duration(str(ttl))
@@ -304,7 +309,7 @@ def extend(name: str, ttl: str | int, *, dry_run: bool = False, now: float | Non
                                                                  f"{ttl}` makes it again with a new one")
     with environment_lock(name, purpose="extend", timeout=0 if dry_run else None, remove_file=not dry_run):
         try:
-            return _namespace_target().extend(name, seconds, dry_run=dry_run, now=now)
+            return _namespace_target(context).extend(name, seconds, dry_run=dry_run, now=now)
         except DevenvError as err:
             if "no namespace environment" in err.message:
                 raise EnvironmentNotFound(f"no environment named {name}: nothing carries its labels",
@@ -443,13 +448,22 @@ def _target(name: str = DEFAULT_TARGET) -> Target:
     return target_for(name)
 
 
-def _namespace_target():
-    return target_for("namespace")
+def _namespace_target(context: str | None = None):
+    """The namespace target, looking in every known context, or only in `context` (refused unless known)."""
+    if context is None:
+        return target_for("namespace")
+    from devenv import contexts
+    from devenv.targets.namespace import NamespaceTarget
+
+    contexts.check_known(context)
+    return NamespaceTarget(known_contexts=lambda: (context,))
 
 
-def _target_of(name: str) -> Target:
+def _target_of(name: str, context: str | None = None) -> Target:
     """The target that made an existing environment: kind when its containers say so or its cluster exists,
-    namespace when a known cluster holds its namespace."""
+    namespace when a known cluster (or the one of `context`) holds its namespace."""
+    if context is not None:
+        return _namespace_target(context)
     state = _target().status(name, probe=False)
     if (state is not None and state.target == "kind") or (which("kind") and name in KindClusters().names()):
         return target_for("kind")

@@ -14,6 +14,9 @@ def command(
     keep_data: bool = typer.Option(False, "--keep-data",
                                    help="Keep the data volumes (and their credentials): the next `up` finds the data."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print every resource `down` would remove; remove nothing."),
+    context: Optional[str] = typer.Option(None, "--context", metavar="CTX",
+                                          help="A namespace environment: look only in this kubeconfig context "
+                                               "(it must be allowed); default: every known one."),
 ) -> None:
     """Remove everything the environment created (only resources labelled devenv.managed=true).
     Prints what was removed, one per line.
@@ -29,7 +32,7 @@ def command(
     from devenv import environments
 
     env_name = output.environment_name(name)
-    removed = environments.down(env_name, keep_data=keep_data, dry_run=dry_run, progress=output)
+    removed = environments.down(env_name, keep_data=keep_data, dry_run=dry_run, progress=output, context=context)
     if not removed:
         output.note(f"nothing to remove for {env_name} (its data volumes, if any, stay: --keep-data)" if keep_data
                     else f"nothing to remove: nothing carries the labels of environment {env_name}")

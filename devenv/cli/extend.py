@@ -15,6 +15,9 @@ def command(
     name: Optional[str] = typer.Argument(None, help="Environment name; default: the current git branch."),
     ttl: str = typer.Option(..., "--ttl", metavar="DURATION", help="Expire this long from now (4h, 30m, 2d; 0: never)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the new expiry; change nothing."),
+    context: Optional[str] = typer.Option(None, "--context", metavar="CTX",
+                                          help="A namespace environment: look only in this kubeconfig context "
+                                               "(it must be allowed); default: every known one."),
     fmt: str = output.choice(Format, Format.table, "--output", "-o", help="table or json."),
 ) -> None:
     """Set when a namespace environment expires: DURATION from now. `devenv gc` removes environments past
@@ -31,7 +34,7 @@ def command(
     from devenv.cli.status import until
 
     env_name = output.environment_name(name)
-    before, after = environments.extend(env_name, ttl, dry_run=dry_run)
+    before, after = environments.extend(env_name, ttl, dry_run=dry_run, context=context)
     if fmt is Format.json:
         output.emit_json({"name": env_name, "expiresBefore": before, "expires": after, "dryRun": dry_run})
         return

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 
+from typing import Optional
+
 import typer
 
 from devenv.cli import output
@@ -12,7 +14,12 @@ from devenv.cli.status import age, until
 Format = output.TableOrJson
 
 
-def command(fmt: str = output.choice(Format, Format.table, "--output", "-o", help="table or json.")) -> None:
+def command(
+    context: Optional[str] = typer.Option(None, "--context", metavar="CTX",
+                                          help="Namespace environments: look only in this kubeconfig context (it "
+                                               "must be allowed); default: every known one."),
+    fmt: str = output.choice(Format, Format.table, "--output", "-o", help="table or json."),
+) -> None:
     """List the environments that exist, on this machine and as namespaces in every known shared cluster
     (contexts of namespace profiles, $DEVENV_CONTEXTS, ~/.config/devenv/config.yaml), with owner, branch,
     age, expiry and readiness (states: ready, degraded, incomplete, data only, deleting).
@@ -21,7 +28,7 @@ def command(fmt: str = output.choice(Format, Format.table, "--output", "-o", hel
     """
     from devenv import environments
 
-    found = environments.list_environments()
+    found = environments.list_environments(context)
     if fmt is Format.json:
         output.emit_json([env.to_dict() for env in found])
         return

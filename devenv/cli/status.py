@@ -15,6 +15,9 @@ Format = output.TableOrJson
 
 def command(
     name: Optional[str] = typer.Argument(None, help="Environment name; default: the current git branch."),
+    context: Optional[str] = typer.Option(None, "--context", metavar="CTX",
+                                          help="A namespace environment: look only in this kubeconfig context "
+                                               "(it must be allowed); default: every known one."),
     fmt: str = output.choice(Format, Format.table, "--output", "-o", help="table or json."),
 ) -> None:
     """Show how the environment is. Health is a real request (a login and SELECT 1; cluster health); a
@@ -25,7 +28,7 @@ def command(
     """
     from devenv import environments
 
-    env = environments.status(output.environment_name(name))
+    env = environments.status(output.environment_name(name), context=context)
     if fmt is Format.json:
         output.emit_json(env.to_dict())
         return

@@ -175,7 +175,7 @@ def test_a_branch_environment_on_the_lab_runs_as_its_locked_down_service_account
     listed = json.loads(lab.devenv("list", "-o", "json").stdout)
     mine = [e for e in listed if e["name"] == name]
     assert mine and mine[0]["target"] == "namespace" and mine[0]["namespace"] == ns and mine[0]["state"] == "ready"
-    status = json.loads(lab.devenv("status", name, "-o", "json").stdout)
+    status = json.loads(lab.devenv("status", name, "--context", lab.cluster.context, "-o", "json").stdout)
     assert status["kustomizations"] == [{"name": "apps", "ready": "True", "reason": "ReconciliationSucceeded",
                                          "message": status["kustomizations"][0]["message"]}]
     assert {s["name"]: s["health"] for s in status["services"]} == {"db": "ready", "search": "ready"}
@@ -296,7 +296,8 @@ def test_branches_stay_apart_and_gc_extend_down_never_touch_a_namespace_devenv_d
         assert collected.returncode == 0, collected.stderr
         wait_gone(lab, "namespace", ns_b)
         assert lab.get("kustomization", "apps", "-n", ns_a)["metadata"]["labels"]["devenv.environment"] == a
-        down = lab.devenv("down", a, timeout=300)
+        assert lab.devenv("down", a, "--context", "not-allowed").returncode != 0  # refused, nothing sent
+        down = lab.devenv("down", a, "--context", lab.cluster.context, timeout=300)
         assert down.returncode == 0, down.stderr
         wait_gone(lab, "namespace", ns_a)
         foreign_ns = lab.get("namespace", f"devenv-{foreign}")

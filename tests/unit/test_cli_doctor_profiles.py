@@ -36,7 +36,7 @@ def test_doctor_names_what_is_missing_and_how_to_fix_it(tmp_path, monkeypatch) -
 def test_a_bug_is_one_paragraph_with_its_own_exit_code_not_a_traceback(monkeypatch) -> None:
     from devenv import environments
 
-    def broken():
+    def broken(context=None):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(environments, "list_environments", broken)
@@ -53,7 +53,7 @@ def test_an_api_server_that_went_away_is_devenvs_one_error_not_urllib3s_retries_
     from devenv import environments
     from devenv.errors import KubeError
 
-    def unanswered():
+    def unanswered(context=None):
         logging.getLogger("urllib3.connectionpool").warning("Retrying (Retry(total=2)) after connection broken")
         raise KubeError("cannot list Node: the API server at https://127.0.0.1:1 does not answer (refused)")
 
