@@ -589,6 +589,7 @@ def _environment_state(name: str, found: docker.Resources, probe: bool) -> Envir
         expires=_expires(tags), services=services,
         network=found.networks[0].name if found.networks else None,
         volumes=tuple(sorted(v.name for v in found.volumes)), problems=tuple(problems),
+        owner=docker.label_of(newest, labels.OWNER),
     )
 
 

@@ -98,7 +98,8 @@ def test_down_keep_data_then_up_finds_the_same_data_and_password(new_env, profil
     found = docker.managed(client, name)
     assert not found.containers and not found.networks and [v.name for v in found.volumes] == [f"devenv-{name}-db-data"]
     listed = json.loads(devenv("list", "-o", "json").stdout)
-    assert [e["state"] for e in listed if e["name"] == name] == ["data only"]
+    assert [(e["state"], e["owner"], e["target"]) for e in listed if e["name"] == name] == [
+        ("data only", labels.owner(), "docker")]  # the owner, as on every resource it made
 
     up_json(name, profile)
     after = facts(name)["services"]["db"]
