@@ -115,6 +115,12 @@ def mask(facts: Mapping[str, str], show_secrets: bool) -> dict[str, str]:
     return {k: (v if show_secrets or k != "password" else MASK) for k, v in facts.items()}
 
 
+def annotated(obj: dict, annotations: Mapping[str, str]) -> dict:
+    """A copy of a generated object with the environment's annotations added to its own."""
+    meta = {**obj["metadata"], "annotations": {**(obj["metadata"].get("annotations") or {}), **annotations}}
+    return {**obj, "metadata": meta}
+
+
 def say_retained(failure: BaseException, environment: str, kept: str, look: str) -> None:
     """The hint of a failed `up --retain`: what was kept, how to look at it, how to remove it (the outermost
     target's word wins: a kind `up` says so once, for its containers and its cluster)."""

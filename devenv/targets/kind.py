@@ -24,7 +24,7 @@ from devenv.kube import CURRENT, Kube
 from devenv.plan import Plan
 from devenv.profiles import KindSpec
 from devenv.registry import Registry
-from devenv.targets import EnvironmentState, Progress, Silent, UpResult, say_retained
+from devenv.targets import EnvironmentState, Progress, Silent, UpResult, annotated, say_retained
 from devenv.targets.docker import DockerTarget
 from devenv.timings import phase, timed
 
@@ -188,7 +188,7 @@ class KindTarget:
         with phase("render"):
             rendered = self.render(plan, passwords, baselines=flux, builds=builds)
         _, annotations = labels.for_kubernetes(dict(plan.labels))
-        env_objects = [_annotated(o, annotations) for o in rendered.environment_objects]
+        env_objects = [annotated(o, annotations) for o in rendered.environment_objects]
         with self.connect(kubeconfig) as kube:
             warning = kube.check_version()
             if warning:
@@ -272,11 +272,6 @@ def _say_retained(failure: BaseException, environment: str, *, cluster_existed: 
     kept = "this run's containers" + ("" if cluster_existed else f" and kind cluster {cluster_name(environment)}")
     say_retained(failure, environment, kept, f"`kubectl --kubeconfig \"$(devenv kubeconfig {environment})\" "
                                              "get pods -A`")
-
-
-def _annotated(obj: dict, annotations: dict[str, str]) -> dict:
-    meta = {**obj["metadata"], "annotations": {**(obj["metadata"].get("annotations") or {}), **annotations}}
-    return {**obj, "metadata": meta}
 
 
 def _crd(name: str) -> dict:

@@ -37,7 +37,7 @@ from devenv.registry import ENV as REGISTRY_ENV, Registry
 from devenv.services import swap_for
 from devenv.services.base import readiness_timeout
 from devenv.services.workloads import Workload, credentials_secret, objects as workload_objects
-from devenv.targets import MASK, EnvironmentState, Progress, ServiceState, Silent, UpResult, say_retained
+from devenv.targets import MASK, EnvironmentState, Progress, ServiceState, Silent, UpResult, annotated, say_retained
 from devenv.timings import phase
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ class NamespaceTarget:
             if excluded.kind == "Kustomization":
                 progress.note(f"• Kustomization {excluded.name} left out: {excluded.reason[:160]}")
         _, annotations = labels.for_kubernetes(dict(plan.labels))
-        env_objects = [_annotated(o, annotations) for o in rendered.environment_objects]
+        env_objects = [annotated(o, annotations) for o in rendered.environment_objects]
         delivery = self.flux_delivery(plan, kube, progress)
         return delivery.deliver(rendered, env_objects, reconcile=reconcile, check=check).changes
 
@@ -252,7 +252,7 @@ class NamespaceTarget:
             out.append(credentials_secret(svc.spec, ns, inner, {key: MASK for key in swap.credential_keys}))
             out += workload_objects(svc.spec, ns, inner, svc.image, plan.profile.namespace)
         rendered = self.render(plan, None, baselines=True)
-        out += [_annotated(_masked(o), annotations) for o in rendered.environment_objects]
+        out += [annotated(_masked(o), annotations) for o in rendered.environment_objects]
         root = Path(plan.platform)
         delivery_tags = {k: v for k, v in tags.items() if k in (labels.MANAGED, labels.ENVIRONMENT)}
         git = git_source(root) if plan.from_git else None
@@ -542,11 +542,6 @@ def _applied(kube: Kube, obj: dict, ours: Callable[[Mapping], bool]) -> str:
         return f"{describe(obj)}: created"
     version = lambda o: (o.get("metadata") or {}).get("resourceVersion")  # noqa: E731
     return f"{describe(obj)}: changed" if version(before) != version(after) else ""
-
-
-def _annotated(obj: dict, annotations: Mapping[str, str]) -> dict:
-    meta = {**obj["metadata"], "annotations": {**(obj["metadata"].get("annotations") or {}), **annotations}}
-    return {**obj, "metadata": meta}
 
 
 def _masked(obj: dict) -> dict:
