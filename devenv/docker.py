@@ -1,5 +1,6 @@
-"""The only importer of the `docker` SDK: a client that fails with one clear DockerUnavailable,
-label-filtered listing of devenv's containers, volumes and networks, and small helpers."""
+"""devenv's seam to the Docker engine: a client (devenv.docker_api, the Engine API spoken directly) that fails
+with one clear DockerUnavailable, label-filtered listing of devenv's containers, volumes and networks, and
+small helpers. Every engine error becomes a DockerError naming what devenv was doing."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from devenv import labels
+from devenv import docker_api, labels
+from devenv.docker_api import DEFAULT_HOST, NotFound
 from devenv.errors import DevenvError, DockerUnavailable
-
-DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 
 class DockerError(DevenvError):
@@ -25,27 +25,25 @@ class DockerError(DevenvError):
         self.explanation = explanation
 
 
-_clients: dict[tuple, Any] = {}
+_clients: dict[tuple, docker_api.Client] = {}
 
 
-def connect(timeout: float = 60):
-    """A docker client for DOCKER_HOST (or the default socket), one per process and setting;
+def connect(timeout: float = 60) -> docker_api.Client:
+    """A client of DOCKER_HOST's engine (or the default socket), one per process and setting;
     DockerUnavailable when no engine answers."""
     key = tuple(os.environ.get(k) for k in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")) + (timeout,)
     if key not in _clients:
         _check_socket(os.environ.get("DOCKER_HOST") or DEFAULT_HOST)
-        import docker  # heavy: loaded only by commands that talk to Docker
-
         try:
-            # version auto-detection talks to the engine, so an unreachable one fails here, once
-            _clients[key] = docker.from_env(timeout=int(timeout))
-        except Exception as exc:  # DockerException, requests' ConnectionError, a bad DOCKER_HOST URL...
+            # the version negotiation talks to the engine, so an unreachable one fails here, once
+            _clients[key] = docker_api.connect(os.environ, timeout=timeout)
+        except (docker_api.Unreachable, docker_api.APIError) as exc:
             raise unavailable(exc) from None
     return _clients[key]
 
 
 def _check_socket(host: str) -> None:
-    """Fail fast (and without the SDK leaking the socket it failed to connect) when a unix socket is dead."""
+    """Fail fast, with what to do, when a unix socket is dead."""
     if not host.startswith("unix://"):
         return
     import socket
@@ -87,17 +85,13 @@ def engine_version() -> str:
 
 @contextlib.contextmanager
 def translate(doing: str) -> Iterator[None]:
-    """Turn the SDK's exceptions into devenv's errors: what we were doing, and what the engine said."""
-    import docker.errors
-    import requests.exceptions
-
+    """Turn the engine's errors into devenv's: what we were doing, and what the engine said."""
     try:
         yield
-    except docker.errors.APIError as exc:
-        explanation = str(exc.explanation or exc)
-        raise DockerError(f"Docker refused to {doing}: {explanation}", status=exc.status_code,
-                          explanation=explanation) from None
-    except (requests.exceptions.RequestException, docker.errors.DockerException) as exc:
+    except docker_api.APIError as exc:
+        raise DockerError(f"Docker refused to {doing}: {exc.explanation}", status=exc.status_code,
+                          explanation=exc.explanation) from None
+    except docker_api.Unreachable as exc:
         raise unavailable(exc) from None
 
 
@@ -108,7 +102,7 @@ def is_port_conflict(err: DevenvError) -> bool:
 
 @dataclass
 class Resources:
-    """devenv's resources found by label; each list holds SDK objects."""
+    """devenv's resources found by label (devenv.docker_api's objects)."""
 
     containers: list = field(default_factory=list)
     volumes: list = field(default_factory=list)
@@ -155,13 +149,11 @@ def is_managed(resource) -> bool:
 
 
 def get(collection, name: str):
-    """A container, volume or network by name, or None."""
-    import docker.errors
-
+    """A container, volume, network or image by name, or None."""
     with translate(f"look up {name}"):
         try:
             return collection.get(name)
-        except docker.errors.NotFound:
+        except NotFound:
             return None
 
 
@@ -181,7 +173,7 @@ def create_container(client, *, name: str, image: str, environment: Mapping[str,
     """Create (not start) a service container: on `network` (None: Docker's default bridge), `volume` at
     `data_path`, the port published on host only; `command` replaces the image's CMD."""
     options: dict[str, Any] = dict(
-        name=name, environment=dict(environment), labels=dict(labels), detach=True,
+        name=name, environment=dict(environment), labels=dict(labels),
         ports={f"{container_port}/tcp": (host, host_port)},
         volumes={volume: {"bind": data_path, "mode": "rw"}},
     )
@@ -261,7 +253,7 @@ def image_from_directory(client, container, path: str, *, repository: str, tag: 
         chunks, _ = container.get_archive(path, chunk_size=1 << 20)
     changes = [f"CMD {json.dumps(command)}"] + [f"LABEL {json.dumps(k)}={json.dumps(v)}" for k, v in labels.items()]
     with translate(f"import {repository}:{tag}"):
-        client.api.import_image_from_data(chunks, repository=repository, tag=tag, changes=changes)
+        client.images.import_tar(chunks, repository=repository, tag=tag, changes=changes)
     found = get(client.images, f"{repository}:{tag}")
     if found is None:
         raise DockerError(f"Docker did not keep the image {repository}:{tag} it was asked to import")
@@ -280,8 +272,6 @@ def fill_volume(client, *, image: str, volume: str, mount: str, labels: Mapping[
 def remove(resource, *, stop_timeout: int | None = None) -> bool:
     """Remove a container (stopped gracefully first when stop_timeout is given), volume or network.
     False when it was already gone."""
-    import docker.errors
-
     with translate(f"remove {name_of(resource)}"):
         try:
             if hasattr(resource, "stop"):  # a container
@@ -292,15 +282,13 @@ def remove(resource, *, stop_timeout: int | None = None) -> bool:
                 resource.client.images.remove(resource.id, force=False, noprune=False)
             else:
                 resource.remove()
-        except docker.errors.NotFound:
+        except NotFound:
             return False
     return True
 
 
 def name_of(resource) -> str:
     """A container's, volume's or network's name; an image's first tag (else its short ID)."""
-    if hasattr(resource, "tags"):
-        return resource.tags[0] if resource.tags else resource.short_id
     return resource.name
 
 
@@ -334,12 +322,10 @@ def stopped(container) -> str | None:
 
 def reload(resource) -> bool:
     """Refresh attrs; False when the resource has gone."""
-    import docker.errors
-
     with translate(f"inspect {resource.name}"):
         try:
             resource.reload()
-        except docker.errors.NotFound:
+        except NotFound:
             return False
     return True
 

@@ -31,7 +31,7 @@ def _version(argv: list[str], pick=lambda out: out.strip().splitlines()[0] if ou
 
 
 def _docker() -> Check:
-    from devenv import docker  # the SDK is heavy: only doctor and the lifecycle commands load it
+    from devenv import docker  # only doctor and the lifecycle commands talk to the engine
 
     try:
         version = docker.engine_version()
