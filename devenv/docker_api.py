@@ -91,6 +91,13 @@ class Response:
     def __init__(self, sock: socket.socket, method: str, timeout: float):
         self.sock, self.timeout = sock, timeout
         self.file = sock.makefile("rb")
+        try:
+            self._read_head(method)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_head(self, method: str) -> None:
         line = self._readline()
         if not line:
             raise Unreachable("the engine closed the connection without answering")
