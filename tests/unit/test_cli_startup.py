@@ -8,11 +8,13 @@ Parsing matters as much as importing: typer 0.29 imports pydantic only when it c
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 
-# docker and testcontainers: devenv.docker, for commands that talk to the engine; kubernetes: devenv.kube;
+# docker (the SDK, which devenv no longer uses: devenv.docker_api speaks the Engine API) and its requests and
+# urllib3; testcontainers; kubernetes: devenv.kube;
 # pydantic: typer >= 0.29's option parsing (and the kubernetes client); pymysql: MariaDB's readiness probe.
 HEAVY = ("docker", "testcontainers", "kubernetes", "pydantic", "pymysql", "requests", "urllib3")
 
@@ -30,9 +32,9 @@ PROBE = textwrap.dedent("""
 """)
 
 
-def loaded(*argv: str, stdin: str = "") -> dict:
+def loaded(*argv: str, stdin: str = "", env: dict[str, str] | None = None) -> dict:
     result = subprocess.run([sys.executable, "-c", PROBE, *argv], input=json.dumps(HEAVY) + "\n" + stdin,
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -62,3 +64,31 @@ def test_parsing_options_loads_no_heavy_package(tmp_path):
 
 def test_a_bad_option_value_is_refused_without_loading_a_heavy_package():
     assert loaded("profiles", "-o", "yaml") == {"code": 2, "heavy": []}
+
+
+def test_talking_to_the_engine_loads_no_http_stack(tmp_path):
+    """`up` of the docker target goes as far as asking the engine its version (on a socket that accepts and
+    hangs up at once: exit 5) with the standard library only; the docker SDK would bring requests and
+    urllib3 (~95 ms)."""
+    import socket
+    import threading
+
+    path = tmp_path / "hangs-up.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(8)
+
+    def hang_up() -> None:
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            connection.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    try:
+        found = loaded("up", "startup-check", "--profile", "test", env={"DOCKER_HOST": f"unix://{path}"})
+    finally:
+        server.close()
+    assert found == {"code": 5, "heavy": []}
