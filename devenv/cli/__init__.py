@@ -1,7 +1,7 @@
 """Wires the commands (one module each) into one typer app and renders DevenvErrors.
 
-Only wiring lives here: each command's module imports what it needs, heavy SDKs
-(docker, kubernetes, pymysql) inside the command body, so `--help` stays fast.
+Only wiring lives here: each command's module imports what it needs, heavy packages
+(the kubernetes client, the render pipeline) inside the command body, so `--help` stays fast.
 """
 
 from __future__ import annotations

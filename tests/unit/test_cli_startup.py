@@ -15,7 +15,8 @@ import textwrap
 
 # docker (the SDK, which devenv no longer uses: devenv.docker_api speaks the Engine API) and its requests and
 # urllib3; testcontainers; kubernetes: devenv.kube;
-# pydantic: typer >= 0.29's option parsing (and the kubernetes client); pymysql: MariaDB's readiness probe.
+# pydantic: typer >= 0.29's option parsing (and the kubernetes client); pymysql: the plugin's connections
+# (MariaDB's readiness probe speaks the protocol itself: devenv.services.mysql_wire).
 HEAVY = ("docker", "testcontainers", "kubernetes", "pydantic", "pymysql", "requests", "urllib3")
 
 PROBE = textwrap.dedent("""
