@@ -424,10 +424,12 @@ class Image(Resource):
 # -- the collections -----------------------------------------------------------------------------------
 
 
-class Containers:
+class _Collection:
     def __init__(self, client: "Client"):
         self.client = client
 
+
+class Containers(_Collection):
     def get(self, name_or_id: str) -> Container:
         return Container(self.client, self.client.engine.call("GET", f"/containers/{name_or_id}/json"))
 
@@ -485,10 +487,7 @@ class Containers:
         return container
 
 
-class Volumes:
-    def __init__(self, client: "Client"):
-        self.client = client
-
+class Volumes(_Collection):
     def get(self, name: str) -> Volume:
         return Volume(self.client, self.client.engine.call("GET", f"/volumes/{name}"))
 
@@ -501,10 +500,7 @@ class Volumes:
                                                            json_body={"Name": name, "Labels": dict(labels or {})}))
 
 
-class Networks:
-    def __init__(self, client: "Client"):
-        self.client = client
-
+class Networks(_Collection):
     def get(self, name_or_id: str) -> Network:
         return Network(self.client, self.client.engine.call("GET", f"/networks/{name_or_id}"))
 
@@ -519,10 +515,7 @@ class Networks:
         return self.get(made["Id"])
 
 
-class Images:
-    def __init__(self, client: "Client"):
-        self.client = client
-
+class Images(_Collection):
     def get(self, name: str) -> Image:
         return Image(self.client, self.client.engine.call("GET", f"/images/{name}/json"))
 

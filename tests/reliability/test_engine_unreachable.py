@@ -5,12 +5,11 @@ never stopped). Every command fails with one clear paragraph, and nothing is orp
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import uuid
 from pathlib import Path
 
 import pytest
+from dead_sockets import dead_socket
 from engine_proxy import EngineProxy
 from rel_helpers import clean_error, devenv, leftovers, managed, write_profile
 
@@ -26,26 +25,11 @@ COMMANDS = {
 def dead_engine(request):
     """A DOCKER_HOST no engine answers on (in /tmp: unix socket paths are limited to about 100 bytes)."""
     path = Path(f"/tmp/nobody-{uuid.uuid4().hex}.sock")
-    server = None
-    if request.param != "no socket":
-        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        server.bind(str(path))
-    if request.param == "hangs up":
-        server.listen(16)
-
-        def hang_up() -> None:
-            while True:
-                try:
-                    connection, _ = server.accept()
-                except OSError:
-                    return
-                connection.close()
-
-        threading.Thread(target=hang_up, daemon=True).start()
-    yield f"unix://{path}"
-    if server is not None:
-        server.close()
-        path.unlink(missing_ok=True)
+    if request.param == "no socket":
+        yield f"unix://{path}"
+        return
+    with dead_socket(path, hangs_up=request.param == "hangs up") as docker_host:
+        yield docker_host
 
 
 @pytest.mark.parametrize("command", COMMANDS)

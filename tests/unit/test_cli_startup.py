@@ -12,6 +12,10 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
+from pathlib import Path
+
+from dead_sockets import dead_socket
 
 # docker (the SDK, which devenv no longer uses: devenv.docker_api speaks the Engine API) and its requests and
 # urllib3; testcontainers; kubernetes: devenv.kube;
@@ -67,29 +71,11 @@ def test_a_bad_option_value_is_refused_without_loading_a_heavy_package():
     assert loaded("profiles", "-o", "yaml") == {"code": 2, "heavy": []}
 
 
-def test_talking_to_the_engine_loads_no_http_stack(tmp_path):
+def test_talking_to_the_engine_loads_no_http_stack():
     """`up` of the docker target goes as far as asking the engine its version (on a socket that accepts and
     hangs up at once: exit 5) with the standard library only; the docker SDK would bring requests and
     urllib3 (~95 ms)."""
-    import socket
-    import threading
-
-    path = tmp_path / "hangs-up.sock"
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(str(path))
-    server.listen(8)
-
-    def hang_up() -> None:
-        while True:
-            try:
-                connection, _ = server.accept()
-            except OSError:
-                return
-            connection.close()
-
-    threading.Thread(target=hang_up, daemon=True).start()
-    try:
-        found = loaded("up", "startup-check", "--profile", "test", env={"DOCKER_HOST": f"unix://{path}"})
-    finally:
-        server.close()
+    path = Path(f"/tmp/devenv-startup-{uuid.uuid4().hex[:12]}.sock")  # unix socket paths: ~100 bytes at most
+    with dead_socket(path, hangs_up=True) as docker_host:
+        found = loaded("up", "startup-check", "--profile", "test", env={"DOCKER_HOST": docker_host})
     assert found == {"code": 5, "heavy": []}
