@@ -1,6 +1,6 @@
 """devenv.docker_api's own parts, without an engine: DOCKER_HOST as the docker CLI reads it, HTTP/1.1 answers
 framed every way the engine frames them (and cut off), errors as the engine words them, query encoding.
-The endpoints themselves are proven on the real engine (tests/integration/test_docker_api.py)."""
+The endpoints themselves are proven on the real engine (tests/integration/test_docker_engine_api.py)."""
 
 from __future__ import annotations
 
