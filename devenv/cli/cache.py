@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from devenv.cli import output
-from devenv.cli.status import age, until
 
 Format = output.TableOrJson
 
@@ -34,7 +33,7 @@ def list_command(fmt: Format = typer.Option(Format.table, "--output", "-o", help
     output.emit_table(
         ["snapshot", "type", "image", "seed", "size", "age", "removed", "state"],
         [[snap.name, snap.type, snap.base_image, snap.seed.replace(",", ", ") or "-", f"{snap.size / 1e6:.0f} MB",
-          age(snap.created), until(expires), f"stale: {stale}" if stale else "ready"]
+          output.age(snap.created), output.until(expires), f"stale: {stale}" if stale else "ready"]
          for snap, stale, expires in rows],
     )
 

@@ -31,7 +31,6 @@ def command(
       devenv extend feature-x --ttl 0          never expires
     """
     from devenv import environments
-    from devenv.cli.status import until
 
     env_name = output.environment_name(name)
     before, after = environments.extend(env_name, ttl, dry_run=dry_run, context=context)
@@ -40,6 +39,6 @@ def command(
         return
     verb = "would expire" if dry_run else "expires"
     output.emit_table(["environment", "expired", verb],
-                      [[env_name, until(before), until(after)]])
+                      [[env_name, output.until(before), output.until(after)]])
     if dry_run:
         output.note("nothing was changed")

@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 
 from devenv.cli import output
-from devenv.cli.status import age, until
 
 
 Format = output.TableOrJson
@@ -38,6 +37,6 @@ def command(
         ["name", "target", "where", "owner", "branch", "state", "services", "age", "expires"],
         [[env.name, env.target, f"{env.context}/{env.namespace}" if env.namespace else "this machine",
           env.owner or "-", env.branch or "-", env.state,
-          ", ".join(f"{s.name}:{s.health}" for s in env.services) or "-", age(env.created), until(env.expires)]
+          ", ".join(f"{s.name}:{s.health}" for s in env.services) or "-", output.age(env.created), output.until(env.expires)]
          for env in found],
     )

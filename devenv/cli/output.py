@@ -58,6 +58,31 @@ def timestamp(seconds: int | float | None) -> str:
     return "never" if seconds is None else timestamp(seconds)
 
 
+def age(created: int | None) -> str:
+    return "-" if created is None else _duration(time.time() - created)
+
+
+def until(expires: int | None, absolute: bool = False) -> str:
+    """`in 7h59m` (or `3m2s ago`); with absolute, the time itself first, with its UTC offset."""
+    if expires is None:
+        return "never"
+    left = expires - time.time()
+    relative = f"in {_duration(left)}" if left > 0 else f"{_duration(-left)} ago"
+    return f"{timestamp(expires)} ({relative})" if absolute else relative
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes}m"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
 def configure(*, quiet: bool) -> None:
     global _quiet
     _quiet = quiet

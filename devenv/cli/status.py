@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Optional
 
 import typer
@@ -33,7 +32,7 @@ def command(
         output.emit_json(env.to_dict())
         return
     print(f"environment {env.name}: {env.state} (profile {env.profile}, target {env.target}, "
-          f"created {output.timestamp(env.created)}, expires {until(env.expires, absolute=True)})")
+          f"created {output.timestamp(env.created)}, expires {output.until(env.expires, absolute=True)})")
     if env.namespace:
         print(f"  namespace {env.namespace} in context {env.context}; owner {env.owner or '-'}, branch {env.branch or '-'}")
     for problem in env.problems:
@@ -47,27 +46,3 @@ def command(
           s.container] for s in env.services],
     )
 
-
-def age(created: int | None) -> str:
-    return "-" if created is None else _duration(time.time() - created)
-
-
-def until(expires: int | None, absolute: bool = False) -> str:
-    """`in 7h59m` (or `3m2s ago`); with absolute, the time itself first, with its UTC offset."""
-    if expires is None:
-        return "never"
-    left = expires - time.time()
-    relative = f"in {_duration(left)}" if left > 0 else f"{_duration(-left)} ago"
-    return f"{output.timestamp(expires)} ({relative})" if absolute else relative
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h"
-    if hours:
-        return f"{hours}h{minutes}m"
-    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
