@@ -10,6 +10,8 @@ ratios to the floor.
     floor            `docker run -d` of the image, then the poll
     devenv (lib)     devenv.environments.up() in this process
     devenv (cli)     the `devenv up` command (includes Python's start-up)
+    devenv (script)  a script calling devenv.environments.up() in its own process: Python's start-up and
+                     devenv's imports without the CLI, so that cli / script is what the CLI itself adds
     compose          `docker compose up --wait` with an equivalent healthcheck (when docker compose v2 exists)
     testcontainers   testcontainers' MySqlContainer on the same image, then the poll
     re-up            `up` of a running environment with nothing changed (lib and cli)
@@ -50,7 +52,7 @@ POLL = 0.05
 SETTLE = 1.0  # seconds between tools, so one tool's teardown I/O does not land on the next one's start
 TIMEOUT = 180
 RESULTS = ROOT / "bench" / "results" / "up.json"
-ORDER = ["floor", "devenv (lib)", "devenv (cli)", "compose up --wait", "testcontainers", "re-up (lib)", "re-up (cli)",
+ORDER = ["floor", "devenv (lib)", "devenv (cli)", "devenv (script)", "compose up --wait", "testcontainers", "re-up (lib)", "re-up (cli)",
          "down (floor: docker rm -f -v)", "down (lib)", "down (cli)"]
 CLI_TO_LIB = 1.05  # issue 13: the command within 1.05x of the library call it makes
 TARGETS = {"devenv (lib)": ("ratio", 1.15), "devenv (cli)": ("ratio", 1.15),
@@ -135,6 +137,20 @@ def devenv_lib(samples: dict, profile: Path, check=None) -> None:
         started = time.monotonic()
         environments.down(name)
         samples["down (lib)"].append(time.monotonic() - started)
+
+
+SCRIPT = ("import sys; from pathlib import Path; from devenv import environments; "
+          "environments.up(sys.argv[1], Path(sys.argv[2]), cache=False)")
+
+
+def devenv_script(samples: dict, profile: Path) -> None:
+    name = f"bench-script-{uuid.uuid4().hex[:6]}"
+    try:
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", SCRIPT, name, str(profile)], check=True, capture_output=True)
+        samples["devenv (script)"].append(time.monotonic() - started)
+    finally:
+        environments.down(name)
 
 
 def devenv_cli(samples: dict, profile: Path) -> None:
@@ -250,6 +266,7 @@ def main() -> int:
             "floor": floor,
             "devenv (lib)": lambda s: devenv_lib(s, profile),
             "devenv (cli)": lambda s: devenv_cli(s, profile),
+            "devenv (script)": lambda s: devenv_script(s, profile),
         }
         if has_testcontainers():
             tools["testcontainers"] = testcontainers
@@ -303,6 +320,9 @@ def _report(samples: dict[str, list[float]], runs: int, compose_argv: list[str] 
     if lib and cli:
         cli["ratio_to_lib"] = round(cli["median_s"] / lib["median_s"], 3)
         cli["meets_target_to_lib"] = cli["ratio_to_lib"] <= CLI_TO_LIB
+    script = rows.get("devenv (script)")
+    if script and cli:
+        cli["ratio_to_script"] = round(cli["median_s"] / script["median_s"], 3)
     if not compose_argv:
         rows["compose up --wait"] = {"unavailable": "neither `docker compose` (v2) nor a v2 `docker-compose` is "
                                                     "installed here; `--wait` needs Compose v2"}
@@ -329,6 +349,8 @@ def _print(report: dict) -> None:
         if "ratio_to_lib" in row:
             verdict += (f"; {row['ratio_to_lib']:.2f}x the lib (<= {CLI_TO_LIB}x: "
                         f"{'met' if row['meets_target_to_lib'] else 'MISSED'})")
+        if "ratio_to_script" in row:
+            verdict += f"; {row['ratio_to_script']:.2f}x the script"
         print(f"{name:<32} {row['median_s']:>7.3f}s {row['min_s']:>7.3f}s {row['max_s']:>7.3f}s "
               f"{row['ratio_to_floor']:>6.2f}x  {verdict}")
 
