@@ -37,9 +37,16 @@ DEFAULT_LIMITS = {"default": {"cpu": "500m", "memory": "512Mi"}, "defaultRequest
 _QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i?|[mkMGTPE])?$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:\d+)?(/[a-z0-9._/-]+)?$")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-BUILTIN_PROFILES = REPO_ROOT / "profiles"
-EMBEDDED_PLATFORM = REPO_ROOT / "components"
+
+def _shipped(in_package: str, in_repository: str) -> Path:
+    """A folder devenv ships: inside the package in a regular install (pyproject.toml maps it there), at the
+    top of the repository in a checkout or an editable install."""
+    package = Path(__file__).resolve().parent
+    return package / in_package if (package / in_package).is_dir() else package.parent / in_repository
+
+
+BUILTIN_PROFILES = _shipped("builtin_profiles", "profiles")
+EMBEDDED_PLATFORM = _shipped("embedded_platform", "components")
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _VERSION = re.compile(r"^\d+(\.\d+){0,2}$")

@@ -78,10 +78,10 @@ def test_the_flux_patch_of_the_dropped_namespace_selects_it_by_the_name_the_plat
 def test_a_helmrelease_of_a_namespace_environment_is_installed_as_its_service_account(tmp_path):
     import shutil
 
-    from devenv.profiles import REPO_ROOT
+    from devenv.profiles import EMBEDDED_PLATFORM
 
     root = tmp_path / "platform"
-    shutil.copytree(REPO_ROOT / "components", root)
+    shutil.copytree(EMBEDDED_PLATFORM, root)
     (root / "apps/base/web/release.yaml").write_text(
         "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: cache}\n"
         "spec:\n  interval: 1h\n  chart: {spec: {chart: redis, sourceRef: {kind: HelmRepository, name: charts}}}\n"
@@ -144,11 +144,11 @@ def test_from_git_delivers_the_branch_from_its_remote_with_paths_inside_the_repo
     import subprocess
 
     from devenv.plan import make_plan
-    from devenv.profiles import REPO_ROOT
+    from devenv.profiles import EMBEDDED_PLATFORM
     from devenv.targets.namespace import NamespaceTarget
 
     repo = tmp_path / "repo"
-    shutil.copytree(REPO_ROOT / "components", repo / "platform")
+    shutil.copytree(EMBEDDED_PLATFORM, repo / "platform")
     git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)  # noqa: E731
     git("init", "-q", "-b", "feature/ABC-1")
     git("remote", "add", "origin", "https://git.example.com/platform.git")
