@@ -162,9 +162,12 @@ def image_present(client, image: str) -> bool:
 
 
 def pull(client, image: str) -> None:
-    repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
+    if "@" in image:  # pinned by digest (name@sha256:...): the reference goes whole, with no tag
+        repository, tag = image, None
+    else:
+        repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
     with translate(f"pull the image {image}"):
-        client.images.pull(repository, tag=tag or "latest")
+        client.images.pull(repository, tag=tag)
 
 
 def create_container(client, *, name: str, image: str, environment: Mapping[str, str], labels: Mapping[str, str],

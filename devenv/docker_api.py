@@ -42,7 +42,7 @@ class Unreachable(Exception):
 
 @dataclass(frozen=True)
 class Endpoint:
-    family: int  # socket.AF_UNIX or AF_INET
+    family: int  # socket.AF_UNIX, or AF_INET for a TCP host (connected by name: IPv4 or IPv6)
     address: Any  # a socket path, or (host, port)
     tls: Any = None  # an ssl.SSLContext for tcp:// with TLS
 
@@ -53,11 +53,16 @@ class Endpoint:
         if scheme == "unix":
             return cls(socket.AF_UNIX, rest)
         if scheme in ("tcp", "http", "https"):
-            tls = _tls_context(environ) if scheme == "https" or _tls_wanted(environ) else None
-            parsed = urllib.parse.urlsplit(f"//{rest}")
+            try:
+                https = scheme == "https"
+                tls = _tls_context(environ, https=https) if https or _tls_wanted(environ) else None
+                parsed = urllib.parse.urlsplit(f"//{rest}")
+                port = parsed.port
+            except (OSError, ValueError) as exc:  # a certificate file missing or unreadable, a port that is no number
+                raise Unreachable(f"DOCKER_HOST={host}: {exc}") from None
             if not parsed.hostname:
                 raise Unreachable(f"DOCKER_HOST={host} names no host")
-            return cls(socket.AF_INET, (parsed.hostname, parsed.port or (2376 if tls else 2375)), tls)
+            return cls(socket.AF_INET, (parsed.hostname, port or (2376 if tls else 2375)), tls)
         if scheme == "ssh":
             raise Unreachable(f"DOCKER_HOST={host}: devenv does not speak ssh:// to an engine; forward its socket "
                               f"(ssh -nNT -L /tmp/docker.sock:/var/run/docker.sock HOST) and set "
@@ -69,14 +74,17 @@ def _tls_wanted(environ: Mapping[str, str]) -> bool:
     return bool(environ.get("DOCKER_TLS_VERIFY") or environ.get("DOCKER_CERT_PATH"))
 
 
-def _tls_context(environ: Mapping[str, str]):
+def _tls_context(environ: Mapping[str, str], *, https: bool):
     """TLS as the docker CLI does it: the client certificate from DOCKER_CERT_PATH (default ~/.docker), the
-    server verified against its ca.pem when DOCKER_TLS_VERIFY is set."""
+    server verified against its ca.pem when DOCKER_TLS_VERIFY is set; an https:// host against the system's
+    CAs; tcp:// with DOCKER_CERT_PATH alone is encrypted but not verified (`docker --tls`)."""
     import ssl
 
     certs = environ.get("DOCKER_CERT_PATH") or os.path.expanduser("~/.docker")
     if environ.get("DOCKER_TLS_VERIFY"):
         context = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
+    elif https:
+        context = ssl.create_default_context()
     else:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
@@ -142,7 +150,10 @@ class Response:
                     line = self._readline()
                     if not line:
                         raise Unreachable("the engine closed the connection mid-answer")
-                    length = int(line.split(b";")[0].strip() or b"0", 16)
+                    try:
+                        length = int(line.split(b";")[0].strip(), 16)
+                    except ValueError:
+                        raise Unreachable(f"the engine sent a broken chunk size: {line[:40]!r}") from None
                     if length == 0:
                         while self._readline() not in (b"\r\n", b"\n", b""):  # trailers
                             pass
@@ -234,17 +245,23 @@ class Engine:
         return self.request(method, path, params=params, body=body, timeout=timeout, versioned=versioned).json()
 
     def _connect(self, timeout: float) -> socket.socket:
-        sock = socket.socket(self.endpoint.family, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
+        sock = None
         try:
-            sock.connect(self.endpoint.address)
+            if self.endpoint.family == socket.AF_UNIX:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(timeout)
+                sock.connect(self.endpoint.address)
+            else:  # IPv4 or IPv6, whichever the host has
+                sock = socket.create_connection(self.endpoint.address, timeout=timeout)
             if self.endpoint.tls is not None:
                 sock = self.endpoint.tls.wrap_socket(sock, server_hostname=self.endpoint.address[0])
         except socket.timeout:
-            sock.close()
+            if sock is not None:
+                sock.close()
             raise Unreachable(f"no connection to the engine within {timeout:g} s") from None
         except OSError as exc:
-            sock.close()
+            if sock is not None:
+                sock.close()
             raise Unreachable(exc) from None
         return sock
 
@@ -278,7 +295,10 @@ def _stream_errors(response: Response) -> list[dict]:
     entries = []
     for line in response.read().splitlines():
         if line.strip():
-            entry = json.loads(line)
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                raise APIError(500, f"the engine sent a progress line that is not JSON: {line[:80]!r}") from None
             if entry.get("error"):
                 raise APIError(500, str(entry["error"]))
             entries.append(entry)
@@ -453,7 +473,7 @@ class Containers(_Collection):
                ports: Mapping[str, tuple[str, int]] | None = None,
                volumes: Mapping[str, Mapping[str, str]] | None = None, network: str | None = None,
                network_mode: str | None = None, mem_limit: str | int | None = None,
-               restart_policy: Mapping[str, Any] | None = None, detach: bool = True) -> Container:
+               restart_policy: Mapping[str, Any] | None = None) -> Container:
         """`ports`: {"3306/tcp": (host_ip, host_port)}; `volumes`: {volume: {"bind": path, "mode": "rw"}}."""
         host: dict[str, Any] = {}
         config: dict[str, Any] = {"Image": image, "Labels": dict(labels or {}), "HostConfig": host}
@@ -529,10 +549,11 @@ class Images(_Collection):
                 pass
         return found
 
-    def pull(self, repository: str, tag: str = "latest") -> Image:
+    def pull(self, repository: str, tag: str | None = "latest") -> Image:
+        """`tag` None: `repository` is a whole reference (name@sha256:..., pinned by digest)."""
         _stream_errors(self.client.engine.request("POST", "/images/create",
                                                   params={"fromImage": repository, "tag": tag}))
-        return self.get(f"{repository}:{tag}")
+        return self.get(repository if tag is None else f"{repository}:{tag}")
 
     def import_tar(self, chunks: Iterable[bytes], *, repository: str, tag: str, changes: list[str]) -> None:
         """A new image from a tar stream (as `docker import`); `changes` are Dockerfile lines (CMD, LABEL)."""

@@ -72,7 +72,7 @@ def ensure_container(client):
         port = HOST_PORT if docker.port_free("127.0.0.1", HOST_PORT) else docker.free_port("127.0.0.1")
         with docker.translate(f"start the registry container {CONTAINER} from {image}"):
             container = client.containers.run(
-                image, name=CONTAINER, detach=True, restart_policy={"Name": "unless-stopped"},
+                image, name=CONTAINER, restart_policy={"Name": "unless-stopped"},
                 labels={labels.MANAGED: "true", ROLE: "registry"}, ports={f"{PORT}/tcp": ("127.0.0.1", port)})
     elif container.status != "running":
         with docker.translate(f"start the registry container {CONTAINER}"):

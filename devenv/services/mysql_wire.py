@@ -95,9 +95,11 @@ def parse_greeting(payload: bytes) -> Greeting:
     """The Initial Handshake packet (protocol 10), as https://mariadb.com/kb/en/connection/ lays it out."""
     if payload[:1] == b"\xff":
         raise parse_error(payload)
-    if payload[0] != 10:
-        raise ProtocolError(f"protocol version {payload[0]}, not 10")
-    end = payload.index(b"\0", 1)
+    if payload[:1] != b"\x0a":
+        raise ProtocolError(f"a greeting of protocol {payload[:1].hex() or 'nothing'}, not 10")
+    end = payload.find(b"\0", 1)
+    if end < 0 or len(payload) < end + 32:  # after the version's \0: 31 bytes, up to the salt's second part
+        raise ProtocolError(f"a greeting cut short ({len(payload)} bytes)")
     version = payload[1:end].decode("utf-8", "replace")
     pos = end + 1
     connection_id = int.from_bytes(payload[pos:pos + 4], "little")

@@ -5,6 +5,7 @@ The endpoints themselves are proven on the real engine (tests/integration/test_d
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 
 import pytest
@@ -25,15 +26,26 @@ def test_docker_host_forms():
 def test_tls_from_the_environment(tmp_path):
     found = Endpoint.from_environment({"DOCKER_HOST": "tcp://10.0.0.5", "DOCKER_CERT_PATH": str(tmp_path)})
     assert found.address == ("10.0.0.5", 2376) and found.tls is not None  # TLS: the default port is 2376
-    with pytest.raises(FileNotFoundError):  # verifying needs the CA: no silent fallback to an unverified link
+    assert found.tls.verify_mode == ssl.CERT_NONE  # DOCKER_CERT_PATH alone: encrypted, unverified (`docker --tls`)
+    # verifying needs the CA: no silent fallback to an unverified link, and an error naming what is missing
+    with pytest.raises(Unreachable, match="No such file"):
         Endpoint.from_environment({"DOCKER_HOST": "tcp://10.0.0.5", "DOCKER_TLS_VERIFY": "1",
                                    "DOCKER_CERT_PATH": str(tmp_path)})
+    (tmp_path / "cert.pem").write_text("not a certificate")
+    with pytest.raises(Unreachable, match="DOCKER_HOST=tcp://10.0.0.5"):
+        Endpoint.from_environment({"DOCKER_HOST": "tcp://10.0.0.5", "DOCKER_CERT_PATH": str(tmp_path)})
+
+
+def test_an_https_host_is_verified_against_the_system_cas(tmp_path):
+    found = Endpoint.from_environment({"DOCKER_HOST": "https://docker.example.com", "DOCKER_CERT_PATH": str(tmp_path)})
+    assert found.tls.verify_mode == ssl.CERT_REQUIRED and found.tls.check_hostname
 
 
 @pytest.mark.parametrize("host, says", [
     ("ssh://me@build-box", "forward its socket"),
     ("npipe:////./pipe/docker_engine", "unix:// and tcp:// only"),
     ("tcp://", "names no host"),
+    ("tcp://10.0.0.5:docker", "Port could not be cast"),
 ])
 def test_docker_hosts_devenv_cannot_use_say_what_to_do(host, says):
     with pytest.raises(Unreachable, match=says):
@@ -76,6 +88,8 @@ def test_bodies_by_content_length_chunks_and_until_close():
     b"HTTP/1.1 200 OK\r\nContent-Le",  # mid-headers
     b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"short\"",  # mid-body
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc",  # mid-chunk
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n\r\n",  # an empty chunk size
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",  # not hex
 ])
 def test_an_answer_cut_off_is_unreachable_not_a_short_body(raw):
     with pytest.raises(Unreachable):
@@ -104,6 +118,27 @@ def test_a_progress_stream_raises_its_error():
         b'{"status":"Pulling from x"}\n', b'{"error":"manifest unknown"}\n')
     with pytest.raises(APIError, match="manifest unknown"):
         docker_api._stream_errors(answer(stream))
+    garbled = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(b'{"status":"Pull\n')
+    with pytest.raises(APIError, match="not JSON"):
+        docker_api._stream_errors(answer(garbled))
+
+
+def test_an_image_pinned_by_digest_is_pulled_by_its_whole_reference():
+    from devenv import docker
+
+    asked = []
+
+    class Images:
+        def pull(self, repository, tag="latest"):
+            asked.append((repository, tag))
+
+    client = type("Client", (), {"images": Images()})()
+    digest = "sha256:" + "a" * 64
+    docker.pull(client, f"registry.local:5000/team/mariadb@{digest}")
+    docker.pull(client, "registry.local:5000/team/mariadb:10.11")
+    docker.pull(client, "mariadb")
+    assert asked == [(f"registry.local:5000/team/mariadb@{digest}", None),
+                     ("registry.local:5000/team/mariadb", "10.11"), ("mariadb", "latest")]
 
 
 def test_query_encoding():

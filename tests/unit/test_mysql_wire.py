@@ -65,6 +65,9 @@ def test_an_err_packet_carries_the_code_the_sql_state_and_the_message():
     with pytest.raises(ServerError) as raised:
         parse_greeting(b"\xff\x10\x04Too many connections")  # an ERR instead of a greeting
     assert raised.value.code == 1040
+    for cut in (b"", b"\x0a5.5.5-10.11", GREETING[:40]):  # a server still starting may hang up mid-greeting
+        with pytest.raises(ProtocolError):
+            parse_greeting(cut)
 
 
 def test_the_handshake_response_is_a_handshake_response41():
