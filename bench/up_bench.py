@@ -52,7 +52,8 @@ POLL = 0.05
 SETTLE = 1.0  # seconds between tools, so one tool's teardown I/O does not land on the next one's start
 TIMEOUT = 180
 RESULTS = ROOT / "bench" / "results" / "up.json"
-ORDER = ["floor", "devenv (lib)", "devenv (cli)", "devenv (script)", "compose up --wait", "testcontainers", "re-up (lib)", "re-up (cli)",
+ORDER = ["floor", "devenv (lib)", "devenv (cli)", "devenv (script)", "compose up --wait", "testcontainers",
+         "re-up (lib)", "re-up (cli)",
          "down (floor: docker rm -f -v)", "down (lib)", "down (cli)"]
 CLI_TO_LIB = 1.05  # issue 13: the command within 1.05x of the library call it makes
 TARGETS = {"devenv (lib)": ("ratio", 1.15), "devenv (cli)": ("ratio", 1.15),

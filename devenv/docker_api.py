@@ -53,8 +53,8 @@ class Endpoint:
         if scheme == "unix":
             return cls(socket.AF_UNIX, rest)
         if scheme in ("tcp", "http", "https"):
+            https = scheme == "https"
             try:
-                https = scheme == "https"
                 tls = _tls_context(environ, https=https) if https or _tls_wanted(environ) else None
                 parsed = urllib.parse.urlsplit(f"//{rest}")
                 port = parsed.port

@@ -93,15 +93,7 @@ GROUPS = {"cache": "cache"}
 
 def make_app(only: str | None = None) -> typer.Typer:
     """The app with every command, or with only the command `only` (then no other command's module is imported)."""
-    app = typer.Typer(
-        name="devenv",
-        help=HELP,
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-        rich_markup_mode=None,
-        context_settings={"help_option_names": ["-h", "--help"]},
-    )
+    app = _typer("devenv", HELP)
     app.callback()(root)
     for name, module in COMMANDS.items():
         if only in (None, name):
@@ -113,11 +105,15 @@ def make_app(only: str | None = None) -> typer.Typer:
     return app
 
 
+def _typer(name: str, help: str) -> typer.Typer:  # noqa: A002 - typer's name
+    """The app or a command group: usage on a bare call, -h as well as --help, plain errors and help text."""
+    return typer.Typer(name=name, help=help, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                       rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]})
+
+
 def _group(name: str, module: str) -> typer.Typer:
     mod = __import__(f"devenv.cli.{module}", fromlist=["COMMANDS"])
-    group = typer.Typer(name=name, help=mod.__doc__, no_args_is_help=True, add_completion=False,
-                        pretty_exceptions_enable=False, rich_markup_mode=None,
-                        context_settings={"help_option_names": ["-h", "--help"]})
+    group = _typer(name, mod.__doc__)
     for sub, command in mod.COMMANDS.items():
         group.command(sub)(handle_errors(command))
     return group

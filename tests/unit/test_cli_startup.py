@@ -25,23 +25,37 @@ HEAVY = ("docker", "testcontainers", "kubernetes", "pydantic", "pymysql", "reque
 
 PROBE = textwrap.dedent("""
     import json, sys
-    from devenv.cli import app
+    from devenv.cli import COMMANDS, GROUPS, main
+    sys.argv = ["devenv", *sys.argv[1:]]  # as the console script runs it
     try:
-        app(sys.argv[1:], prog_name="devenv")
+        main()
     except SystemExit as stop:
         code = stop.code
     else:
         code = 0
     heavy = sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(sys.stdin.readline())))
-    print("\\n" + json.dumps({"code": code, "heavy": heavy}))
+    commands = sorted({f"devenv.cli.{module}" for module in {**COMMANDS, **GROUPS}.values()} & set(sys.modules))
+    print("\\n" + json.dumps({"code": code, "heavy": heavy, "commands": commands}))
 """)
 
 
-def loaded(*argv: str, stdin: str = "", env: dict[str, str] | None = None) -> dict:
+def run(*argv: str, stdin: str = "", env: dict[str, str] | None = None) -> tuple[dict, str]:
+    """What `devenv ARGV` loaded (its exit code, the heavy packages, the command modules), and what it printed."""
     result = subprocess.run([sys.executable, "-c", PROBE, *argv], input=json.dumps(HEAVY) + "\n" + stdin,
                             capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    lines = result.stdout.strip().splitlines()
+    return json.loads(lines[-1]), "\n".join(lines[:-1]) + result.stderr
+
+
+def loaded(*argv: str, **options) -> dict:
+    report, _ = run(*argv, **options)
+    return {"code": report["code"], "heavy": report["heavy"]}
+
+
+def wired(*argv: str) -> tuple[dict, str]:
+    report, out = run(*argv)
+    return {"code": report["code"], "commands": report["commands"]}, out
 
 
 def test_importing_the_cli_loads_no_heavy_package():
@@ -79,25 +93,6 @@ def test_talking_to_the_engine_loads_no_http_stack():
     with dead_socket(path, hangs_up=True) as docker_host:
         found = loaded("up", "startup-check", "--profile", "test", env={"DOCKER_HOST": docker_host})
     assert found == {"code": 5, "heavy": []}
-
-
-MAIN_PROBE = textwrap.dedent("""
-    import json, sys
-    from devenv.cli import COMMANDS, GROUPS, main
-    sys.argv = ["devenv", *sys.argv[1:]]
-    try:
-        main()
-    except SystemExit as stop:
-        code = stop.code
-    commands = {f"devenv.cli.{module}" for module in {**COMMANDS, **GROUPS}.values()}
-    print("\\n" + json.dumps({"code": code, "commands": sorted(commands & set(sys.modules))}))
-""")
-
-
-def wired(*argv: str) -> tuple[dict, str]:
-    result = subprocess.run([sys.executable, "-c", MAIN_PROBE, *argv], capture_output=True, text=True, timeout=60)
-    lines = result.stdout.strip().splitlines()
-    return json.loads(lines[-1]), "\n".join(lines[:-1]) + result.stderr
 
 
 def test_the_console_script_wires_only_the_command_it_runs():
