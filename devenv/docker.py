@@ -33,17 +33,17 @@ def connect(timeout: float = 60) -> docker_api.Client:
     DockerUnavailable when no engine answers."""
     key = tuple(os.environ.get(k) for k in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")) + (timeout,)
     if key not in _clients:
-        _check_socket(os.environ.get("DOCKER_HOST") or DEFAULT_HOST)
         try:
             # the version negotiation talks to the engine, so an unreachable one fails here, once
             _clients[key] = docker_api.connect(os.environ, timeout=timeout)
         except (docker_api.Unreachable, docker_api.APIError) as exc:
+            _check_socket(os.environ.get("DOCKER_HOST") or DEFAULT_HOST)
             raise unavailable(exc) from None
     return _clients[key]
 
 
 def _check_socket(host: str) -> None:
-    """Fail fast, with what to do, when a unix socket is dead."""
+    """Say what to do when a unix socket is dead (asked only once the engine did not answer)."""
     if not host.startswith("unix://"):
         return
     import socket
