@@ -376,7 +376,16 @@ def apply_crds() -> None:
     for f in files:
         args += ["-f", str(f)]
     kubectl(*args)
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+    # A CRD the API server has not given its conditions yet makes `kubectl wait` fail at once (".status.conditions
+    # accessor error: <nil> is of the type <nil>") instead of waiting for it: ask again until the deadline.
+    deadline = time.monotonic() + 60
+    while True:
+        done = kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all", check=False)
+        if done.returncode == 0:
+            break
+        if "accessor error" not in done.stderr or time.monotonic() > deadline:
+            raise LabError(f"kubectl wait --for=condition=Established crd --all failed: {done.stderr.strip()}")
+        time.sleep(0.2)
     say(f"{len(files)} Flux CRDs applied and established")
 
 
