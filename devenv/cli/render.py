@@ -42,7 +42,8 @@ def command(
                                                "resource, a failing kustomize build) instead of failing; each is "
                                                "listed as not rendered, with the reason."),
     show_secrets: bool = typer.Option(False, "--show-secrets",
-                                      help="JSON output: show the generated Secret's values instead of a mask."),
+                                      help="Show the generated Secrets' values instead of a mask (YAML, JSON "
+                                           "and -o DIR alike)."),
 ) -> None:
     """Render the profile's cluster folder as Flux would apply it, offline: every Flux Kustomization
     built with kustomize and its Flux spec, post-build variables substituted (the environment's
@@ -94,20 +95,27 @@ def command(
         if fmt is Format.json:
             output.emit_json(result.to_dict(show_secrets=show_secrets))
         else:
-            sys.stdout.write(yaml_stream(result))
+            sys.stdout.write(yaml_stream(result, show_secrets=show_secrets))
         return
-    written = write_folder(result, Path(out), fmt)
+    written = write_folder(result, Path(out), fmt, show_secrets=show_secrets)
     output.note(f"wrote {len(written)} files to {out}")
 
 
-def yaml_stream(result) -> str:
+def _environment_objects(result, show_secrets: bool) -> list[dict]:
+    """The objects devenv generates, its Secrets' values masked unless asked for."""
+    from devenv.flux.render import mask_secret
+
+    return [obj if show_secrets else mask_secret(obj) for obj in result.environment_objects]
+
+
+def yaml_stream(result, *, show_secrets: bool = False) -> str:
     from devenv.flux.kustomize import dump_yaml_all
     from devenv.flux.render import SOURCE_ANNOTATION
 
     parts = [f"# devenv render: environment {result.environment}, profile {result.profile.name}, "
              f"cluster folder {result.profile.mirror}\n"]
     labels = ["(environment, written by devenv)" for _ in result.environment_objects]
-    docs = list(result.environment_objects)
+    docs = _environment_objects(result, show_secrets)
     for rendered, resource in result.resources():
         labels.append(rendered.id)
         docs.append(resource)
@@ -118,7 +126,7 @@ def yaml_stream(result) -> str:
     return "".join(parts)
 
 
-def write_folder(result, folder: Path, fmt: Format) -> list[Path]:
+def write_folder(result, folder: Path, fmt: Format, *, show_secrets: bool = False) -> list[Path]:
     from devenv.flux.kustomize import dump_yaml
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -130,7 +138,7 @@ def write_folder(result, folder: Path, fmt: Format) -> list[Path]:
         return "".join(f"---\n{dump_yaml(obj)}" for obj in objects)
 
     written = [folder / f"00-environment.{ext}"]
-    written[0].write_text(dump(result.environment_objects))
+    written[0].write_text(dump(_environment_objects(result, show_secrets)))
     for i, rendered in enumerate(result.kustomizations, start=1):
         path = folder / f"{i:02d}-{rendered.namespace}-{rendered.name}.{ext}"
         path.write_text(dump(rendered.resources))

@@ -211,3 +211,19 @@ def test_dash_o_json_is_refused_with_the_format_option_named_and_nothing_written
     assert result.exit_code == 2, result.output
     assert "-o names a folder" in result.stderr and "--format json" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_yaml_output_masks_the_generated_secrets_unless_show_secrets(tmp_path: Path) -> None:
+    """Issue 24: YAML (stdout and -o DIR) masks the Secret devenv generates as JSON does."""
+    masked = [d for d in yaml.safe_load_all(run("render", "demo").stdout) if d]
+    secret = masked[1]
+    assert secret["kind"] == "Secret" and secret.get("stringData") or secret.get("data")
+    values = {**(secret.get("data") or {}), **(secret.get("stringData") or {})}
+    assert values and set(values.values()) == {"********"}
+    shown = [d for d in yaml.safe_load_all(run("render", "demo", "--show-secrets").stdout) if d][1]
+    clear = {**(shown.get("data") or {}), **(shown.get("stringData") or {})}
+    assert set(clear) == set(values) and "********" not in clear.values()
+    result = run("render", "demo", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.stderr
+    written = [d for d in yaml.safe_load_all((tmp_path / "out" / "00-environment.yaml").read_text()) if d]
+    assert set({**(written[1].get("data") or {}), **(written[1].get("stringData") or {})}.values()) == {"********"}
