@@ -100,7 +100,10 @@ class _RedefiningLoader(yaml.SafeLoader):
     composer refuses it, so only such documents take this slower way."""
 
     _resolved: dict[tuple[str, tuple[bool, bool]], str] = {}
-    construct_document = ManifestLoader.construct_document
+
+    def construct_document(self, node):  # noqa: D401 - PyYAML hook (ManifestLoader's, on this class)
+        self.document_lines.append(node.start_mark.line + 1)
+        return super().construct_document(node)
 
     def compose_node(self, parent, index):
         if not self.check_event(yaml.AliasEvent):

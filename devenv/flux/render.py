@@ -458,7 +458,7 @@ class _Renderer:
         try:
             resolve_path(resolved.root, entry.k.spec.get("path"), entry.k.describe())
         except PlatformError as err:
-            if not self.keep_going:
+            if not self.skip_unbuildable:  # --skip-unbuildable: a path that does not exist cannot be built
                 raise
             self._exclude_kustomization(entry, f"not rendered: {err.message}")
         return True
