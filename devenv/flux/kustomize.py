@@ -333,17 +333,29 @@ def kustomize_available() -> bool:
     return True
 
 
-def run_build(directory: Path, *, describe: str) -> str:
-    """`kustomize build` one directory; CommandFailed naming what was built and kustomize's stderr tail."""
+def run_build(directory: Path, *, describe: str, original: Path | None = None) -> str:
+    """`kustomize build` one directory; CommandFailed naming what was built and kustomize's stderr tail.
+    `original`: the platform's folder when `directory` is devenv's temporary copy of it (the Flux spec
+    written into its kustomization.yaml), which is gone by the time the user reads the error."""
     argv = kustomize_command() + [_LOAD_RESTRICTOR, str(directory)]
     try:
         return process.run(argv, timeout=BUILD_TIMEOUT).stdout
     except CommandFailed as exc:
+        if original is not None and original != directory:
+            command = " ".join(kustomize_command() + [_LOAD_RESTRICTOR, display(original)])
+            where = [f"built from a temporary copy of {display(original)} with the Flux spec (targetNamespace, "
+                     f"patches, images, components...) written into its kustomization.yaml; devenv has deleted it"]
+            hint = (f"`{command}` builds the folder as written (without the Flux spec's additions); the message "
+                    "names the file kustomize rejected")
+            exc.output = exc.output.replace(str(directory), str(original))  # the paths as the user has them
+        else:
+            command, where = exc.command, []
+            hint = "run the command above to see the whole error; the message names the file kustomize rejected"
         raise CommandFailed(
             f"kustomize build failed for {describe}",
-            command=exc.command, returncode=exc.returncode, output=exc.output,
-            context=[f"command: {exc.command}"] + _strip_log_prefix(exc.output).splitlines(),
-            hint="run the command above to see the whole error; the message names the file kustomize rejected",
+            command=command, returncode=exc.returncode, output=exc.output,
+            context=[f"command: {command}"] + where + _strip_log_prefix(exc.output).splitlines(),
+            hint=hint,
         ) from None
 
 
@@ -653,12 +665,22 @@ class Workspace:
         self._lock = threading.Lock()
         self._real: set[Path] = set()
         self._count = 0
+        self._mirrors: dict[Path, Path] = {}  # mirror -> the source root it mirrors
         self.cache = cache
 
     def _run_build(self, directory: Path, build_dir: Path, kustomization: str, describe: str) -> str:
+        def build() -> str:
+            try:
+                return run_build(build_dir, describe=describe, original=directory)
+            except CommandFailed as failed:  # name the source's files, not their mirror's (deleted by then)
+                for mirror, root in list(self._mirrors.items()):
+                    failed.output = failed.output.replace(str(mirror), str(root))
+                    failed.context = [line.replace(str(mirror), str(root)) for line in failed.context]
+                raise
+
         if self.cache is None:
-            return run_build(build_dir, describe=describe)
-        return self.cache.build(directory, kustomization, lambda: run_build(build_dir, describe=describe))
+            return build()
+        return self.cache.build(directory, kustomization, build)
 
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -744,6 +766,7 @@ class Workspace:
         mirror.mkdir()
         self._populate(root, mirror)
         self._real.add(mirror)
+        self._mirrors[mirror] = root
         return mirror
 
     def _realize(self, root: Path, mirror: Path, rel: Path) -> Path:

@@ -863,7 +863,7 @@ class _Renderer:
                 continue
             if key[0] == "Secret" and "sops" in obj:
                 self._record_missing(k, key, "is SOPS-encrypted, which devenv cannot decrypt offline (Flux "
-                                             "decrypts it in the cluster)", keys=tuple(obj.get("data") or ()))
+                                             "decrypts it in the cluster)", keys=_secret_keys(obj))
                 continue
             variables.update(variables_from_objects([obj], source=f"{key[0]} {key[1]}/{key[2]}"))
         substitute = post.get("substitute") or {}
@@ -920,7 +920,7 @@ class _Renderer:
         nested_after_parent = {e.k.id: [e.k.parent] for e in kept if e.k.parent}
         ordered = mirror + [self.entries[k.id] for k in
                             dependency_order([e.k for e in kept if not e.mirror], nested_after_parent)]
-        known = set(self.entries)
+        known = set(self.entries) | {BOOTSTRAP_ID}  # the bootstrap Kustomization always exists (`up` drops it)
         for e in ordered:
             for dep in e.k.depends_on:
                 if dep not in known:
@@ -949,7 +949,7 @@ class _Renderer:
                     self.warnings.append(RenderWarning(
                         f"Secret {namespace}/{name} is SOPS-encrypted; devenv cannot decrypt it offline (Flux would "
                         f"apply it decrypted): let the profile generate it under `substituteFrom:` with its keys "
-                        f"({', '.join(resource.get('data') or {}) or 'none'})", kustomization=e.k.id))
+                        f"({', '.join(_secret_keys(resource)) or 'none'})", kustomization=e.k.id))
         rendered = [self._rendered(e) for e in ordered]
         return RenderResult(self.environment, self.profile, self.platform, rendered, self.excluded, adapted,
                             self.env_objects, self.warnings, self._components(), self.not_rendered,
@@ -1055,6 +1055,18 @@ def _has_reference(resource: dict) -> bool:
     """Whether a `$` occurs anywhere in the object. Substitution of an object without one changes
     nothing that matters (envsubst leaves the text as it is), so it is skipped for speed."""
     return "$" in json.dumps(resource, default=str)
+
+
+BOOTSTRAP_ID = "flux-system/flux-system"
+
+
+def _secret_keys(secret: Mapping) -> tuple[str, ...]:
+    """The keys a Secret holds, in data and in stringData (SOPS encrypts either)."""
+    keys = []
+    for field_name in ("data", "stringData"):
+        if isinstance(secret.get(field_name), dict):
+            keys += [str(k) for k in secret[field_name] if str(k) not in keys]
+    return tuple(keys)
 
 
 def _first_line(err: Exception) -> str:

@@ -106,6 +106,12 @@ class SourceResolver:
         if obj is not None:
             spec = obj.get("spec") or {}
             where = f" ({spec.get('url') or spec.get('bucketName') or 'no url'})"
+        if obj is None:  # nothing devenv reads defines it: not "another repository", just unknown
+            return ResolvedSource(
+                ref, None, ref.key,
+                reason=f"its source {ref.key} is defined nowhere devenv reads (not in the cluster folder nor in "
+                       f"the output of a rendered Kustomization); define it there, or map it to a local folder "
+                       f"in the profile's `sources` to render it")
         what = {"GitRepository": "another Git repository", "OCIRepository": "a remote OCI artifact",
                 "Bucket": "a bucket"}.get(ref.kind, f"a {ref.kind}")
         return ResolvedSource(

@@ -321,8 +321,8 @@ def test_a_second_render_sharing_a_build_cache_runs_no_kustomize_build_and_rende
 
     builds = []
     real = kustomize.run_build
-    monkeypatch.setattr(kustomize, "run_build", lambda directory, *, describe: builds.append(describe)
-                        or real(directory, describe=describe))
+    monkeypatch.setattr(kustomize, "run_build", lambda directory, *, describe, original=None: builds.append(describe)
+                        or real(directory, describe=describe, original=original))
     cache = BuildCache()
     first = render_environment(local_profile, "demo", build_cache=cache)
     built = len(builds)

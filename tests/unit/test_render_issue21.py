@@ -105,3 +105,65 @@ def test_8_skip_unbuildable_skips_a_kustomization_whose_path_does_not_exist(tmp_
     out = cli(root, "--skip-unbuildable")
     assert out.exit_code == 0, out.stderr
     assert "Kustomization flux-system/extra is not rendered" in out.stderr
+
+
+# -- 7: wrong or stale messages ------------------------------------------------------------------
+
+def test_7_a_dependson_on_the_bootstrap_kustomization_is_not_called_waiting_forever(tmp_path: Path) -> None:
+    root = repo(tmp_path, {
+        "clusters/dev/apps.yaml": ks("apps", "./apps", "dependsOn: [{name: flux-system}, {name: nowhere}]\n"),
+        "apps/cm.yaml": cm("app")})
+    messages = [w.message for w in render(root).warnings]
+    assert not any("dependsOn flux-system/flux-system" in m for m in messages), messages
+    assert any("dependsOn flux-system/nowhere, which no Kustomization defines" in m for m in messages)
+
+
+def test_7_a_source_defined_nowhere_is_not_called_another_git_repository(tmp_path: Path) -> None:
+    root = repo(tmp_path, {
+        "clusters/dev/apps.yaml": ks("apps", "./apps"),
+        "clusters/dev/other.yaml": ks("other", "./", source="{kind: GitRepository, name: platform-repo}"),
+        "clusters/dev/remote.yaml": ks("remote", "./", source="{kind: GitRepository, name: remote}"),
+        "clusters/dev/remote-source.yaml": ("apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\n"
+                                            "metadata: {name: remote, namespace: flux-system}\n"
+                                            "spec: {interval: 1m, url: 'https://example.com/other.git'}\n"),
+        "apps/cm.yaml": cm("app")})
+    reasons = {x.name: x.reason for x in render(root).not_rendered}
+    assert "defined nowhere devenv reads" in reasons["other"] and "another Git repository" not in reasons["other"]
+    assert "another Git repository" in reasons["remote"] and "https://example.com/other.git" in reasons["remote"]
+
+
+def test_7_a_sops_warning_lists_the_keys_of_string_data(tmp_path: Path) -> None:
+    root = repo(tmp_path, {
+        "clusters/dev/apps.yaml": ks("apps", "./apps", "decryption: {provider: sops}\n"),
+        "apps/secret.yaml": ("apiVersion: v1\nkind: Secret\nmetadata: {name: creds, namespace: default}\n"
+                             "stringData: {API_TOKEN: 'ENC[AES256_GCM,data:xx,type:str]', DB_PASS: 'ENC[x]'}\n"
+                             "sops: {version: 3.8.1, mac: 'ENC[x]'}\n")})
+    (message,) = [w.message for w in render(root).warnings if "SOPS" in w.message]
+    assert "(API_TOKEN, DB_PASS)" in message and "none" not in message
+
+
+@pytest.mark.kustomize
+def test_7_a_failed_build_does_not_point_at_the_deleted_temporary_copy(tmp_path: Path) -> None:
+    root = repo(tmp_path, {
+        "clusters/dev/apps.yaml": ks("apps", "./apps", "targetNamespace: team\n"),
+        "apps/kustomization.yaml": "resources: [cm.yaml, missing.yaml]\n",
+        "apps/cm.yaml": cm("app")})
+    result = cli(root)
+    assert result.exit_code != 0 and result.exit_code != 70, result.stderr
+    assert "Traceback" not in result.stderr
+    commands = [line for line in result.stderr.splitlines() if "kustomize" in line and "command:" in line]
+    assert commands and "devenv-render-" not in result.stderr, result.stderr  # nothing names the deleted copy
+    assert f"{root / 'apps'}/missing.yaml" in result.stderr  # kustomize's own message, on the user's path
+    assert "devenv has deleted it" in result.stderr
+
+
+@pytest.mark.kustomize
+def test_7_a_failed_build_through_a_base_names_the_base_file_of_the_repository(tmp_path: Path) -> None:
+    root = repo(tmp_path, {
+        "clusters/dev/apps.yaml": ks("apps", "./apps/overlay", "targetNamespace: team\n"),
+        "apps/overlay/kustomization.yaml": "resources: [../base]\n",
+        "apps/base/kustomization.yaml": "resources: [gone.yaml]\n"})
+    result = cli(root)
+    assert result.exit_code not in (0, 70) and "Traceback" not in result.stderr
+    assert "devenv-render-" not in result.stderr, result.stderr
+    assert f"{root / 'apps/base'}" in result.stderr

@@ -50,7 +50,12 @@ def test_the_repository_itself_is_the_platform_folder(tmp_path: Path, workspace)
 
 def test_remote_sources_are_not_rendered_unless_the_profile_maps_them(tmp_path: Path, workspace) -> None:
     ref = SourceRef("OCIRepository", "flux-system", "observability")
-    assert "a remote OCI artifact" in SourceResolver(tmp_path, {}, workspace).resolve(ref).reason
+    assert "is defined nowhere devenv reads" in SourceResolver(tmp_path, {}, workspace).resolve(ref).reason
+    known = SourceResolver(tmp_path, {}, workspace)
+    known.add([{"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+                "metadata": {"name": "observability", "namespace": "flux-system"},
+                "spec": {"url": "oci://ghcr.io/acme/observability"}}])
+    assert "a remote OCI artifact" in known.resolve(ref).reason
     local = tmp_path / "checkout"
     local.mkdir()
     mapped = SourceResolver(tmp_path, {ref.key: local}, workspace).resolve(ref)
