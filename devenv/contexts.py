@@ -3,7 +3,8 @@ before devenv makes a single call to it.
 
 A context is allowed when the profile lists it under `contexts:`, or the user's own configuration does:
 `$DEVENV_CONTEXTS` (comma-separated) or `contexts:` in `$XDG_CONFIG_HOME/devenv/config.yaml` (default
-`~/.config/devenv/config.yaml`). `list`, `status`, `gc`, `down` and `extend` look for namespace
+`~/.config/devenv/config.yaml`). In a pod without a kubeconfig (a CI job), the context is `in-cluster`: the
+pod's own service account, allowed like any other. `list`, `status`, `gc`, `down` and `extend` look for namespace
 environments in every context the user's configuration and devenv's namespace profiles allow, and in each
 context this machine has made one in (remembered in `$XDG_STATE_HOME/devenv/contexts`: where to look, not
 what exists; the namespaces' labels say that).
@@ -48,7 +49,11 @@ def user_contexts() -> tuple[str, ...]:
 
 def current_context(kubeconfig: str | None = None) -> str | None:
     """The kubeconfig's current-context (the first file of $KUBECONFIG, else ~/.kube/config), read from the
-    file: no call to any cluster."""
+    file: no call to any cluster. In a pod with no kubeconfig at all: `in-cluster` (its service account)."""
+    from devenv.kube import IN_CLUSTER, in_cluster
+
+    if in_cluster(kubeconfig):
+        return IN_CLUSTER
     paths = [kubeconfig] if kubeconfig else (os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
                                              ).split(os.pathsep)
     for path in paths:

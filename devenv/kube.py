@@ -1,11 +1,15 @@
 """The one place that talks to a Kubernetes API server (the only importer of `kubernetes`): kubeconfig and
-context, discovery, server-side apply as field manager `devenv`, get/list/delete, waiting with kstatus
-semantics, and every API error translated once into a KubeError (exit 10) naming the object and verb."""
+context (or the pod's own service account in a cluster), discovery, server-side apply as field manager
+`devenv`, get/list/delete, waiting with kstatus semantics, bounded retries of what a busy server refuses for
+now (429, 5xx, honouring Retry-After), and every API error translated once into a KubeError (exit 10)
+naming the object and verb."""
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -19,8 +23,13 @@ log = logging.getLogger(__name__)
 
 FIELD_MANAGER = "devenv"
 MIN_SERVER = (1, 26)  # server-side apply, apps/v1, CRD v1 and the conditions waited on are all older
-CLIENT_MINOR = 37  # the `kubernetes` client 37.x is generated from Kubernetes 1.37's API
 REQUEST_TIMEOUT = 30
+IN_CLUSTER = "in-cluster"  # the context name of the pod's own service account (KUBERNETES_SERVICE_HOST set)
+# A server answering 429 (API Priority and Fairness) or a 5xx is asked again, after its Retry-After or a
+# doubling pause, this many times at most; a Retry-After longer than RETRY_CAP is cut to it.
+RETRIES = 5
+RETRY_CAP = 10.0
+RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 CURRENT, IN_PROGRESS, FAILED, NOT_FOUND = "Current", "InProgress", "Failed", "NotFound"
 
@@ -57,24 +66,73 @@ def selector_string(selector: Mapping[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
 
 
-class Kube:
-    """A connection to one cluster, from a kubeconfig file and optional context."""
+def client_minor() -> int | None:
+    """The Kubernetes minor release the installed `kubernetes` client is generated from (client 33.x is
+    Kubernetes 1.33's API, as for every release since 17), read from its package metadata."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    def __init__(self, kubeconfig: str | Path | None = None, context: str | None = None):
+    try:
+        major = version("kubernetes").split(".", 1)[0]
+    except PackageNotFoundError:
+        return None
+    return int(major) if major.isdigit() and int(major) >= 17 else None
+
+
+def kubeconfig_exists(kubeconfig: str | None = None) -> bool:
+    """Whether there is a kubeconfig to read: the file given, a file of $KUBECONFIG, or ~/.kube/config."""
+    if kubeconfig:
+        return True
+    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    return any(Path(p).expanduser().is_file() for p in listed) or (
+        not listed and (Path.home() / ".kube" / "config").is_file())
+
+
+def in_cluster(kubeconfig: str | None = None, context: str | None = None) -> bool:
+    """Whether to use the pod's service account: asked for by name (context `in-cluster`), or no kubeconfig
+    and no context, in a pod (KUBERNETES_SERVICE_HOST set), as client-go's default loader decides."""
+    if context == IN_CLUSTER and not kubeconfig:
+        return True
+    return (not context and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+            and not kubeconfig_exists(kubeconfig))
+
+
+class Kube:
+    """A connection to one cluster, from a kubeconfig file and optional context, or in a pod from its
+    service account (`in_cluster`)."""
+
+    def __init__(self, kubeconfig: str | Path | None = None, context: str | None = None, *,
+                 sleep: Callable[[float], None] = time.sleep):
         from kubernetes import client, config
         from kubernetes.config.config_exception import ConfigException
 
         self.kubeconfig = str(kubeconfig) if kubeconfig else None
         self.context = context or None
+        self.sleep = sleep
         configuration = client.Configuration()
-        try:
-            config.load_kube_config(config_file=self.kubeconfig, context=self.context,
-                                    client_configuration=configuration, persist_config=False)
-        except (ConfigException, OSError, ValueError, TypeError) as err:
-            raise KubeError(f"cannot load kubeconfig {self.kubeconfig or '(default)'}"
-                            f"{f' context {context}' if context else ''}: {err}",
-                            hint="check the file and the context name (`kubectl config get-contexts`)") from None
+        if in_cluster(self.kubeconfig, self.context):
+            try:
+                config.load_incluster_config(client_configuration=configuration)
+            except (ConfigException, OSError, ValueError) as err:
+                raise KubeError(f"cannot use the pod's service account (in-cluster configuration): {err}",
+                                hint="KUBERNETES_SERVICE_HOST/PORT and the token and CA under "
+                                     "/var/run/secrets/kubernetes.io/serviceaccount/ come with the pod") from None
+            self.context = IN_CLUSTER
+        else:
+            try:
+                # $KUBECONFIG as it is now (the client reads it once, when first imported)
+                config.load_kube_config(config_file=self.kubeconfig or os.environ.get("KUBECONFIG") or None,
+                                        context=self.context,
+                                        client_configuration=configuration, persist_config=False)
+            except (ConfigException, OSError, ValueError, TypeError) as err:
+                raise KubeError(f"cannot load kubeconfig {self.kubeconfig or '(default)'}"
+                                f"{f' context {context}' if context else ''}: {err}",
+                                hint="check the file and the context name (`kubectl config get-contexts`)") from None
         self.server = configuration.host
+        # urllib3 would itself wait out a 429's Retry-After, uncapped and unlogged: `request` decides instead
+        # (connection errors are still retried by urllib3, three times, as before)
+        import urllib3
+
+        configuration.retries = urllib3.Retry(total=3, respect_retry_after_header=False)
         self.api = client.ApiClient(configuration)
         self._resources: dict[tuple[str, str], Resource] = {}
         self._groups: dict[str, list[dict]] = {}
@@ -99,22 +157,36 @@ class Kube:
         import urllib3
 
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        # JSON bodies go as dicts (the client serialises them); an apply patch goes as its JSON text
-        payload = body
-        try:
-            serialized = self.api.param_serialize(method, path, query_params=list(query), header_params=headers,
-                                                  body=payload, auth_settings=["BearerToken"])
-            response = self.api.call_api(*serialized, _request_timeout=timeout)
-            response.read()
-        except (urllib3.exceptions.HTTPError, OSError) as err:
-            raise KubeError(f"cannot {what}: the API server at {self.server} does not answer ({_reason(err)})",
-                            hint="is the cluster running? `kubectl cluster-info` shows what kubectl sees") from None
-        text = (response.data or b"").decode("utf-8", errors="replace")
-        if 200 <= response.status <= 299:
-            return json.loads(text) if text else {}
-        if response.status == 404 and missing_ok:
-            return None
-        raise translate(response.status, text, what)
+        query = list(query)
+        pause = 0.5
+        for attempt in range(RETRIES + 1):
+            # JSON bodies go as dicts (the client serialises them); an apply patch goes as its JSON text.
+            # Serialised again each time: a refreshed token (in a pod) goes with the retry.
+            try:
+                serialized = self.api.param_serialize(method, path, query_params=query, header_params=headers,
+                                                      body=body, auth_settings=["BearerToken"])
+                response = self.api.call_api(*serialized, _request_timeout=timeout)
+                response.read()
+            except (urllib3.exceptions.HTTPError, OSError) as err:
+                raise KubeError(f"cannot {what}: the API server at {self.server} does not answer ({_reason(err)})",
+                                hint="is the cluster running? `kubectl cluster-info` shows what kubectl sees") from None
+            text = (response.data or b"").decode("utf-8", errors="replace")
+            if 200 <= response.status <= 299:
+                return json.loads(text) if text else {}
+            if response.status == 404 and missing_ok:
+                return None
+            if response.status not in RETRY_STATUSES or attempt == RETRIES:
+                break
+            wait = retry_after(response.getheader("Retry-After"), pause)
+            log.info("%s: the API server answered %s; asking again in %.1fs (%d of %d)", what, response.status,
+                     wait, attempt + 1, RETRIES)
+            self.sleep(wait)
+            pause = min(pause * 2, RETRY_CAP)
+        err = translate(response.status, text, what)
+        if response.status in RETRY_STATUSES:
+            err.hint = err.hint or (f"the API server still refused after {RETRIES} retries: it is overloaded "
+                                    "(API Priority and Fairness) or failing; try again later")
+        raise err
 
     # -- discovery and version --------------------------------------------------------------
 
@@ -124,16 +196,20 @@ class Kube:
         minor = int(re.sub(r"\D", "", info.get("minor", "")) or 0)
         return major, minor, info.get("gitVersion", f"v{major}.{minor}")
 
-    def check_version(self) -> str | None:
-        """Refuse a server older than devenv supports; return a warning when it is more than one minor
-        release away from the API the client library was generated from (Kubernetes' skew policy)."""
+    def check_version(self, client: int | None = None) -> str | None:
+        """Refuse a server older than devenv supports; warn only for a skew devenv cannot bridge. devenv sends
+        and reads plain JSON of APIs GA since MIN_SERVER, so an older server (back to MIN_SERVER) is fine at
+        any distance; a server more than one minor release newer than the installed client's API (`client`,
+        default: read from the package) is beyond what that client was made and tested for."""
         major, minor, version = self.server_version()
         if (major, minor) < MIN_SERVER:
             raise KubeError(f"the API server at {self.server} runs Kubernetes {version}; devenv needs "
                             f"{MIN_SERVER[0]}.{MIN_SERVER[1]} or newer", hint="use a newer cluster (kind node image)")
-        if major == 1 and abs(minor - CLIENT_MINOR) > 1:
-            return (f"the API server runs Kubernetes {version}, more than one minor release from the 1.{CLIENT_MINOR} "
-                    f"API devenv's client speaks: expect fields the other side does not know")
+        client = client_minor() if client is None else client
+        if client is not None and major == 1 and minor > client + 1:
+            return (f"the API server runs Kubernetes {version}, more than one minor release newer than the 1.{client} "
+                    f"API of devenv's `kubernetes` client: upgrade devenv (or its `kubernetes` package) if a "
+                    f"call fails")
         return None
 
     def resource(self, api_version: str, kind: str, *, refresh: bool = False, attempts: int = 3) -> Resource:
@@ -406,6 +482,22 @@ def translate(status: int, text: str, what: str) -> KubeError:
     err.status = status  # type: ignore[attr-defined]
     err.reason = reason  # type: ignore[attr-defined]
     return err
+
+
+def retry_after(header: str | None, default: float) -> float:
+    """The pause a Retry-After header asks for (seconds, or an HTTP date), at most RETRY_CAP; `default`
+    when there is none or it cannot be read."""
+    if header:
+        text = header.strip()
+        if text.isdigit():
+            return min(float(text), RETRY_CAP)
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            return max(0.0, min(when.timestamp() - time.time(), RETRY_CAP))
+    return min(default, RETRY_CAP)
 
 
 def _reason(err: BaseException) -> str:
