@@ -56,6 +56,7 @@ class Snapshot:
     seed: str
     database: str
     user: str
+    owner: str | None = None  # who made it (devenv.owner)
 
     @classmethod
     def of(cls, image) -> "Snapshot":
@@ -66,12 +67,13 @@ class Snapshot:
                    base_image_id=tags.get(labels.CACHE_IMAGE_ID, ""), root=tags.get(labels.CACHE_ROOT, "data"),
                    created=int(created) if created.isdigit() else 0, size=int(image.attrs.get("Size") or 0),
                    seed=tags.get(labels.CACHE_SEED, ""), database=tags.get(labels.DATABASE, ""),
-                   user=tags.get(labels.USER, ""))
+                   user=tags.get(labels.USER, ""), owner=tags.get(labels.OWNER))
 
     def to_dict(self) -> dict[str, Any]:
         return {"snapshot": self.name, "key": self.key, "type": self.type, "image": self.base_image,
                 "imageId": self.base_image_id, "created": self.created, "sizeBytes": self.size,
-                "seed": self.seed.split(",") if self.seed else [], "database": self.database, "user": self.user}
+                "seed": self.seed.split(",") if self.seed else [], "database": self.database, "user": self.user,
+                "owner": self.owner}
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class Pruned:
     reason: str
     resources: tuple[str, ...] = ()
     skipped: str | None = None
+    owner: str | None = None  # its devenv.owner label
 
 
 def enabled(requested: bool | None = None) -> bool:
@@ -235,31 +238,44 @@ class Cache:
     # -- removing ----------------------------------------------------------------------------
 
     def prune(self, *, everything: bool = False, dry_run: bool = False, now: float | None = None,
-              ttl: int | None = None) -> list[Pruned]:
+              ttl: int | None = None, owners: labels.Owners | None = None) -> list[Pruned]:
         """Remove snapshots past the TTL (DEVENV_CACHE_TTL), those that can never be used again, and what
-        killed builds left; with `everything`, every snapshot. A key whose lock is held is skipped."""
+        killed builds left; with `everything`, every snapshot. Only the given owners' (default: the current
+        one's): another owner's is skipped, saying whose it is. A key whose lock is held is skipped."""
         now = time.time() if now is None else now
         ttl = ttl_seconds() if ttl is None else ttl
+        owners = owners or labels.Owners.chosen()
         pruned: list[Pruned] = []
         for snapshot in self.snapshots():
             reason = "--all" if everything else _expired(snapshot, now, ttl) or self.stale(snapshot)
-            if reason:
-                pruned.append(self._remove(snapshot.key, snapshot.name, reason, dry_run, images=True))
+            if not reason:
+                continue
+            if not owners.covers(snapshot.owner):
+                pruned.append(Pruned(snapshot.name, reason, skipped=owners.why_not(snapshot.owner), owner=snapshot.owner))
+                continue
+            pruned.append(self._remove(snapshot.key, snapshot.name, reason, dry_run, images=True, owner=snapshot.owner))
         leftovers = docker.labelled(self.client, {labels.MANAGED: "true", labels.CACHE_ROLE: "build"})
-        keys = {docker.label_of(r, labels.CACHE_KEY) for r in leftovers.containers + leftovers.volumes}
+        every = leftovers.containers + leftovers.volumes
+        keys = {docker.label_of(r, labels.CACHE_KEY) for r in every}
         for key in sorted(k for k in keys if k):
-            made = [int(docker.label_of(r, labels.CREATED) or 0) for r in leftovers.containers + leftovers.volumes
-                    if docker.label_of(r, labels.CACHE_KEY) == key]
-            if everything or max(made, default=0) <= now - BUILD_GRACE:
-                pruned.append(self._remove(key, f"build {key[:16]}", "left by a build that did not finish",
-                                           dry_run, images=False))
+            mine = [r for r in every if docker.label_of(r, labels.CACHE_KEY) == key]
+            made = [int(docker.label_of(r, labels.CREATED) or 0) for r in mine]
+            if not (everything or max(made, default=0) <= now - BUILD_GRACE):
+                continue
+            who = docker.label_of(mine[0], labels.OWNER)
+            name, reason = f"build {key[:16]}", "left by a build that did not finish"
+            if not owners.covers(who):
+                pruned.append(Pruned(name, reason, skipped=owners.why_not(who), owner=who))
+                continue
+            pruned.append(self._remove(key, name, reason, dry_run, images=False, owner=who))
         return pruned
 
     def remove(self, key: str) -> Pruned:
         """Remove one key's snapshot and build leftovers (skipped while its lock is held)."""
         return self._remove(key, f"snapshot {key[:16]}", "asked", False, images=True)
 
-    def _remove(self, key: str, name: str, reason: str, dry_run: bool, *, images: bool) -> Pruned:
+    def _remove(self, key: str, name: str, reason: str, dry_run: bool, *, images: bool,
+                owner: str | None = None) -> Pruned:
         try:
             with environment_lock(_lock_name(key), purpose="cache prune", timeout=0, remove_file=not dry_run):
                 doomed = self._remove_build(key, dry_run=dry_run)
@@ -267,11 +283,13 @@ class Cache:
                     found = docker.labelled_images(self.client, {labels.MANAGED: "true",
                                                                  labels.CACHE_ROLE: "snapshot", labels.CACHE_KEY: key})
                     for image in found:
+                        if owner is not None and docker.label_of(image, labels.OWNER) != owner:
+                            continue  # the same data, snapshotted by another owner too: theirs stays
                         if dry_run or docker.remove(image):
                             doomed.append(f"image {docker.name_of(image)}")
-                return Pruned(name, reason, tuple(doomed))
+                return Pruned(name, reason, tuple(doomed), owner=owner)
         except EnvironmentBusy as busy:
-            return Pruned(name, reason, skipped=f"in use: {busy.message.split(': ', 1)[-1]}")
+            return Pruned(name, reason, skipped=f"in use: {busy.message.split(': ', 1)[-1]}", owner=owner)
 
     def _remove_build(self, key: str, dry_run: bool = False) -> list[str]:
         found = docker.labelled(self.client, {labels.MANAGED: "true", labels.CACHE_ROLE: "build",

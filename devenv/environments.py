@@ -95,11 +95,12 @@ class Collected:
     reason: str
     resources: tuple[str, ...] = ()
     kept: str | None = None
+    owner: str | None = None  # its devenv.owner label
 
     def to_dict(self, dry_run: bool = False) -> dict[str, Any]:
         action = "kept" if self.kept else "would remove" if dry_run else "removed"
         return {"name": self.environment, "reason": self.reason, "action": action,
-                "resources": list(self.resources), "kept": self.kept}
+                "resources": list(self.resources), "kept": self.kept, "owner": self.owner}
 
 
 def plan(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | int | None = None,
@@ -250,13 +251,21 @@ def kubeconfig(name: str, *, clusters: KindClusters | None = None) -> Path:
 
 
 def down(name: str, *, keep_data: bool = False, dry_run: bool = False, progress: Progress | None = None,
-         lock_timeout: float | None = None, context: str | None = None) -> list[str]:
+         lock_timeout: float | None = None, context: str | None = None,
+         owners: labels.Owners | None = None) -> list[str]:
     """Remove the environment's containers and network, and its volumes unless keep_data; return what was
-    removed (empty when nothing carried its labels). `context`: a namespace environment in that context."""
+    removed (empty when nothing carried its labels). `context`: a namespace environment in that context.
+    Another owner's environment (its devenv.owner label) is refused unless `owners` covers it."""
     validate_name(name)
+    owners = owners or labels.Owners.chosen()
     with environment_lock(name, purpose="down", timeout=lock_timeout, on_wait=(progress or Silent()).note,
                           remove_file=not dry_run):
         target = _target_of(name, context)
+        current = target.status(name, probe=False)
+        if current is not None and current.owner is not None and not owners.covers(current.owner):
+            raise InvalidInput(f"environment {name} is not yours: {owners.why_not(current.owner)}",
+                               hint=f"`devenv down {name} --owner {current.owner}` (or --all-owners) removes "
+                                    "it anyway; ask its owner first")
         if target.name == "namespace":  # it waits for Flux to prune and the namespace to go: say so
             return target.down(name, keep_data=keep_data, dry_run=dry_run, progress=progress or Silent())
         return target.down(name, keep_data=keep_data, dry_run=dry_run)
@@ -317,46 +326,58 @@ def extend(name: str, ttl: str | int, *, dry_run: bool = False, now: float | Non
             raise
 
 
-def gc(*, dry_run: bool = False, now: float | None = None, grace: int = LEFTOVER_GRACE) -> list[Collected]:
-    """Remove environments past their expiry, and the leftovers of `up`s that were killed once nothing has
-    changed in them for `grace` seconds. Environments left alone are returned too, with why: busy (another
-    devenv command holds the lock) or still within the grace period. Lock files nobody holds go as well."""
+def gc(*, dry_run: bool = False, now: float | None = None, grace: int = LEFTOVER_GRACE,
+       owners: labels.Owners | None = None) -> list[Collected]:
+    """Remove environments past their expiry, those of test sessions that ended without removing them, and
+    the leftovers of `up`s that were killed once nothing has changed in them for `grace` seconds, of the
+    given owners only (default: the current one). What is left alone is returned too, with why: another
+    owner's, busy (another devenv command holds the lock, or the labels name a process of this machine
+    that still runs) or still within the grace period. Lock files nobody holds go as well."""
     now = time.time() if now is None else now
+    owners = owners or labels.Owners.chosen()
     if grace < 0:
         raise InvalidInput(f"--grace {grace} is negative", hint="e.g. --grace 60s, or 0 to collect at once")
     cache_ttl = data_cache.ttl_seconds()  # a bad DEVENV_CACHE_TTL fails before anything is removed
     target = _target()
     collected = []
-    for env in target.environments():
+    found = target.environments()
+    tags = _labels_by_environment(target) if found else {}
+    for env in found:
         if not _trusted_name(env.name):
             continue
-        if _why_collect(env, now, grace) is None:
-            if env.state == "incomplete":  # a crashed run's leftovers, or an `up` still under way: say so
-                collected.append(Collected(env.name, _why_collect(env, now, 0) or "", kept=_within_grace(env, now, grace)))
+        env_tags = tags.get(env.name, [])
+        reason = _why_collect(env, now, grace, env_tags)
+        if reason is None:
+            if env.state == "incomplete" and owners.covers(env.owner):  # a crashed run, or an `up` under way
+                collected.append(Collected(env.name, _why_collect(env, now, 0, []) or "", owner=env.owner,
+                                           kept=_alive(env_tags) or _within_grace(env, now, grace)))
+            continue
+        if not owners.covers(env.owner):
+            collected.append(Collected(env.name, reason, kept=owners.why_not(env.owner), owner=env.owner))
             continue
         try:
             with environment_lock(env.name, purpose="gc", timeout=0, remove_file=not dry_run):
                 current = target.status(env.name, probe=False)  # again, under the lock: an `up` may have finished
-                reason = _why_collect(current, now, grace) if current else None
+                reason = _why_collect(current, now, grace, _labels_of(target, env.name)) if current else None
                 if reason is None:
                     continue
-                if reason.startswith("expired"):  # through the target that made it: a kind cluster goes too
+                if reason.startswith(("expired", "its test session")):  # through its target: a kind cluster too
                     removed = _target_of(env.name).down(env.name, keep_data=False, dry_run=dry_run)
                 else:
                     removed = target.remove_leftovers(env.name, dry_run=dry_run)
-                collected.append(Collected(env.name, reason, tuple(removed)))
+                collected.append(Collected(env.name, reason, tuple(removed), owner=env.owner))
         except EnvironmentBusy as busy:
-            collected.append(Collected(env.name, _why_collect(env, now, grace) or "", kept=busy.message))
-    collected += _collect_namespaces(now, dry_run)  # after this machine's: an unreachable cluster only warns
+            collected.append(Collected(env.name, reason, kept=busy.message, owner=env.owner))
+    collected += _collect_namespaces(now, dry_run, owners)  # after this machine's: an unreachable cluster only warns
     if not dry_run:
         _remove_unused_lock_files()
     # snapshots past DEVENV_CACHE_TTL, or of images that have changed, and what killed snapshot builds left
-    collected += [Collected(f"(cache) {p.name}", p.reason, p.resources, p.skipped)
-                  for p in data_cache.Cache().prune(dry_run=dry_run, now=now, ttl=cache_ttl)]
+    collected += [Collected(f"(cache) {p.name}", p.reason, p.resources, p.skipped, owner=p.owner)
+                  for p in data_cache.Cache().prune(dry_run=dry_run, now=now, ttl=cache_ttl, owners=owners)]
     return collected
 
 
-def _collect_namespaces(now: float, dry_run: bool) -> list[Collected]:
+def _collect_namespaces(now: float, dry_run: bool, owners: labels.Owners) -> list[Collected]:
     """Namespace environments past their expiry (unless labelled devenv.keep=true), in every known context."""
     target = _namespace_target()
     collected = []
@@ -364,23 +385,61 @@ def _collect_namespaces(now: float, dry_run: bool) -> list[Collected]:
         if not _trusted_name(env.name) or env.expires is None or env.expires > now or env.state == "deleting":
             continue
         reason = f"expired at {timestamp(env.expires)}"
+        if not owners.covers(env.owner):
+            collected.append(Collected(env.name, reason, kept=owners.why_not(env.owner), owner=env.owner))
+            continue
         if env.kept:
-            collected.append(Collected(env.name, reason, kept=f"labelled {labels.KEEP}=true on namespace {env.namespace}"))
+            collected.append(Collected(env.name, reason, kept=f"labelled {labels.KEEP}=true on namespace {env.namespace}",
+                                       owner=env.owner))
             continue
         try:
             with environment_lock(env.name, purpose="gc", timeout=0, remove_file=not dry_run):
                 removed = target.down(env.name, dry_run=dry_run)
-            collected.append(Collected(env.name, reason, tuple(removed)))
+            collected.append(Collected(env.name, reason, tuple(removed), owner=env.owner))
         except EnvironmentBusy as busy:
-            collected.append(Collected(env.name, reason, kept=busy.message))
+            collected.append(Collected(env.name, reason, kept=busy.message, owner=env.owner))
     return collected
 
 
-def _why_collect(env: EnvironmentState, now: float, grace: int) -> str | None:
+def _labels_by_environment(target) -> dict[str, list[dict[str, str]]]:
+    """The labels of every resource of every environment on the engine, by environment."""
+    from devenv import docker
+
+    return {name: [docker.labels_of(r) for r in res.containers + res.volumes + res.networks]
+            for name, res in docker.managed(target.client).by_environment().items()}
+
+
+def _labels_of(target, name: str) -> list[dict[str, str]]:
+    from devenv import docker
+
+    found = docker.managed(target.client, name)
+    return [docker.labels_of(r) for r in found.containers + found.volumes + found.networks]
+
+
+def _why_collect(env: EnvironmentState, now: float, grace: int, tags: list[dict[str, str]]) -> str | None:
     if env.expires is not None and env.expires <= now:
         return f"expired at {timestamp(env.expires)}"
+    if _alive(tags):
+        return None
+    ended = [t for t in tags if labels.session_ended(t)]
+    if ended and all(t.get(labels.KEEP) != "true" for t in tags):
+        token = ended[0].get(labels.SESSION_PROCESS, "")
+        return (f"its test session {ended[0][labels.SESSION]} (pid {token.partition('-')[0]} on this machine) "
+                "ended without removing it")
     if env.state == "incomplete" and (env.changed or 0) <= now - grace:
         return "incomplete: " + "; ".join(env.problems)
+    return None
+
+
+def _alive(tags: list[dict[str, str]]) -> str | None:
+    """Why an environment is in use, from its labels (what every owner sees): a process of this machine
+    that created it, a test session or an `up`, still runs."""
+    for tag in tags:
+        why = labels.liveness(tag)
+        if why is not None:
+            token = tag[labels.SESSION_PROCESS if why == "session" else labels.RUN_PROCESS]
+            what = f"its test session {tag.get(labels.SESSION)}" if why == "session" else "the `up` that creates it"
+            return f"{what} (pid {token.partition('-')[0]} on this machine) is still running"
     return None
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -17,9 +17,13 @@ def command(
     context: Optional[str] = typer.Option(None, "--context", metavar="CTX",
                                           help="A namespace environment: look only in this kubeconfig context "
                                                "(it must be allowed); default: every known one."),
+    all_owners: bool = typer.Option(False, "--all-owners", help="Remove it even when another owner made it."),
+    owner: List[str] = typer.Option([], "--owner", metavar="OWNER",
+                                    help="Remove it when this owner made it (a devenv.owner value; repeatable)."),
 ) -> None:
     """Remove everything the environment created (only resources labelled devenv.managed=true).
-    Prints what was removed, one per line.
+    Prints what was removed, one per line. An environment another owner made (its devenv.owner label)
+    is refused unless --owner names that owner or --all-owners is given.
 
     Examples:
 
@@ -29,10 +33,11 @@ def command(
 
       devenv down feature-x --dry-run
     """
-    from devenv import environments
+    from devenv import environments, labels
 
     env_name = output.environment_name(name)
-    removed = environments.down(env_name, keep_data=keep_data, dry_run=dry_run, progress=output, context=context)
+    removed = environments.down(env_name, keep_data=keep_data, dry_run=dry_run, progress=output, context=context,
+                                owners=labels.Owners.chosen(all_owners, owner))
     if not removed:
         output.note(f"nothing to remove for {env_name} (its data volumes, if any, stay: --keep-data)" if keep_data
                     else f"nothing to remove: nothing carries the labels of environment {env_name}")
