@@ -373,6 +373,11 @@ class _Renderer:
                     cluster = None
                 nested = self._finish_wave(wave, futures)
                 wave = self._register(nested) + self._resolve_pending()
+        if cluster is not None:  # no Kustomization of the folder could start: its own objects still count
+            if self.tenant:
+                self._leave_to_cluster(cluster.other_objects())
+            else:
+                self._render_mirror(bootstrap, cluster.path, cluster.other_objects())
         for entry in self.entries.values():
             if entry.status == PENDING:
                 self._exclude_kustomization(entry, entry.reason)
@@ -586,7 +591,12 @@ class _Renderer:
         for obj, origin in objects:
             key = _key(obj)
             if adapt.is_flux_source(obj) and key in not_rendered and key not in used:
-                continue  # only serves a Kustomization that is not rendered: reported with it
+                readers = sorted(e.k.id for e in self.entries.values()
+                                 if (e.k.source_ref.kind, e.k.source_ref.namespace, e.k.source_ref.name) == key)
+                self.excluded.append(adapt.exclusion(obj, None, f"only serves {', '.join(readers)}, which "
+                                                                f"{'is' if len(readers) == 1 else 'are'} not rendered "
+                                                                f"or left out"))
+                continue
             keep.append(obj)
         if not keep:
             return

@@ -167,3 +167,70 @@ def test_7_a_failed_build_through_a_base_names_the_base_file_of_the_repository(t
     assert result.exit_code not in (0, 70) and "Traceback" not in result.stderr
     assert "devenv-render-" not in result.stderr, result.stderr
     assert f"{root / 'apps/base'}" in result.stderr
+
+
+# -- 3: no silent loss ---------------------------------------------------------------------------
+
+def census(root: Path, result) -> tuple[int, int]:
+    """(objects the cluster folder and the builds of its Kustomizations hold, objects the render accounts
+    for: rendered + excluded + not rendered). Plain folders only (no kustomization.yaml, no nesting), so
+    the test counts the documents itself."""
+    def docs(folder: Path) -> int:
+        return sum(1 for f in folder.rglob("*.yaml") for d in yaml.safe_load_all(f.read_text()) if d)
+
+    held = docs(root / "clusters/dev")
+    built = {k.id for k in result.kustomizations if not k.mirror}
+    built |= {f"{x.kustomization}" for x in result.excluded if x.kustomization and x.kustomization != "flux-system/flux-system"}
+    for k in result.kustomizations:
+        if not k.mirror and k.id in built:
+            held += docs(root / k.path)
+    for k_id in built - {k.id for k in result.kustomizations}:  # left out whole: its objects are listed one by one
+        (entry,) = [c for c in result.components if f"{c['namespace']}/{c['name']}" == k_id]
+        held += docs(root / entry["path"])
+    accounted = (sum(len(k.resources) for k in result.kustomizations)
+                 + sum(1 for k in result.kustomizations if not k.mirror)  # the Kustomization objects themselves
+                 + len(result.excluded) + len(result.not_rendered))
+    return held, accounted
+
+
+def test_3_the_cluster_folders_objects_stay_when_no_kustomization_of_it_renders(tmp_path: Path) -> None:
+    root = repo(tmp_path, {
+        "clusters/dev/vars.yaml": cm("cluster-vars", "{CLUSTER: dev}", namespace="flux-system"),
+        "clusters/dev/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n",
+        "clusters/dev/source.yaml": ("apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\n"
+                                     "metadata: {name: apps-repo, namespace: flux-system}\n"
+                                     "spec: {interval: 1m, url: 'https://example.com/apps.git'}\n"),
+        "clusters/dev/apps.yaml": ks("apps", "./", source="{kind: GitRepository, name: apps-repo}"),
+        "clusters/dev/infra.yaml": ks("infra", "./", source="{kind: OCIRepository, name: infra}")})
+    result = render(root)
+    assert kept(result) == {"ConfigMap/cluster-vars", "Namespace/team"}
+    assert {x.name for x in result.not_rendered} == {"apps", "infra"}
+    assert "only serves flux-system/apps, which is not rendered" in excluded(result)["GitRepository/apps-repo"]
+    assert census(root, result) == (5, 5)
+    out = cli(root, "--format", "json")
+    assert out.exit_code == 0, out.stderr
+    assert [k["source"] for k in json.loads(out.stdout)["kustomizations"]] == ["the cluster folder itself"]
+
+
+def test_3_every_object_read_is_rendered_excluded_or_not_rendered(tmp_path: Path) -> None:
+    root = repo(tmp_path, {
+        "clusters/dev/vars.yaml": cm("cluster-vars", "{CLUSTER: dev}", namespace="flux-system"),
+        "clusters/dev/apps.yaml": ks("apps", "./apps"),
+        "clusters/dev/aws.yaml": ks("aws", "./aws"),
+        "clusters/dev/remote.yaml": ks("remote", "./", source="{kind: OCIRepository, name: nowhere}"),
+        "clusters/dev/other.yaml": ks("other", "./", source="{kind: GitRepository, name: other-repo}"),
+        "clusters/dev/other-source.yaml": ("apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\n"
+                                           "metadata: {name: other-repo, namespace: flux-system}\n"
+                                           "spec: {interval: 1m, url: 'https://example.com/other.git'}\n"),
+        "clusters/dev/suspended.yaml": ks("old", "./apps", "suspend: true\n"),
+        "apps/cm.yaml": cm("app"),
+        "apps/sc.yaml": ("apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: gp3}\n"
+                         "provisioner: ebs.csi.aws.com\n"),
+        "aws/nodepool.yaml": ("apiVersion: karpenter.sh/v1\nkind: NodePool\nmetadata: {name: default}\n"
+                              "spec: {template: {spec: {nodeClassRef: {name: default}}}}\n"),
+        "aws/class.yaml": ("apiVersion: karpenter.k8s.aws/v1\nkind: EC2NodeClass\nmetadata: {name: default}\n"
+                           "spec: {role: KarpenterNodeRole}\n")})
+    result = render(root)
+    assert kept(result) == {"ConfigMap/cluster-vars", "ConfigMap/app"}
+    held, accounted = census(root, result)
+    assert held == 1 + 6 + 2 + 2 and accounted == held
