@@ -623,11 +623,24 @@ class _Renderer:
         kind = resource.get("kind")
         if kind == "Secret" and "sops" in resource and _key(resource) in self.generated:
             return "SOPS-encrypted, which devenv cannot decrypt: replaced by the Secret the profile generates"
+        if kind in ("ConfigMap", "Secret") and resource.get("apiVersion") == "v1" and _key(resource) in self.generated:
+            return self._replaced_reason(resource)
         values = self._helm_values(resource, local) if kind == "HelmRelease" else None
         why = aws.aws_only_reason(resource, self.resolver.objects, values)
         if why and secrets.store_key(resource) in self.secret_values:
             return None  # adapted instead: the profile feeds a local replacement
         return why
+
+    def _replaced_reason(self, resource: dict) -> str:
+        """A ConfigMap/Secret the repository commits and the profile also generates: the profile's replaces
+        it (two copies would fight, and the repository's would win once applied), the keys only the
+        repository's holds named, since they are gone with it."""
+        kind, _, name = _key(resource)
+        generated = self.generated[_key(resource)]
+        theirs = [key for key in _secret_keys(_as_stored(resource)) if key not in (generated.get("data") or {})]
+        lost = (f"; keys only the repository's holds, gone with it: {', '.join(theirs)} (add them to the profile's "
+                f"copy if the platform reads them)") if theirs else ""
+        return f"replaced by the {kind} {name} the profile {self.profile_name} generates{lost}"
 
     def _helm_values(self, release: dict, local: Mapping[tuple[str, str, str], dict]) -> dict | None:
         """A HelmRelease's values as helm-controller merges them: each valuesFrom ConfigMap/Secret in

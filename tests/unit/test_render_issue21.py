@@ -234,3 +234,29 @@ def test_3_every_object_read_is_rendered_excluded_or_not_rendered(tmp_path: Path
     assert kept(result) == {"ConfigMap/cluster-vars", "ConfigMap/app"}
     held, accounted = census(root, result)
     assert held == 1 + 6 + 2 + 2 and accounted == held
+
+
+# -- 4: a profile's ConfigMap beside the repository's own ----------------------------------------
+
+VARS_PROFILE = """\
+substituteFrom:
+  - kind: ConfigMap
+    name: cluster-vars
+    namespace: flux-system
+    data:
+      CLUSTER_NAME: "{env.name}"
+"""
+
+
+def test_4_the_profiles_configmap_replaces_the_one_the_cluster_folder_commits(tmp_path: Path) -> None:
+    root = repo(tmp_path, {
+        "clusters/dev/vars.yaml": cm("cluster-vars", "{CLUSTER_NAME: prod, REGION: eu-west-1}", namespace="flux-system"),
+        "clusters/dev/apps.yaml": ks("apps", "./apps", "postBuild:\n  substituteFrom: [{kind: ConfigMap, name: cluster-vars}]\n"),
+        "apps/cm.yaml": cm("app", "{cluster: '${CLUSTER_NAME}'}")}, VARS_PROFILE)
+    result = render(root)
+    copies = [o for o in result.environment_objects + [r for _, r in result.resources()]
+              if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "cluster-vars"]
+    assert [c["data"] for c in copies] == [{"CLUSTER_NAME": "x"}]  # one copy: the profile's
+    reason = excluded(result)["ConfigMap/cluster-vars"]
+    assert "replaced by the ConfigMap cluster-vars the profile" in reason and "REGION" in reason
+    assert [r["data"] for _, r in result.resources() if r["metadata"]["name"] == "app"] == [{"cluster": "x"}]
