@@ -726,6 +726,8 @@ class _Renderer:
                                 adapt.whole_exclusion_reason([r for r, _ in dropped], [w for _, w in dropped]))
             return []
         entry.resources = kept
+        if variables is not None and not variables and not always:
+            self._warn_nothing_substituted(k, kept)
         self._drop(entry, dropped)
         common = k.spec.get("commonMetadata")
         for resource in entry.resources:
@@ -738,6 +740,31 @@ class _Renderer:
                 self.unsettled.append((entry, resource))
         return [FluxKustomization(r, f"output of Kustomization {k.id}", parent=k.id)
                 for r in entry.resources if is_flux_kustomization(r)]
+
+    def _warn_nothing_substituted(self, k: FluxKustomization, resources: list[dict]) -> None:
+        """Flux's rule: a postBuild that loads no variables substitutes nothing, even in strict mode, so every
+        ${VAR} stays as written (what an unfilled `devenv init` profile gives): said, with what is left."""
+        from devenv.flux.substitution import resource_ref
+
+        used = [(r, _REFERENCE.findall(json.dumps(r, default=str))) for r in resources
+                if not adapt.substitution_disabled(r) and _has_reference(r)]
+        left = sorted({name for _, names in used for name in names})
+        if not left:
+            return
+        if self.keep_going:  # `devenv init`: these are the variables its profile must fill in
+            for r, names in used:
+                for name in dict.fromkeys(names):
+                    self._record_undefined(k, name, resource_ref(r))
+        refs = [r for r in ((k.spec.get("postBuild") or {}).get("substituteFrom") or []) if isinstance(r, dict)]
+        read = [f"{r.get('kind')} {k.namespace}/{r.get('name')}" for r in refs]
+        ours = [f"{kind} {ns}/{name}" for kind, ns, name in self.generated
+                if f"{kind} {ns}/{name}" in read]
+        where = (f"; the profile {self.profile_name} generates {', '.join(ours)} with no keys: fill in its TODOs"
+                 if ours else "")
+        self.warnings.append(RenderWarning(
+            f"{k.describe()}: postBuild loads no variables ({'substituteFrom ' + ', '.join(read) + ' empty' if read else 'no substitute nor substituteFrom values'}), "
+            f"so Flux substitutes nothing, strict or not: {', '.join('${' + n + '}' for n in left)} stay as "
+            f"written{where}", kustomization=k.id))
 
     def _remember_built(self, entry: _Entry, resource: dict, index: int) -> None:
         if entry.built is not None:
@@ -1061,6 +1088,7 @@ class _Renderer:
 
 
 _VAR_NAME = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")  # Go's [:alpha:] is ASCII-only
+_REFERENCE = re.compile(r"(?<!\$)\$\{([_A-Za-z][_A-Za-z0-9]*)")  # ${NAME...}, not $${NAME} (an escaped one)
 
 
 def _run_as_tenant(release: dict) -> list[str]:

@@ -260,3 +260,31 @@ def test_4_the_profiles_configmap_replaces_the_one_the_cluster_folder_commits(tm
     reason = excluded(result)["ConfigMap/cluster-vars"]
     assert "replaced by the ConfigMap cluster-vars the profile" in reason and "REGION" in reason
     assert [r["data"] for _, r in result.resources() if r["metadata"]["name"] == "app"] == [{"cluster": "x"}]
+
+
+# -- 5: unfilled profiles are said ---------------------------------------------------------------
+
+def init(root: Path) -> Path:
+    """`devenv init` on the repository; the profile it writes."""
+    out = root / "profiles" / "local.yaml"
+    result = CliRunner().invoke(app, ["init", "--platform", str(root)])
+    assert result.exit_code == 0, result.stderr
+    return out
+
+
+def test_5_strict_render_with_an_empty_variable_set_names_the_kustomization_and_the_variables_left(
+        tmp_path: Path) -> None:
+    root = repo(tmp_path, {
+        "clusters/dev/apps.yaml": ks("apps", "./apps",
+                                     "postBuild:\n  substituteFrom: [{kind: ConfigMap, name: environment}]\n"),
+        "apps/cm.yaml": cm("app", "{url: 'https://${APP_DOMAIN}/', escaped: '$${NOT_ME}', team: '${TEAM}'}")})
+    profile = init(root)
+    assert "# APP_DOMAIN" in profile.read_text() and "TODO" in profile.read_text()
+    result = render_environment(load_profile(profile), "x", platform=root)  # strict, as the profile is written
+    assert [r["data"]["url"] for _, r in result.resources()] == ["https://${APP_DOMAIN}/"]  # Flux's rule
+    (warning,) = [w for w in result.warnings if "substitutes nothing" in w.message]
+    assert warning.kustomization == "flux-system/apps"
+    assert "${APP_DOMAIN}, ${TEAM} stay as written" in warning.message and "NOT_ME" not in warning.message
+    assert "ConfigMap flux-system/environment" in warning.message and "fill in its TODOs" in warning.message
+    out = CliRunner().invoke(app, ["render", "x", "--platform", str(root), "--profile", str(profile)])
+    assert out.exit_code == 0 and "substitutes nothing" in out.stderr
