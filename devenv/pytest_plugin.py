@@ -53,7 +53,30 @@ def pytest_configure(config: pytest.Config) -> None:
         "path is looked up next to the test file first); one environment per profile per session",
     )
     shared = getattr(config, "workerinput", {}).get("devenv_run")
-    config.stash[_RUN] = _Run(**shared, controller=False) if shared else _Run.for_session(config)
+    run = _Run(**shared, controller=False) if shared else _Run.for_session(config)
+    config.stash[_RUN] = run
+    # What devenv creates from this process on (subprocesses of the tests too) is labelled for the session,
+    # so the reaper, `gc` and the next session remove it once the session is gone; kept ones are not.
+    from devenv import labels
+
+    config.stash[_BEFORE] = os.environ.get(labels.SESSION_VARIABLE)
+    if run.session:
+        os.environ[labels.SESSION_VARIABLE] = run.session
+    else:
+        os.environ.pop(labels.SESSION_VARIABLE, None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Put DEVENV_SESSION back as it was (a pytester run in the same process must not relabel its host's)."""
+    if _BEFORE not in config.stash:
+        return
+    from devenv import labels
+
+    before = config.stash[_BEFORE]
+    if before is None:
+        os.environ.pop(labels.SESSION_VARIABLE, None)
+    else:
+        os.environ[labels.SESSION_VARIABLE] = before
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -275,6 +298,7 @@ class _Run:
     keep: bool = False
     reuse: bool = False
     require: tuple[str, ...] = ()  # prerequisites whose absence fails the fixtures instead of skipping them
+    session: str = ""  # "<id>:<controller's process token>" (DEVENV_SESSION); empty when kept or reused
     controller: bool = True
     cache: dict = dataclasses.field(default_factory=dict)
     summary: list = dataclasses.field(default_factory=list)  # (line, is_problem) for the terminal summary
@@ -290,8 +314,10 @@ class _Run:
         require = {item.strip().lower() for item in os.environ.get(REQUIRE_VARIABLE, "").split(",") if item.strip()}
         if config.getoption("devenv_require"):
             require.add("all")
-        run = cls(base=base, profile=profile, records=str(records), keep=config.getoption("devenv_keep"),
-                  reuse=reuse, require=tuple(sorted(require)))
+        keep = config.getoption("devenv_keep")
+        session = "" if keep or reuse else f"{uuid.uuid4().hex[:12]}:{_process_token()}"
+        run = cls(base=base, profile=profile, records=str(records), keep=keep,
+                  reuse=reuse, require=tuple(sorted(require)), session=session)
         if config.getoption("devenv_name"):
             from devenv.errors import InvalidName
             from devenv.naming import resolve
@@ -306,7 +332,7 @@ class _Run:
 
     def shared(self) -> dict:
         return {"base": self.base, "profile": self.profile, "records": self.records, "keep": self.keep,
-                "reuse": self.reuse, "require": self.require}
+                "reuse": self.reuse, "require": self.require, "session": self.session}
 
     def unavailable(self, why: str, needs: set[str]) -> None:
         """Skip, saying why; or fail when this run requires what is missing (--devenv-require, DEVENV_REQUIRE)."""
@@ -345,6 +371,7 @@ class _Run:
             if (ref, target) != (self.profile, "docker"):
                 name = environment_name(f"{name}-{profile.name}-{target}")
             self._record(name, profile, up=False)
+            self._watch()
             env = environments.up(name, profile)
             self._record(name, profile, up=True)
         except NotImplementedError as exc:
@@ -379,6 +406,17 @@ class _Run:
                                            "up": up}))
             partial.replace(path)
 
+    def _watch(self) -> None:
+        """Start the session's reaper before its first environment (once per session, whichever xdist
+        worker comes first): when the session's process dies without `finish`, it removes what is labelled
+        for the session within a second or so."""
+        if not self.session:
+            return
+        from devenv import reaper
+
+        ident, _, token = self.session.partition(":")
+        reaper.start(ident, token, self.records)
+
     def finish(self, session: pytest.Session) -> None:
         """Remove every environment this session used, unless asked to keep them."""
         folder = Path(self.records)
@@ -410,9 +448,16 @@ class _Run:
 
 
 _RUN = pytest.StashKey[_Run]()
+_BEFORE = pytest.StashKey["str | None"]()
 
 
 # -- helpers ----------------------------------------------------------------------------------------
+
+
+def _process_token() -> str:
+    from devenv.labels import process_token
+
+    return process_token()
 
 
 def _resolve_ref(ref: str, *folders: Path) -> str:
