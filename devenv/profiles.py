@@ -36,6 +36,12 @@ DEFAULT_QUOTA = {"requests.cpu": "8", "requests.memory": "16Gi", "limits.memory"
 DEFAULT_LIMITS = {"default": {"cpu": "500m", "memory": "512Mi"}, "defaultRequest": {"cpu": "50m", "memory": "64Mi"}}
 _QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i?|[mkMGTPE])?$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:\d+)?(/[a-z0-9._/-]+)?$")
+# A Kubernetes object name (DNS-1123 subdomain): a Secret's
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_CIDR = re.compile(r"^[0-9a-fA-F:.]+/\d{1,3}$")
+REGISTRY_PROVIDERS = ("generic", "aws", "azure", "gcp")  # Flux's OCIRepository spec.provider
+POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")  # Pod Security Standards
+EGRESS_POLICIES = ("open", "restricted")
 
 
 def _shipped(in_package: str, in_repository: str) -> Path:
@@ -128,8 +134,18 @@ class NamespaceSpec:
     ingress_namespace: str = "ingress-nginx"  # the ingress controller's namespace, admitted by the NetworkPolicy
     role: str = "admin"  # the ClusterRole the environment's ServiceAccount is bound to, in its namespace only
     registry: str | None = None  # host[:port][/path]: where the working tree is pushed (DEVENV_REGISTRY wins)
+    # How the cluster's source-controller logs in to that registry: OCIRepository spec.provider (the cluster's
+    # workload identity: aws, azure, gcp), or spec.secretRef / spec.certSecretRef, Secrets the shared cluster
+    # already holds in the environment's namespace.
+    registry_provider: str | None = None
+    registry_secret: str | None = None
+    registry_cert_secret: str | None = None
+    git_secret: str | None = None  # `--from-git`: the GitRepository's spec.secretRef (SSH key or HTTPS token)
     storage_class: str | None = None  # the data services' PVCs; None: the cluster's default StorageClass
     volume_size: str = "1Gi"
+    pod_security: str = "baseline"  # pod-security.kubernetes.io/enforce on the namespace
+    egress: str = "open"  # open: any; restricted: the namespace itself, the cluster's DNS, and egress_cidrs
+    egress_cidrs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -379,7 +395,8 @@ class _Validator:
         if target is not None and target != "namespace":
             self.problem(at, f"only a `target: namespace` profile has a namespace section (this one has target {target})")
             return NamespaceSpec()
-        fields = ("prefix", "quota", "limits", "ingressNamespace", "role", "registry", "storageClass", "volumeSize")
+        fields = ("prefix", "quota", "limits", "ingressNamespace", "role", "registry", "git", "storageClass",
+                  "volumeSize", "podSecurity", "egress", "egressCIDRs")
         value = self.mapping(value, at, fields)
         prefix = self.string(value.get("prefix", "devenv"), at + ("prefix",), pattern=_NAME,
                              hint="lowercase letters, digits and '-'") or "devenv"
@@ -394,14 +411,43 @@ class _Validator:
                               pattern=_NAME) or "ingress-nginx"
         role = self.string(value.get("role", "admin"), at + ("role",), pattern=re.compile(r"^[a-z0-9:.-]+$"),
                            hint="a ClusterRole name, e.g. admin or edit") or "admin"
-        registry = self.string(value.get("registry"), at + ("registry",), pattern=_REGISTRY,
-                               hint="host[:port][/path] of an OCI registry, e.g. 123456789012.dkr.ecr.us-east-1."
-                                    "amazonaws.com/devenv")
+        registry, provider, secret, cert = self.registry(value.get("registry"), at + ("registry",))
+        git = self.mapping(value.get("git", {}), at + ("git",), ("secretRef",))
+        git_secret = self.string(git.get("secretRef"), at + ("git", "secretRef"), pattern=_SUBDOMAIN,
+                                 hint="the name of a Secret in the environment's namespace")
         storage = self.string(value.get("storageClass"), at + ("storageClass",), pattern=_NAME)
         size = self.string(value.get("volumeSize", "1Gi"), at + ("volumeSize",), pattern=_QUANTITY,
                            hint="a Kubernetes quantity, e.g. 1Gi") or "1Gi"
+        pod_security = self.string(value.get("podSecurity", "baseline"), at + ("podSecurity",),
+                                   choices=POD_SECURITY_LEVELS) or "baseline"
+        egress = self.string(value.get("egress", "open"), at + ("egress",), choices=EGRESS_POLICIES) or "open"
+        cidrs = self.string_list(value.get("egressCIDRs", []), at + ("egressCIDRs",))
+        for i, cidr in enumerate(cidrs):
+            if not _valid_cidr(cidr):
+                self.problem(at + ("egressCIDRs", i), f"{cidr!r} is not a CIDR (e.g. 10.0.0.0/16)")
+        if cidrs and egress != "restricted":
+            self.problem(at + ("egressCIDRs",), "only with `egress: restricted` (open egress allows every address)")
         return NamespaceSpec(prefix=prefix, quota=quota, limits=limits, ingress_namespace=ingress, role=role,
-                             registry=registry, storage_class=storage, volume_size=size)
+                             registry=registry, registry_provider=provider, registry_secret=secret,
+                             registry_cert_secret=cert, git_secret=git_secret, storage_class=storage,
+                             volume_size=size, pod_security=pod_security, egress=egress,
+                             egress_cidrs=tuple(c for c in cidrs if _valid_cidr(c)))
+
+    def registry(self, value: Any, at: tuple) -> tuple[str | None, str | None, str | None, str | None]:
+        """`registry: HOST[/PATH]`, or `{host, provider | secretRef, certSecretRef}`."""
+        hint = "host[:port][/path] of an OCI registry, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/devenv"
+        if value is None or isinstance(value, str):
+            return self.string(value, at, pattern=_REGISTRY, hint=hint), None, None, None
+        value = self.mapping(value, at, ("host", "provider", "secretRef", "certSecretRef"), required=("host",))
+        host = self.string(value.get("host"), at + ("host",), pattern=_REGISTRY, hint=hint)
+        provider = self.string(value.get("provider"), at + ("provider",), choices=REGISTRY_PROVIDERS)
+        refs = [self.string(value.get(key), at + (key,), pattern=_SUBDOMAIN,
+                            hint="the name of a Secret in the environment's namespace")
+                for key in ("secretRef", "certSecretRef")]
+        if provider not in (None, "generic") and value.get("secretRef") is not None:
+            self.problem(at + ("secretRef",), f"name either provider ({provider}: the cluster's workload identity "
+                                              "logs in) or secretRef (a Secret with the registry's credentials)")
+        return host, provider, refs[0], refs[1]
 
     def quantities(self, value: Any, at: tuple) -> dict[str, str]:
         """A map of resource name to Kubernetes quantity (numbers are taken as they would be written)."""
@@ -619,6 +665,16 @@ class _Validator:
             if self.string(folder, at + (ref,)) is not None:
                 out[ref] = (self.path.parent / folder).resolve()
         return out
+
+
+def _valid_cidr(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return False
+    return bool(_CIDR.match(text))
 
 
 def _type_name(value: Any) -> str:

@@ -144,13 +144,28 @@ def _revision(root: Path) -> str:
 
 
 def source_object(name: str, namespace: str, artifact: Artifact, *, insecure: bool, labels: Mapping[str, str],
-                  interval: str = "10m", platform: Path | None = None) -> dict:
-    """The OCIRepository serving exactly the pushed digest (a new push is a new digest: Flux reconciles)."""
+                  interval: str = "10m", platform: Path | None = None, auth: Mapping[str, object] | None = None) -> dict:
+    """The OCIRepository serving exactly the pushed digest (a new push is a new digest: Flux reconciles);
+    `auth`: how source-controller logs in to the registry (spec.provider, secretRef, certSecretRef)."""
     annotations = {FINGERPRINT: artifact.fingerprint, **({PLATFORM: str(platform)} if platform else {})}
     return {"apiVersion": SOURCE_API, "kind": "OCIRepository",
             "metadata": {"name": name, "namespace": namespace, "labels": dict(labels), "annotations": annotations},
             "spec": {"interval": interval, "url": artifact.url, "ref": {"digest": artifact.digest},
-                     **({"insecure": True} if insecure else {})}}
+                     **({"insecure": True} if insecure else {}), **dict(auth or {})}}
+
+
+def registry_auth(provider: str | None = None, secret: str | None = None,
+                  cert_secret: str | None = None) -> dict[str, object]:
+    """The OCIRepository spec fields for a registry's login: the cluster's workload identity (`provider`:
+    aws, azure, gcp), or Secrets in the source's namespace (`secretRef`, `certSecretRef`)."""
+    out: dict[str, object] = {}
+    if provider and provider != "generic":
+        out["provider"] = provider
+    if secret:
+        out["secretRef"] = {"name": secret}
+    if cert_secret:
+        out["certSecretRef"] = {"name": cert_secret}
+    return out
 
 
 @dataclass(frozen=True)
@@ -162,20 +177,47 @@ class GitSource:
     branch: str
     prefix: str = ""
     uncommitted: bool = False
+    secret: str | None = None  # spec.secretRef: the SSH key or HTTPS credentials, a Secret in the namespace
+    origin: str = ""  # the remote as git has it (before an scp-style address became ssh://)
+
+    def describe(self) -> str:
+        """Which URL and Secret the cluster's Flux pulls with, as `up` says it."""
+        converted = f" (origin {self.origin})" if self.origin and self.origin != self.url else ""
+        secret = f"Secret {self.secret}" if self.secret else "no secret (a public repository)"
+        return f"GitRepository {self.url}{converted} branch {self.branch}, {secret}"
 
 
-def git_source(platform: Path) -> GitSource:
+# git's scp-like address: [user@]host:path, with no scheme and no slash before the colon
+_SCP = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^@/:\[\]]+|\[[^\]]+\]):(?P<path>(?!//).*)$")
+
+
+def flux_git_url(origin: str) -> str:
+    """The origin as a URL the GitRepository CRD accepts (http, https or ssh): an scp-style address
+    (`git@host:org/repo.git`) becomes `ssh://git@host/org/repo.git`; InvalidInput for what Flux cannot pull."""
+    if re.match(r"^(https?|ssh)://", origin):
+        return origin
+    match = None if "://" in origin else _SCP.match(origin)
+    if match is None or not match.group("path"):
+        raise InvalidInput(f"--from-git: the platform's origin {origin!r} is not an address the cluster's Flux can "
+                           "pull (GitRepository takes http://, https:// or ssh:// URLs, or git's scp-style "
+                           "user@host:path)", hint="set `git remote set-url origin` to the Git host's URL")
+    user = f"{match.group('user')}@" if match.group("user") else ""
+    return f"ssh://{user}{match.group('host')}/{match.group('path').lstrip('/')}"
+
+
+def git_source(platform: Path, secret: str | None = None) -> GitSource:
     """The platform checkout's remote `origin` and branch, or InvalidInput saying what is missing."""
     root = Path(platform).resolve()
-    url = _git(root, "remote", "get-url", "origin")
+    origin = _git(root, "remote", "get-url", "origin")
     branch = _git(root, "symbolic-ref", "--short", "-q", "HEAD")
     top = _git(root, "rev-parse", "--show-toplevel")
-    if not url or not branch or not top:
+    if not origin or not branch or not top:
         raise InvalidInput(f"--from-git: the platform {root} is not a git checkout on a branch with a remote `origin`",
                            hint="push the branch and run from its checkout, or leave out --from-git to push the "
                                 "working tree as an OCI artifact")
     prefix = os.path.relpath(root, Path(top).resolve())
-    return GitSource(url, branch, "" if prefix == "." else prefix, bool(_git(root, "status", "--porcelain")))
+    return GitSource(flux_git_url(origin), branch, "" if prefix == "." else prefix,
+                     bool(_git(root, "status", "--porcelain")), secret, origin)
 
 
 def git_source_object(name: str, namespace: str, git: GitSource, *, labels: Mapping[str, str],
@@ -183,7 +225,8 @@ def git_source_object(name: str, namespace: str, git: GitSource, *, labels: Mapp
     return {"apiVersion": SOURCE_API, "kind": "GitRepository",
             "metadata": {"name": name, "namespace": namespace, "labels": dict(labels),
                          "annotations": {PLATFORM: str(platform)} if platform else {}},
-            "spec": {"interval": interval, "url": git.url, "ref": {"branch": git.branch}}}
+            "spec": {"interval": interval, "url": git.url, "ref": {"branch": git.branch},
+                     **({"secretRef": {"name": git.secret}} if git.secret else {})}}
 
 
 # -- the Kustomizations ----------------------------------------------------------------------
@@ -505,7 +548,8 @@ class FluxDelivery:
                  namespace: str = "flux-system", move_kustomizations: bool = False,
                  target_namespace: str | None = None, service_account: str | None = None,
                  substitute_from: list[dict] | None = None, progress: Progress | None = None,
-                 run: Callable[..., process.Result] = process.run, git: GitSource | None = None):
+                 run: Callable[..., process.Result] = process.run, git: GitSource | None = None,
+                 registry_auth: Mapping[str, object] | None = None):
         from devenv import labels as label_keys
         from devenv.delivery.apply import ApplyDelivery
 
@@ -522,6 +566,7 @@ class FluxDelivery:
         self.progress = progress or Quiet()
         self.run = run
         self.git = git
+        self.registry_auth = dict(registry_auth or {})
         self.apply = ApplyDelivery(kube, environment, tags, inventory_namespace=namespace, progress=self.progress)
 
     @property
@@ -536,12 +581,14 @@ class FluxDelivery:
             if self.git.uncommitted:
                 self.progress.warn("--from-git: the platform has uncommitted changes, which Flux does not see "
                                    f"(it pulls {self.git.branch} from {self.git.url})")
+            self.progress.note(f"• --from-git: {self.git.describe()}")
             return (git_source_object(SOURCE_NAME, self.namespace, self.git, labels=self.tags, platform=platform),
                     f"platform: GitRepository {self.git.url} branch {self.git.branch}", False)
         with phase("push artifact"):
             artifact, pushed = self.push(platform)
         source = source_object(SOURCE_NAME, self.namespace, _pulled(artifact, self.registry),
-                               insecure=self.registry.insecure, labels=self.tags, platform=platform)
+                               insecure=self.registry.insecure, labels=self.tags, platform=platform,
+                               auth=self.registry_auth)
         return source, f"platform: {'pushed ' + artifact.digest[:19] if pushed else 'unchanged'}", pushed
 
     def deliver(self, rendered, environment_objects: Iterable[dict] = (), *, timeout: float | None = None,

@@ -26,7 +26,7 @@ from typing import Callable, Iterator, Mapping
 from devenv import contexts, labels, process, tenancy
 from devenv.delivery.flux import (
     KUSTOMIZE_API, PLATFORM, SOURCE_API, SOURCE_NAME, Artifact, FluxDelivery, fingerprint, git_source,
-    git_source_object, kustomization_objects, ready_state, source_object, working_tree,
+    git_source_object, kustomization_objects, ready_state, registry_auth, source_object, working_tree,
 )
 from devenv.errors import DeliveryFailed, DevenvError, InvalidInput, KubeError, ReadinessTimeout, ToolMissing
 from devenv.facts import Endpoint, cluster_endpoint
@@ -67,7 +67,7 @@ class NamespaceTarget:
                                "environment is delivered by the shared cluster's own Flux",
                                hint=f"set `delivery: flux` in {plan.profile.path}")
         if plan.from_git:
-            git_source(plan.platform)
+            self.git(plan)
         else:
             self.registry(plan)
         if process.which("flux") is None:
@@ -82,6 +82,7 @@ class NamespaceTarget:
             warning = kube.check_version()
             if warning:
                 progress.warn(warning)
+            self.check_lockdown(kube, progress)
             existing = kube.get(_namespace(plan.namespace))
             _refuse_foreign(existing, plan)
             missing = [name for name in FLUX_CRDS if kube.status(_crd(name))[0] != CURRENT]
@@ -135,12 +136,51 @@ class NamespaceTarget:
                                   "a namespace environment (devenv loads OpenSearch seeds from this machine, which "
                                   "does not reach the pod)")
         passwords = {name: c["password"] for name, c in credentials.items() if "password" in c}
+        self.check_secrets(kube, plan, progress)
         check = _QuotaWatch(kube, ns, since)
         changes += self.deliver(plan, kube, passwords, progress, builds=builds, check=check)
         with phase("data services ready"):
             self.wait_services(kube, plan, check)
         services = tuple(_planned_state(plan, svc, credentials[svc.name]) for svc in plan.services)
         return UpResult(services=services, changes=tuple(c for c in changes if c))
+
+    def check_lockdown(self, kube: Kube, progress: Progress) -> None:
+        """Warn when the cluster's Flux runs without the multi-tenancy lockdown flags (read from its
+        controllers' Deployments); when they cannot be read, say so only at -v."""
+        def read(controller: str) -> Mapping | None:
+            try:
+                return kube.get({"apiVersion": "apps/v1", "kind": "Deployment",
+                                 "metadata": {"name": controller, "namespace": tenancy.FLUX_NAMESPACE}})
+            except KubeError as err:  # forbidden to a tenant: nothing to say unless asked
+                log.info("cannot read Deployment %s/%s: %s", tenancy.FLUX_NAMESPACE, controller, err.message)
+                return None
+
+        warning, seen = tenancy.flux_lockdown_warning(read)
+        log.info("%s", seen)
+        if warning:
+            progress.warn(warning)
+
+    def check_secrets(self, kube: Kube, plan: Plan, progress: Progress) -> None:
+        """The Secrets the profile says the shared cluster holds in the namespace (for the registry or Git):
+        warn, naming each, when one is not there, since its source would never become Ready."""
+        spec = plan.profile.namespace
+        named = ([("namespace.git.secretRef", spec.git_secret)] if plan.from_git else
+                 [("namespace.registry.secretRef", spec.registry_secret),
+                  ("namespace.registry.certSecretRef", spec.registry_cert_secret)])
+        for field_name, secret in named:
+            if secret and kube.get({"apiVersion": "v1", "kind": "Secret",
+                                    "metadata": {"name": secret, "namespace": plan.namespace}}) is None:
+                progress.warn(f"Secret {plan.namespace}/{secret} ({field_name} in {plan.profile.path}) is not in the "
+                              "namespace: the platform's source stays not Ready until the cluster provides it")
+
+    def git(self, plan: Plan):
+        return git_source(plan.platform, plan.profile.namespace.git_secret)
+
+    def registry_auth(self, plan: Plan) -> dict[str, object]:
+        spec = plan.profile.namespace
+        if os.environ.get(REGISTRY_ENV, "").strip():
+            return {}  # $DEVENV_REGISTRY: a plain-HTTP registry both sides reach, no login
+        return registry_auth(spec.registry_provider, spec.registry_secret, spec.registry_cert_secret)
 
     def tags(self, plan: Plan, existing: Mapping | None) -> tuple[dict[str, str], dict[str, str]]:
         """The environment's labels and annotations for its objects; an existing namespace keeps when it was
@@ -228,11 +268,12 @@ class NamespaceTarget:
         return delivery.deliver(rendered, env_objects, reconcile=reconcile, check=check).changes
 
     def flux_delivery(self, plan: Plan, kube: Kube, progress: Progress = Silent()) -> FluxDelivery:
-        git = git_source(plan.platform) if plan.from_git else None
+        git = self.git(plan) if plan.from_git else None
         registry = Registry("", "") if git else self.registry(plan)
         return FluxDelivery(kube, plan.environment, plan.labels, registry=registry, namespace=plan.namespace,
                             move_kustomizations=True, target_namespace=plan.namespace,
-                            service_account=tenancy.SERVICE_ACCOUNT, progress=progress, run=self.run, git=git)
+                            service_account=tenancy.SERVICE_ACCOUNT, progress=progress, run=self.run, git=git,
+                            registry_auth=None if git else self.registry_auth(plan))
 
     def sync(self, plan: Plan, passwords: Mapping[str, str], progress: Progress = Silent()) -> list[str]:
         """`devenv sync`: push the working tree again and have the cluster's Flux reconcile now."""
@@ -255,7 +296,7 @@ class NamespaceTarget:
         out += [annotated(_masked(o), annotations) for o in rendered.environment_objects]
         root = Path(plan.platform)
         delivery_tags = {k: v for k, v in tags.items() if k in (labels.MANAGED, labels.ENVIRONMENT)}
-        git = git_source(root) if plan.from_git else None
+        git = self.git(plan) if plan.from_git else None
         if git is not None:
             out.append(git_source_object(SOURCE_NAME, ns, git, labels=delivery_tags, platform=root))
         else:
@@ -265,7 +306,7 @@ class NamespaceTarget:
             artifact = Artifact(f"oci://{registry.pull}/{repository_for(plan.environment)}", "latest",
                                 fingerprint(root, working_tree(root)), "")
             out.append(source_object(SOURCE_NAME, ns, artifact, insecure=registry.insecure, labels=delivery_tags,
-                                     platform=root))
+                                     platform=root, auth=self.registry_auth(plan)))
         source = {"kind": "GitRepository" if git else "OCIRepository", "name": SOURCE_NAME, "namespace": ns}
         out += kustomization_objects(rendered, source=source, namespace=ns, target_namespace=ns,
                                      service_account=tenancy.SERVICE_ACCOUNT, labels=delivery_tags,

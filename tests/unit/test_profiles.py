@@ -142,3 +142,15 @@ def test_node_images_without_a_tag_or_digest_are_refused_naming_file_and_field(t
         load_profile(path)
     assert caught.value.context == [f"{path}:5: kind.nodeImage: {image!r} is not an image reference with a tag or a "
                                     "digest (e.g. kindest/node:v1.32.2, or kindest/node@sha256:...)"]
+
+
+def test_a_namespace_profile_names_private_sources_pod_security_and_egress() -> None:
+    spec = load_profile(DATA / "valid-namespace-private.yaml").namespace
+    assert spec.registry == "123456789012.dkr.ecr.eu-west-2.amazonaws.com/devenv"
+    assert (spec.registry_provider, spec.registry_secret, spec.registry_cert_secret) == ("aws", None, "corp-ca")
+    assert spec.git_secret == "flux-git-ssh"
+    assert (spec.pod_security, spec.egress, spec.egress_cidrs) == ("restricted", "restricted",
+                                                                   ("10.20.0.0/16", "192.168.1.10/32"))
+    default = load_profile(BUILTIN_PROFILES / "branch.yaml").namespace
+    assert (default.pod_security, default.egress, default.egress_cidrs, default.git_secret) == (
+        "baseline", "open", (), None)

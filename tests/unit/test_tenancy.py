@@ -10,7 +10,7 @@ import pytest
 from devenv import labels, tenancy
 from devenv.errors import ProfileError
 from devenv.flux.render import render_environment
-from devenv.profiles import load_profile
+from devenv.profiles import BUILTIN_PROFILES as EMBEDDED_PROFILES, load_profile
 from devenv.services.workloads import memory_quantity, objects as workload_objects
 
 pytestmark = pytest.mark.kustomize
@@ -166,3 +166,135 @@ def test_from_git_delivers_the_branch_from_its_remote_with_paths_inside_the_repo
     (apps,) = [o for o in made if o["kind"] == "Kustomization"]
     assert apps["spec"]["path"] == "./platform/apps/production"
     assert apps["spec"]["sourceRef"] == {"kind": "GitRepository", "name": "devenv-platform", "namespace": "devenv-x"}
+
+
+def _branch_profile(tmp_path, namespace_yaml: str):
+    text = (EMBEDDED_PROFILES / "branch.yaml").read_text()
+    text = text.replace("namespace:\n  prefix: devenv", "namespace:\n" + namespace_yaml + "  prefix: devenv", 1)
+    path = tmp_path / "branch.yaml"
+    path.write_text(text)
+    if not (tmp_path / "seed").exists():
+        (tmp_path / "seed").symlink_to(EMBEDDED_PROFILES / "seed")
+    return path
+
+
+def _git_checkout(tmp_path, origin: str):
+    import shutil
+    import subprocess
+
+    from devenv.profiles import EMBEDDED_PLATFORM
+
+    repo = tmp_path / "repo"
+    shutil.copytree(EMBEDDED_PLATFORM, repo / "platform")
+    for args in (("init", "-q", "-b", "feature/scp"), ("remote", "add", "origin", origin), ("add", "-A"),
+                 ("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "p")):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+    return repo / "platform"
+
+
+def test_from_git_converts_an_scp_style_origin_and_writes_the_profiles_git_secret(tmp_path, monkeypatch):
+    from devenv.plan import make_plan
+    from devenv.targets.namespace import NamespaceTarget
+
+    platform = _git_checkout(tmp_path, "git@git.example.com:platform/flux.git")
+    monkeypatch.setenv("DEVENV_CONTEXTS", "dev-eks")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    profile = load_profile(_branch_profile(tmp_path, "  git: {secretRef: flux-git-ssh}\n"))
+    plan = make_plan("x", profile, platform=platform, context="dev-eks", from_git=True)
+    (source,) = [o for o in NamespaceTarget().objects(plan) if o["kind"] == "GitRepository"]
+    assert source["spec"]["url"] == "ssh://git@git.example.com/platform/flux.git"
+    assert source["spec"]["secretRef"] == {"name": "flux-git-ssh"}
+    told = NamespaceTarget().git(plan).describe()
+    assert "ssh://git@git.example.com/platform/flux.git" in told and "git@git.example.com:platform/flux.git" in told
+    assert "Secret flux-git-ssh" in told
+
+
+def test_a_local_origin_is_refused_before_anything_is_sent(tmp_path):
+    from devenv.delivery.flux import flux_git_url
+    from devenv.errors import InvalidInput
+
+    for origin in ("/srv/git/platform.git", "file:///srv/git/platform.git", "../platform"):
+        with pytest.raises(InvalidInput, match="not an address the cluster's Flux can pull"):
+            flux_git_url(origin)
+    assert flux_git_url("git.example.com:org/p") == "ssh://git.example.com/org/p"
+    assert flux_git_url("https://git.example.com/org/p.git") == "https://git.example.com/org/p.git"
+
+
+@pytest.mark.parametrize("registry, expected", [
+    ("{host: 1.dkr.ecr.eu-west-2.amazonaws.com/devenv, provider: aws}", {"provider": "aws"}),
+    ("{host: registry.corp.example/devenv, secretRef: pull, certSecretRef: corp-ca}",
+     {"secretRef": {"name": "pull"}, "certSecretRef": {"name": "corp-ca"}}),
+    ("registry.corp.example/devenv", {}),
+])
+def test_the_oci_repository_logs_in_as_the_profile_says(tmp_path, monkeypatch, registry, expected):
+    from devenv.plan import make_plan
+    from devenv.profiles import EMBEDDED_PLATFORM
+    from devenv.targets.namespace import NamespaceTarget
+
+    monkeypatch.setenv("DEVENV_CONTEXTS", "dev-eks")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("DEVENV_REGISTRY", raising=False)
+    profile = load_profile(_branch_profile(tmp_path, f"  registry: {registry}\n"))
+    plan = make_plan("x", profile, platform=EMBEDDED_PLATFORM, context="dev-eks")
+    (source,) = [o for o in NamespaceTarget().objects(plan) if o["kind"] == "OCIRepository"]
+    assert {k: v for k, v in source["spec"].items() if k in ("provider", "secretRef", "certSecretRef")} == expected
+    assert source["spec"]["url"].startswith(f"oci://{profile.namespace.registry}/")
+
+
+def test_the_namespace_carries_its_pod_security_level_and_restricted_egress_lets_out_only_what_is_listed(tmp_path):
+    spec = load_profile(_branch_profile(tmp_path, "  podSecurity: restricted\n  egress: restricted\n"
+                                                  "  egressCIDRs: [10.20.0.0/16]\n")).namespace
+    made = {o["kind"]: o for o in tenancy.guard_rails("devenv-x", spec, {"devenv.managed": "true"}, {})}
+    assert made["Namespace"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    policy = made["NetworkPolicy"]["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["egress"][0] == {"to": [{"podSelector": {}}]}  # the namespace: its data services are there
+    assert policy["egress"][1]["to"][0]["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+    assert {p["port"] for p in policy["egress"][1]["ports"]} == {53}
+    assert policy["egress"][2] == {"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]}
+
+    default = load_profile(EMBEDDED_PROFILES / "branch.yaml").namespace
+    made = {o["kind"]: o for o in tenancy.guard_rails("devenv-x", default, {}, {})}
+    assert made["Namespace"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert made["NetworkPolicy"]["spec"]["policyTypes"] == ["Ingress"] and "egress" not in made["NetworkPolicy"]["spec"]
+
+
+def _controller(*args: str) -> dict:
+    return {"spec": {"template": {"spec": {"containers": [{"name": "manager", "args": list(args)}]}}}}
+
+
+def test_the_flux_lockdown_check_names_each_controller_and_the_flags_it_lacks():
+    locked = _controller("--watch-all-namespaces=true", "--no-cross-namespace-refs=true",
+                         "--default-service-account=default")
+    warning, seen = tenancy.flux_lockdown_warning(lambda name: locked)
+    assert warning is None and "checked" in seen
+    deployments = {"kustomize-controller": _controller("--no-cross-namespace-refs"),  # a bare flag is true
+                   "helm-controller": _controller("--no-cross-namespace-refs=false", "--log-level=info")}
+    warning, _ = tenancy.flux_lockdown_warning(deployments.get)
+    assert "kustomize-controller: --default-service-account" in warning
+    assert "helm-controller: --no-cross-namespace-refs=true, --default-service-account" in warning
+    warning, seen = tenancy.flux_lockdown_warning(lambda name: None)  # a tenant cannot read flux-system
+    assert warning is None and "not checked" in seen and "kustomize-controller, helm-controller" in seen
+
+
+def test_a_chart_source_in_another_namespace_becomes_a_copy_in_the_environments_or_is_reported():
+    repo = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+            "metadata": {"name": "charts", "namespace": "flux-system", "resourceVersion": "7"},
+            "spec": {"url": "oci://registry.example/charts", "type": "oci"}}
+    release = {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+               "metadata": {"name": "podinfo", "namespace": "devenv-x"},
+               "spec": {"chart": {"spec": {"chart": "podinfo", "sourceRef": {
+                   "kind": "HelmRepository", "name": "charts", "namespace": "flux-system"}}}}}
+    changes, copies, problem = tenancy.chart_source_in_tenant(
+        release, "devenv-x", {("HelmRepository", "flux-system", "charts"): repo})
+    assert problem is None and "HelmRepository flux-system/charts -> HelmRepository devenv-x/charts" in changes[0]
+    assert release["spec"]["chart"]["spec"]["sourceRef"] == {"kind": "HelmRepository", "name": "charts"}
+    assert copies[0]["metadata"] == {"name": "charts", "namespace": "devenv-x"}
+    assert copies[0]["spec"] == repo["spec"] and repo["metadata"]["namespace"] == "flux-system"
+
+    unknown = {"spec": {"chartRef": {"kind": "OCIRepository", "name": "podinfo", "namespace": "shared"}}}
+    changes, copies, problem = tenancy.chart_source_in_tenant(unknown, "devenv-x", {})
+    assert (changes, copies) == ([], []) and "OCIRepository shared/podinfo" in problem
+    assert unknown["spec"]["chartRef"]["namespace"] == "shared"  # left as it is, and reported
+    same = {"spec": {"chart": {"spec": {"sourceRef": {"kind": "HelmRepository", "name": "c"}}}}}
+    assert tenancy.chart_source_in_tenant(same, "devenv-x", {}) == ([], [], None)
