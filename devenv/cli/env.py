@@ -56,10 +56,19 @@ def command(
             render(env.variables(show_secrets))
     for note in notes:
         output.warn(note)
-    if env.secrets and not show_secrets and not sys.stdout.isatty():
-        output.warn("passwords are masked (********): a program reading this output cannot log in with them; "
-                    "add --show-secrets to write the real ones")
+    masked = masked_keys(env) if not show_secrets else []
+    if masked and not sys.stdout.isatty():
+        shown = ", ".join(masked[:4]) + (f" and {len(masked) - 4} more" if len(masked) > 4 else "")
+        output.warn(f"passwords are masked (********) in {shown}: a program reading this output cannot log in "
+                    "with them; add --show-secrets to write the real ones")
     sys.stdout.write(text)
+
+
+def masked_keys(env) -> list[str]:
+    """The variables whose values are masked unless --show-secrets: Secret values and every password fact,
+    whatever the profile holds (a profile without `environment:` still has DEVENV_<SERVICE>_PASSWORD)."""
+    shown = env.variables(show_secrets=True)
+    return [key for key, value in env.variables(show_secrets=False).items() if value != shown.get(key)]
 
 
 # Characters no reader treats specially, left unquoted.
