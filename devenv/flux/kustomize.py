@@ -494,6 +494,66 @@ def is_remote(entry: str) -> bool:
     return entry.lower().startswith(_REMOTE_PREFIXES) or "://" in entry
 
 
+def build_files(directory: Path, limit: int = 5000) -> list[Path]:
+    """The files a build of `directory` reads: its kustomization file and what that lists (resources,
+    components, bases, patch and generator files, followed into local folders such as ../base), or, for
+    a folder without one, every .yaml/.yml file below it as kustomize-controller lists them."""
+    seen: set[Path] = set()
+    out: list[Path] = []
+
+    def add(path: Path) -> None:
+        if path not in seen and len(out) < limit:
+            seen.add(path)
+            out.append(path)
+
+    def visit(folder: Path) -> None:
+        folder = folder.resolve()
+        if folder in seen or len(out) >= limit:
+            return
+        seen.add(folder)
+        kfile = kustomization_file(folder)
+        if kfile is None:
+            for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+                if entry.is_dir() and entry.name != ".git":
+                    visit(Path(entry.path))
+                elif entry.name.endswith((".yaml", ".yml")):
+                    add(Path(entry.path))
+            return
+        add(kfile)
+        try:
+            docs = load_documents(read_manifest(kfile), display(kfile))
+        except (PlatformError, OSError):
+            return
+        data = docs[0].data if docs else None
+        if not isinstance(data, dict):
+            return
+        refs: list[str] = []
+        for field in ("resources", "components", "bases", "crds", "patchesStrategicMerge"):
+            refs += [e for e in data.get(field) or () if isinstance(e, str)] if isinstance(data.get(field), list) else []
+        for field in ("patches", "patchesJson6902", "replacements"):
+            for item in data.get(field) or () if isinstance(data.get(field), list) else ():
+                if isinstance(item, dict) and isinstance(item.get("path"), str):
+                    refs.append(item["path"])
+        for field in ("configMapGenerator", "secretGenerator"):
+            for gen in data.get(field) or () if isinstance(data.get(field), list) else ():
+                if isinstance(gen, dict):
+                    for key in ("files", "envs"):
+                        refs += [str(f).split("=", 1)[-1] for f in gen.get(key) or () if isinstance(f, str)]
+                    if isinstance(gen.get("env"), str):
+                        refs.append(gen["env"])
+        for ref in refs:
+            if is_remote(ref):
+                continue
+            target = folder / ref
+            if target.is_dir():
+                visit(target)
+            elif target.is_file():
+                add(target.resolve())
+
+    visit(directory)
+    return out
+
+
 def find_remote_resource(directory: Path) -> tuple[str, Path] | None:
     """The first remote entry (resources, components, bases) that building `directory` would fetch,
     with the kustomization file naming it, following local folders; None when all is local."""

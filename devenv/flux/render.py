@@ -36,7 +36,8 @@ from devenv.flux.kustomizations import (
     FluxKustomization, check_cycles, dependency_order, is_flux_kustomization, read_cluster_folder,
 )
 from devenv.flux.kustomize import (
-    BuildCache, FluxSpec, RemoteResource, Workspace, display, iter_files, load_documents, read_manifest, resolve_path,
+    BuildCache, FluxSpec, RemoteResource, Workspace, build_files, display, load_documents, read_manifest,
+    resolve_path,
 )
 from devenv.flux.sources import SourceResolver, merge_values
 from devenv.profiles import EMBEDDED_PLATFORM, Profile
@@ -186,7 +187,9 @@ class UndefinedVariable:
     name: str
     resource: str  # Kind/namespace/name
     kustomization: str  # namespace/name
-    files: tuple[str, ...] = ()  # the files of the Kustomization's path that mention it
+    files: tuple[str, ...] = ()  # the files of the Kustomization's own build that mention it
+    # (kind, namespace, name) of each object the Kustomization reads variables from (postBuild.substituteFrom)
+    read_from: tuple[tuple[str, str, str], ...] = ()
 
     def describe(self) -> str:
         where = f" ({', '.join(self.files)})" if self.files else ""
@@ -826,7 +829,11 @@ class _Renderer:
         if key not in self.undefined:
             entry = self.entries.get(k.id)
             root = entry.root if entry is not None and entry.root is not None else self.platform
-            self.undefined[key] = UndefinedVariable(name, resource, k.id, _files_mentioning(root, k.path, name))
+            refs = (k.spec.get("postBuild") or {}).get("substituteFrom") or []
+            read_from = tuple((str(r.get("kind")), k.namespace, str(r.get("name")))
+                              for r in refs if isinstance(r, dict)) if isinstance(refs, list) else ()
+            self.undefined[key] = UndefinedVariable(name, resource, k.id, _files_mentioning(root, k.path, name),
+                                                    read_from)
 
     def _report_substitution_problems(self) -> None:
         """Strict mode: one error naming every missing substituteFrom object and every undefined
@@ -867,6 +874,7 @@ class _Renderer:
         if names:
             context.append(f"undefined variables ({len(names)}), strict substitution as Flux 2.9 does by default:")
             context += [f"  {u.describe()}" for u in undefined_elsewhere]
+            context += self._profile_lines(undefined_elsewhere)
         snippet = ", ".join(f"{{kind: {m[0].kind}, name: {m[0].name}, namespace: {m[0].namespace}, data: {{"
                             + ", ".join(f"{key}: ..." for key in (m[0].keys or ("KEY",))[:3]) + "}}"
                             for m in list(objects.values())[:2])
@@ -875,15 +883,66 @@ class _Renderer:
             hint.append(f"let the profile {self.profile_name} generate each, under `substituteFrom:` "
                         f"(e.g. substituteFrom: [{snippet}]), or mark the reference `optional: true`")
         if names:
-            hint.append("add the variables to the profile's `environment.data` (secrets under "
-                        "`environment.secretData`), or render with --no-strict (they become empty, as Flux "
-                        "without strict substitution)")
+            hint.append(f"add the lines above to the profile {self.profile_name} (each variable in the object its "
+                        f"Kustomization reads it from), or render with --no-strict (they become empty, as Flux "
+                        f"without strict substitution)")
         summary = " and ".join(filter(None, [
             f"{len(objects)} substituteFrom object{'s' if len(objects) != 1 else ''} missing or unreadable"
             if objects else "",
             f"{len(names)} variable{'s' if len(names) != 1 else ''} undefined" if names else ""]))
         error = PlatformError if missing else SubstitutionError
         raise error(f"post-build substitution cannot complete: {summary}", context=context, hint="; ".join(hint))
+
+    def _target_of(self, u: UndefinedVariable) -> tuple[str, str, str] | None:
+        """The object an undefined variable belongs in: one its Kustomization reads (postBuild.substituteFrom),
+        the profile's own first, a Secret for a secret-looking name; None when it reads none."""
+        if not u.read_from:
+            return None
+        secret = bool(SECRET_NAME.search(u.name))
+        ranked = sorted(u.read_from, key=lambda key: (key not in self.generated, (key[0] == "Secret") != secret))
+        return ranked[0]
+
+    def _profile_lines(self, undefined: list[UndefinedVariable]) -> list[str]:
+        """The profile lines that define the undefined variables, grouped by the object each is read from."""
+        targets: dict[tuple[str, str, str] | None, dict[str, list[str]]] = {}
+        for u in undefined:
+            targets.setdefault(self._target_of(u), {}).setdefault(u.name, [])
+            readers = targets[self._target_of(u)][u.name]
+            if u.kustomization not in readers:
+                readers.append(u.kustomization)
+        env = self.profile.environment
+        lines = ["profile lines that define them:"]
+        for target, variables in targets.items():
+            readers = sorted({r for rs in variables.values() for r in rs})
+            if target is None:
+                lines.append(f"  (Kustomization {', '.join(readers)} reads no ConfigMap or Secret, only "
+                             f"postBuild.substitute: {', '.join(variables)} cannot come from the profile; Flux fails "
+                             f"the same way unless the platform sets them or gives a default, ${{NAME:=value}})")
+                continue
+            kind, namespace, name = target
+            read = f"{kind} {namespace}/{name}, read by Kustomization {', '.join(readers)}"
+            new = [f'{key}: "..."' for key in variables]
+            if target == ("ConfigMap", env.namespace, env.name):
+                lines += [f"  # {read}", "  environment:", "    data:"] + [f"      {n}" for n in new]
+            elif target == ("Secret", env.namespace, env.secret_name):
+                lines += [f"  # {read}", "  environment:", "    secretData:"] + [f"      {n}" for n in new]
+            elif target in self.generated:
+                lines += [f"  # {read}: under the profile's substituteFrom entry for it", "  substituteFrom:",
+                          f"    - {{kind: {kind}, name: {name}, namespace: {namespace}}}", "      data:"]
+                lines += [f"        {n}" for n in new]
+            else:
+                committed = self.found.get(target)
+                note = (": the repository commits it; the profile's copy replaces it, so it carries the "
+                        "repository's keys too" if committed is not None else
+                        ": nothing generates it yet")
+                lines += [f"  # {read}{note}", "  substituteFrom:", f"    - kind: {kind}", f"      name: {name}",
+                          f"      namespace: {namespace}", "      data:"]
+                for key, value in ((committed or {}).get("data") or {}).items():
+                    if key not in variables:
+                        shown = value if kind == "ConfigMap" else "..."
+                        lines.append(f"        {key}: {json.dumps(str(shown))}")
+                lines += [f"        {n}" for n in new]
+        return lines
 
     def _variables(self, k: FluxKustomization, resources: list[dict], *, record: bool = True) -> dict[str, str] | None:
         """The variables kustomize-controller would load for this Kustomization, None without postBuild.
@@ -1109,6 +1168,7 @@ def _has_reference(resource: dict) -> bool:
 
 
 BOOTSTRAP_ID = "flux-system/flux-system"
+SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|(^|_)KEY($|_)|CREDENTIAL")  # names that belong in a Secret
 
 
 def _secret_keys(secret: Mapping) -> tuple[str, ...]:
@@ -1124,23 +1184,22 @@ def _first_line(err: Exception) -> str:
     return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
-def _files_mentioning(root: Path, path: str, name: str, limit: int = 2000) -> tuple[str, ...]:
-    """The files below the Kustomization's path (else anywhere in its source) that mention ${name}."""
+def _files_mentioning(root: Path, path: str, name: str) -> tuple[str, ...]:
+    """The files of the Kustomization's own build (its folder, what its kustomization lists, ../base
+    included) that mention ${name}; none when the reference comes from elsewhere (its spec.patches)."""
     pattern = re.compile(r"\$\{" + re.escape(name) + r"(?![_A-Za-z0-9])")
-    for base in (root / path, root):
-        found = []
-        for count, file in enumerate(iter_files(base) if base.is_dir() else ()):
-            if count >= limit:
-                break
-            if file.suffix in (".yaml", ".yml", ".json") or file.name == "Kustomization":
-                try:
-                    if pattern.search(file.read_text(errors="replace")):
-                        found.append(display(file))
-                except OSError:
-                    continue
-        if found:
-            return tuple(found[:3])
-    return ()
+    try:
+        directory = resolve_path(root, path, "")
+    except PlatformError:
+        return ()
+    found = []
+    for file in build_files(directory):
+        try:
+            if pattern.search(file.read_text(errors="replace")):
+                found.append(display(file))
+        except OSError:
+            continue
+    return tuple(found[:3])
 
 
 def _find_malformed_yaml(directory: Path, message: str) -> PlatformError | None:

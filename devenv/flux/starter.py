@@ -4,6 +4,7 @@ mapped to a service fact where the name says so, else a commented placeholder na
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ class _Section:
 
     entries: dict[str, str] = field(default_factory=dict)  # KEY -> template
     placeholders: dict[str, str] = field(default_factory=dict)  # KEY -> where it is used
+    reads: str = ""  # "ConfigMap ns/name by Kustomization ns/name": where Flux reads the variables from
+    note: str = ""  # a comment above the object (e.g. it replaces the repository's copy)
 
 
 def cluster_folders(platform: Path) -> list[str]:
@@ -64,9 +67,10 @@ def starter_profile(platform: Path, name: str, mirror: str | None = None) -> str
         missing_by_reader.setdefault(m.kustomization_id, []).append(m)
         for key in m.keys:  # a SOPS-encrypted Secret names its keys
             objects[(m.kind, m.namespace, m.name)].placeholders.setdefault(key, f"a key of the SOPS-encrypted {m.id}")
+    committed = {_object_key(r): r for _, r in result.resources() if r.get("kind") in ("ConfigMap", "Secret")}
     services: dict[str, str] = {}
     for u in _unique(result.undefined):
-        section = _section_for(u, env, objects, missing_by_reader)
+        section = _section_for(u, env, objects, missing_by_reader, committed, probe.environment)
         mapped = fact_for(u.name)
         if mapped:
             services[mapped[0]] = mapped[1]
@@ -74,6 +78,8 @@ def starter_profile(platform: Path, name: str, mirror: str | None = None) -> str
             section.placeholders.pop(u.name, None)
         elif u.name not in section.entries:
             where = f"{u.resource} (Kustomization {u.kustomization}{', ' + u.files[0] if u.files else ''})"
+            if section.reads:
+                where += f"; read from {section.reads}"
             section.placeholders[u.name] = where
     return _write(name, mirror, folders, services, env, objects)
 
@@ -87,21 +93,49 @@ def _unique(undefined: list[UndefinedVariable]) -> list[UndefinedVariable]:
     return out
 
 
+def _object_key(obj: dict) -> tuple[str, str, str]:
+    meta = obj.get("metadata") or {}
+    return str(obj.get("kind")), str(meta.get("namespace") or "default"), str(meta.get("name"))
+
+
 def _section_for(u: UndefinedVariable, env: _Section, objects: dict[tuple[str, str, str], _Section],
-                 missing_by_reader: dict[str, list[MissingObject]]) -> _Section:
-    """Where a variable goes: an object its Kustomization reads but nothing generates (a Secret
-    for secret-looking names when it reads one), else the environment ConfigMap."""
-    candidates = missing_by_reader.get(u.kustomization) or []
-    if not candidates:
+                 missing_by_reader: dict[str, list[MissingObject]], committed: dict[tuple[str, str, str], dict],
+                 environment: EnvironmentSpec) -> _Section:
+    """Where a variable goes: the object its Kustomization reads it from (postBuild.substituteFrom): the
+    environment ConfigMap when it reads that, else an object nothing generates (a Secret for secret-looking
+    names when it reads one), else a copy of one the repository commits (which the profile's replaces, so it
+    starts with the repository's keys); the environment ConfigMap when it reads none."""
+    read = list(u.read_from)
+    if ("ConfigMap", environment.namespace, environment.name) in read or not read:
+        if read:
+            env.reads = f"ConfigMap {environment.namespace}/{environment.name}"
         return env
+    candidates = missing_by_reader.get(u.kustomization) or []
     secret = bool(_SECRET_NAME.search(u.name))
-    preferred = [m for m in candidates if (m.kind == "Secret") == secret] or candidates
-    m = preferred[0]
-    return objects[(m.kind, m.namespace, m.name)]
+    if candidates:
+        preferred = [m for m in candidates if (m.kind == "Secret") == secret] or candidates
+        m = preferred[0]
+        section = objects[(m.kind, m.namespace, m.name)]
+        section.reads = f"{m.id} by Kustomization {u.kustomization}"
+        return section
+    key = sorted(read, key=lambda k: (k[0] == "Secret") != secret)[0]
+    if key not in objects:
+        section = objects[key] = _Section()
+        repo_copy = committed.get(key) or {}
+        for name in (repo_copy.get("data") or {}):  # the copy replaces the repository's: its keys stay
+            if key[0] == "ConfigMap":
+                section.entries[str(name)] = str(repo_copy["data"][name]).replace("{", "{{")
+            else:
+                section.placeholders[str(name)] = f"a key of the repository's {key[0]} {key[1]}/{key[2]}"
+        if repo_copy:
+            section.note = (f"the repository commits {key[0]} {key[1]}/{key[2]}: this copy replaces it, so it "
+                            f"keeps the repository's keys")
+    objects[key].reads = f"{key[0]} {key[1]}/{key[2]} by Kustomization {u.kustomization}"
+    return objects[key]
 
 
 def _mapping(section: _Section, indent: str) -> list[str]:
-    lines = [f"{indent}{key}: \"{template}\"" for key, template in section.entries.items()]
+    lines = [f"{indent}{key}: {json.dumps(template)}" for key, template in section.entries.items()]
     for key, where in section.placeholders.items():
         lines.append(f"{indent}# {key}: \"\"    # TODO: used in {where}")
     return lines
@@ -133,6 +167,8 @@ def _write(name: str, mirror: str, folders: list[str], services: dict[str, str],
     if objects:
         lines.append("substituteFrom:                # other objects the Kustomizations read variables from")
         for (kind, namespace, obj_name), section in objects.items():
+            if section.note:
+                lines.append(f"  # {section.note}")
             lines += [f"  - kind: {kind}", f"    name: {obj_name}", f"    namespace: {namespace}"]
             lines += _block("data", section, "    ")
     return "\n".join(lines) + "\n"

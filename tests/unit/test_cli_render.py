@@ -146,7 +146,10 @@ def test_every_undefined_variable_is_named_in_one_error(tmp_path: Path) -> None:
     for name in ("LOGLEVEL", "ALSO_MISSING"):
         assert f"{name}: in ConfigMap/shop/orders-config, Kustomization flux-system/apps (" in result.stderr
     assert "apps/base/orders/configmap.yaml" in result.stderr
-    assert "environment.data" in result.stderr and "--no-strict" in result.stderr
+    # the profile lines that define them, in the ConfigMap the Kustomization reads them from
+    assert "# ConfigMap flux-system/environment, read by Kustomization flux-system/apps" in result.stderr
+    assert '    environment:\n      data:\n        LOGLEVEL: "..."\n' in result.stderr, result.stderr
+    assert "--no-strict" in result.stderr
     assert result.stdout == ""
 
     relaxed = run("render", "demo", "--platform", platform, "--no-strict", "--format", "json")

@@ -288,3 +288,69 @@ def test_5_strict_render_with_an_empty_variable_set_names_the_kustomization_and_
     assert "ConfigMap flux-system/environment" in warning.message and "fill in its TODOs" in warning.message
     out = CliRunner().invoke(app, ["render", "x", "--platform", str(root), "--profile", str(profile)])
     assert out.exit_code == 0 and "substitutes nothing" in out.stderr
+
+
+# -- 1 and 2: hints that lead to the fix, files of the Kustomization's own build -----------------
+
+def overlay_repo(root: Path) -> Path:
+    """The usual layout: clusters/dev/apps.yaml builds apps/dev (an overlay of ../base) with the
+    cluster's own ConfigMap of variables; another app elsewhere uses the same variable name."""
+    return repo(root, {
+        "clusters/dev/vars.yaml": cm("cluster-vars", "{CLUSTER_NAME: dev}", namespace="flux-system"),
+        "clusters/dev/apps.yaml": ks("apps", "./apps/dev",
+                                     "postBuild:\n  substituteFrom: [{kind: ConfigMap, name: cluster-vars}]\n"),
+        "apps/base/kustomization.yaml": "resources: [cm.yaml]\n",
+        "apps/base/cm.yaml": cm("app", "{domain: '${APP_DOMAIN}', cluster: '${CLUSTER_NAME}'}"),
+        "apps/dev/kustomization.yaml": "resources: [../base]\n",
+        "aaa-unrelated/cm.yaml": cm("other", "{domain: '${APP_DOMAIN}'}")})
+
+
+@pytest.mark.kustomize
+def test_1_the_hint_names_the_object_the_variable_is_read_from_and_the_profile_lines(tmp_path: Path) -> None:
+    root = overlay_repo(tmp_path)
+    with pytest.raises(SubstitutionError) as caught:
+        render(root)
+    text = "\n".join(caught.value.context)
+    assert "ConfigMap flux-system/cluster-vars, read by Kustomization flux-system/apps" in text
+    lines = text[text.index("profile lines"):]
+    block = lines[lines.index("  substituteFrom:"):]
+    snippet = yaml.safe_load("\n".join(line[2:] for line in block.splitlines()))
+    assert snippet == {"substituteFrom": [{"kind": "ConfigMap", "name": "cluster-vars", "namespace": "flux-system",
+                                           "data": {"CLUSTER_NAME": "dev", "APP_DOMAIN": "..."}}]}
+    assert "environment.data" not in caught.value.hint
+    # following the hint: the profile generates it (replacing the repository's) and the render passes
+    (root / "profile.yaml").write_text(PROFILE + "substituteFrom:\n  - kind: ConfigMap\n    name: cluster-vars\n"
+                                       "    namespace: flux-system\n    data:\n      CLUSTER_NAME: dev\n"
+                                       "      APP_DOMAIN: app.local\n")
+    result = render(root)
+    assert [r["data"] for _, r in result.resources() if r["metadata"]["name"] == "app"] == \
+        [{"domain": "app.local", "cluster": "dev"}]
+
+
+@pytest.mark.kustomize
+def test_2_undefined_variables_name_the_files_of_the_kustomizations_own_build(tmp_path: Path) -> None:
+    root = overlay_repo(tmp_path)
+    with pytest.raises(SubstitutionError) as caught:
+        render(root)
+    (line,) = [c for c in caught.value.context if c.strip().startswith("APP_DOMAIN: in ")]
+    assert "apps/base/cm.yaml" in line and "aaa-unrelated" not in line
+    profile = init(root)
+    todo = [t for t in profile.read_text().splitlines() if "APP_DOMAIN" in t]
+    assert todo and all("apps/base/cm.yaml" in t and "aaa-unrelated" not in t for t in todo), todo
+
+
+@pytest.mark.kustomize
+def test_1_init_puts_the_variable_in_the_object_it_is_read_from_and_filled_in_it_renders(tmp_path: Path) -> None:
+    root = overlay_repo(tmp_path)
+    profile = init(root)
+    text = profile.read_text()
+    (todo,) = [line for line in text.splitlines() if "# APP_DOMAIN" in line]
+    assert "read from ConfigMap flux-system/cluster-vars by Kustomization flux-system/apps" in todo
+    doc = yaml.safe_load(text)
+    assert doc["substituteFrom"] == [{"kind": "ConfigMap", "name": "cluster-vars", "namespace": "flux-system",
+                                      "data": {"CLUSTER_NAME": "dev"}}]  # the repository's keys kept
+    profile.write_text(text.replace(todo, todo.split("#")[0] + 'APP_DOMAIN: "app.local"'))
+    result = render_environment(load_profile(profile), "x", platform=root)
+    assert [r["data"] for _, r in result.resources() if r["metadata"]["name"] == "app"] == \
+        [{"domain": "app.local", "cluster": "dev"}]
+    assert "ConfigMap/cluster-vars" in excluded(result)  # the profile's copy replaced the repository's
