@@ -1,19 +1,25 @@
-"""devenv's seam to the Docker engine: a client (devenv.docker_api, the Engine API spoken directly) that fails
-with one clear DockerUnavailable, label-filtered listing of devenv's containers, volumes and networks, and
-small helpers. Every engine error becomes a DockerError naming what devenv was doing."""
+"""devenv's seam to the Docker engine, and the only importer of the docker SDK: a client of the engine the
+docker CLI would use (devenv.engine) that fails with one clear DockerUnavailable, pulls as `docker pull` does
+(credentials from the docker config, progress on a terminal), label-filtered listing of devenv's containers,
+volumes and networks, and small helpers. Every engine error becomes a DockerError naming what devenv was doing.
+The SDK (and requests) is imported on the first call that talks to the engine, never at import."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import os
+import sys
 import tarfile
+import threading
+import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from devenv import docker_api, labels
-from devenv.docker_api import DEFAULT_HOST, NotFound
-from devenv.errors import DevenvError, DockerUnavailable
+from devenv import engine, labels
+from devenv.engine import DEFAULT_HOST
+from devenv.errors import DevenvError, DockerUnavailable, ImageUnavailable
 
 
 class DockerError(DevenvError):
@@ -25,21 +31,103 @@ class DockerError(DevenvError):
         self.explanation = explanation
 
 
-_clients: dict[tuple, docker_api.Client] = {}
+class CredentialsMissing(ImageUnavailable):
+    """A registry refused a pull for want of credentials that devenv (the docker config) could not supply."""
 
 
-def connect(timeout: float = 60) -> docker_api.Client:
-    """A client of DOCKER_HOST's engine (or the default socket), one per process and setting;
+_clients: dict[tuple, Any] = {}
+MIN_API_VERSION = "1.24"  # what the SDK needs to ask the engine its own version
+_client_class: Any = None
+
+
+def engine_origin() -> tuple[str, str]:
+    """Which engine devenv (and the docker and kind processes it runs) talks to, and why: (endpoint, reason),
+    e.g. ("unix:///home/me/.colima/default/docker.sock", "docker context colima (currentContext in ~/.docker/config.json)").
+    DockerUnavailable when the context named does not exist."""
+    chosen = engine.resolve(os.environ)
+    return chosen.host, chosen.reason
+
+
+def _sdk_client_class():
+    """docker.DockerClient, with networks created as the docker CLI does: refused when the name is taken
+    (CheckDuplicate: engines before API 1.44 otherwise allow two networks of one name)."""
+    global _client_class
+    if _client_class is None:
+        import docker as sdk
+        from docker.models.networks import NetworkCollection
+
+        class Networks(NetworkCollection):
+            def create(self, name, *args, **kwargs):
+                kwargs.setdefault("check_duplicate", True)
+                return super().create(name, *args, **kwargs)
+
+        class Client(sdk.DockerClient):
+            @property
+            def networks(self):
+                return Networks(client=self)
+
+        _client_class = Client
+    return _client_class
+
+
+def _tls_config(chosen: engine.Engine):
+    """The SDK's TLSConfig for the engine's DOCKER_TLS_VERIFY / DOCKER_CERT_PATH (None: plain)."""
+    if not chosen.tls:
+        return None
+    from docker.utils import kwargs_from_env
+
+    return kwargs_from_env(environment={"DOCKER_HOST": chosen.host, **chosen.tls}).get("tls")
+
+
+def connect(timeout: float = 60):
+    """A client (docker.DockerClient) of the engine the docker CLI would use, one per process and setting;
     DockerUnavailable when no engine answers."""
-    key = tuple(os.environ.get(k) for k in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")) + (timeout,)
+    chosen = engine.resolve(os.environ)
+    key = (chosen.host, tuple(sorted(chosen.tls.items())), timeout)
     if key not in _clients:
+        cls = _sdk_client_class()
+        from docker.errors import DockerException
+
+        options = dict(base_url=chosen.host, tls=_tls_config(chosen) or False, timeout=timeout,
+                       use_ssh_client=chosen.host.startswith("ssh://"))
+        # the version negotiation talks to the engine, so an unreachable one fails here, once; asked by a
+        # client devenv closes on failure (the SDK's own negotiation leaves its socket open when it fails)
+        probe = cls(version=MIN_API_VERSION, **options)
         try:
-            # the version negotiation talks to the engine, so an unreachable one fails here, once
-            _clients[key] = docker_api.connect(os.environ, timeout=timeout)
-        except (docker_api.Unreachable, docker_api.APIError) as exc:
-            _check_socket(os.environ.get("DOCKER_HOST") or DEFAULT_HOST)
+            version = probe.api.version(api_version=False)["ApiVersion"]
+        except (DockerException, KeyError, TypeError, *_transport_errors()) as exc:
+            _close_sockets_of(exc)
+            _check_socket(chosen.host)
             raise unavailable(exc) from None
+        finally:
+            probe.close()
+        _clients[key] = cls(version=version, **options)
     return _clients[key]
+
+
+def _close_sockets_of(exc: BaseException) -> None:
+    """Close the sockets a failed connection attempt left open: the SDK's unix-socket connection does not close
+    its socket when connect() fails (no socket file, nobody listening), and the interpreter then warns of it."""
+    import socket
+
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        tb = exc.__traceback__
+        while tb is not None:
+            for value in list(tb.tb_frame.f_locals.values()):
+                if isinstance(value, socket.socket) and value.fileno() != -1:
+                    value.close()
+            tb = tb.tb_next
+        exc = exc.__cause__ or exc.__context__
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """What the SDK's HTTP stack raises when the engine does not answer (or stops answering mid-stream)."""
+    import requests
+    import urllib3
+
+    return (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError)
 
 
 def _check_socket(host: str) -> None:
@@ -65,14 +153,16 @@ def _check_socket(host: str) -> None:
 
 
 def unavailable(why: BaseException | str, hint: str | None = None) -> DockerUnavailable:
-    host = os.environ.get("DOCKER_HOST")
-    where = f"DOCKER_HOST={host}" if host else f"DOCKER_HOST is not set, so the default {DEFAULT_HOST}"
+    try:
+        tried = engine.resolve(os.environ).tried
+    except DockerUnavailable:  # the context vanished meanwhile
+        tried = "DOCKER_HOST is not set, and the docker context named cannot be read"
     return DockerUnavailable(
         "cannot reach the Docker engine",
-        context=[f"tried: {where}", f"why: {why if isinstance(why, str) else _short(why)}"],
+        context=[f"tried: {tried}", f"why: {why if isinstance(why, str) else _short(why)}"],
         hint=hint or ("start Docker (Docker Desktop, colima, or `sudo systemctl start docker`) and check with `docker info`; "
-              "if the engine listens elsewhere, point DOCKER_HOST at it "
-              "(for a Docker context: export DOCKER_HOST=$(docker context inspect -f '{{.Endpoints.docker.Host}}'))"),
+              "if the engine listens elsewhere, point DOCKER_HOST at it or pick its docker context "
+              "(`docker context ls`, `docker context use NAME`)"),
     )
 
 
@@ -86,13 +176,25 @@ def engine_version() -> str:
 @contextlib.contextmanager
 def translate(doing: str) -> Iterator[None]:
     """Turn the engine's errors into devenv's: what we were doing, and what the engine said."""
+    from docker.errors import APIError, DockerException
+
     try:
         yield
-    except docker_api.APIError as exc:
-        raise DockerError(f"Docker refused to {doing}: {exc.explanation}", status=exc.status_code,
-                          explanation=exc.explanation) from None
-    except docker_api.Unreachable as exc:
+    except APIError as exc:
+        explanation = _explanation(exc)
+        raise DockerError(f"Docker refused to {doing}: {explanation}", status=exc.status_code,
+                          explanation=explanation) from None
+    except DockerException as exc:
+        raise DockerError(f"Docker refused to {doing}: {_short(exc)}", explanation=str(exc)) from None
+    except _transport_errors() as exc:
         raise unavailable(exc) from None
+
+
+def _explanation(exc) -> str:
+    text = exc.explanation
+    if isinstance(text, bytes):
+        text = text.decode(errors="replace")
+    return (text or str(exc)).strip()
 
 
 def is_port_conflict(err: DevenvError) -> bool:
@@ -102,7 +204,7 @@ def is_port_conflict(err: DevenvError) -> bool:
 
 @dataclass
 class Resources:
-    """devenv's resources found by label (devenv.docker_api's objects)."""
+    """devenv's resources found by label (the docker SDK's objects)."""
 
     containers: list = field(default_factory=list)
     volumes: list = field(default_factory=list)
@@ -150,6 +252,8 @@ def is_managed(resource) -> bool:
 
 def get(collection, name: str):
     """A container, volume, network or image by name, or None."""
+    from docker.errors import NotFound
+
     with translate(f"look up {name}"):
         try:
             return collection.get(name)
@@ -162,12 +266,138 @@ def image_present(client, image: str) -> bool:
 
 
 def pull(client, image: str) -> None:
+    """Pull as `docker pull` does: credentials from the docker config (auths, credsStore, credHelpers: the SDK
+    resolves them for the image's registry), progress on stderr when it is a terminal. A registry that
+    refuses for want of credentials: CredentialsMissing, naming the registry and what to run."""
     if "@" in image:  # pinned by digest (name@sha256:...): the reference goes whole, with no tag
         repository, tag = image, None
     else:
         repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
-    with translate(f"pull the image {image}"):
-        client.images.pull(repository, tag=tag)
+    from docker.errors import DockerException
+
+    shown = _Progress.for_stderr(image)
+    try:
+        with translate(f"pull the image {image}"):
+            with warnings.catch_warnings():  # a credential helper missing from PATH: said below, not warned
+                warnings.simplefilter("ignore")
+                try:
+                    for event in client.api.pull(repository, tag=tag, stream=True, decode=True):
+                        if event.get("error"):
+                            raise DockerError(f"Docker refused to pull the image {image}: {event['error']}",
+                                              explanation=str(event["error"]))
+                        shown.update(event)
+                except DockerException as exc:
+                    if "Credentials store error" not in str(exc):
+                        raise
+                    raise _credentials_missing(image, str(exc)) from None
+    except DockerError as err:
+        if _wants_credentials(err.explanation):
+            raise _credentials_missing(image, err.explanation) from None
+        raise
+    finally:
+        shown.close()
+
+
+def _wants_credentials(said: str) -> bool:
+    text = said.lower()
+    return any(words in text for words in ("no basic auth credentials", "unauthorized", "authentication required",
+                                           "may require 'docker login'", "denied: requested access"))
+
+
+def _credentials_missing(image: str, said: str) -> CredentialsMissing:
+    """One paragraph: the registry, where devenv looked (the docker config, the helper it names), what to run."""
+    from docker import auth
+
+    registry, _ = auth.resolve_repository_name(image)
+    config = engine.config_dir(os.environ) / "config.json"
+    looked = [f"looked in: {config}" + ("" if config.is_file() else " (there is none)")]
+    helper = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = auth.load_config(str(config)) if config.is_file() else None
+        helper = found.get_credential_store(registry) if found is not None else None
+        if found is not None and found.cred_helpers.get(registry):
+            looked.append(f"credHelpers names docker-credential-{helper} for {registry}")
+        elif helper:
+            looked.append(f"credsStore names docker-credential-{helper}")
+    except Exception:  # an unreadable config: the registry's answer and the hint still say what to do
+        pass
+    what = (f"put docker-credential-{helper} (the credential helper your docker config names) on PATH, "
+            f"or run `docker login {registry}`") if helper else f"run `docker login {registry}`"
+    return CredentialsMissing(
+        f"the registry {registry} refused to let devenv pull {image} without credentials: {what}",
+        context=looked + [f"the registry said: {_first_line(said)}"],
+        hint=f"check with `docker pull {image}`; then run devenv again",
+    )
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:300]
+
+
+class _Progress:
+    """`docker pull`'s progress, in one line on stderr (layers done, bytes): every pull running at once
+    shares it. Nothing when stderr is not a terminal."""
+
+    lock = threading.Lock()
+    active: dict[int, "_Progress"] = {}
+
+    def __init__(self, image: str, enabled: bool):
+        self.image, self.enabled = image, enabled
+        self.layers: dict[str, tuple[int, int, bool]] = {}  # id -> (bytes so far, total, done)
+        self.drawn = 0.0
+
+    @classmethod
+    def for_stderr(cls, image: str) -> "_Progress":
+        shown = cls(image, enabled=sys.stderr.isatty())
+        if shown.enabled:
+            with cls.lock:
+                cls.active[id(shown)] = shown
+        return shown
+
+    def update(self, event: Mapping[str, Any]) -> None:
+        layer, status = event.get("id"), str(event.get("status") or "")
+        if not self.enabled or not layer or ":" in str(layer):
+            return
+        current, total, done = self.layers.get(layer, (0, 0, False))
+        detail = event.get("progressDetail") or {}
+        if status == "Downloading" and detail.get("total"):
+            current, total = int(detail.get("current") or 0), int(detail["total"])
+        elif status in ("Pull complete", "Already exists", "Download complete"):
+            current, done = (total or current), status != "Download complete" or done
+        self.layers[layer] = (current, total, done)
+        now = time.monotonic()
+        if now - self.drawn >= 0.1 or status == "Pull complete":
+            self.drawn = now
+            self.draw()
+
+    def summary(self) -> str:
+        done = sum(1 for _, _, d in self.layers.values() if d)
+        got = sum(c for c, _, _ in self.layers.values())
+        total = sum(t for _, t, _ in self.layers.values())
+        size = f", {_mb(got)}/{_mb(total)} MB" if total else ""
+        return f"{self.image}: {done}/{len(self.layers)} layers{size}"
+
+    def draw(self) -> None:
+        with self.lock:
+            line = "pulling " + "; ".join(p.summary() for p in self.active.values())
+            sys.stderr.write("\r\x1b[K" + line[:200])
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if not self.enabled:
+            return
+        with self.lock:
+            self.active.pop(id(self), None)
+            sys.stderr.write("\r\x1b[K" + (f"pulled {self.summary()}\n" if self.layers else ""))
+            if self.active:
+                sys.stderr.write("pulling " + "; ".join(p.summary() for p in self.active.values()))
+            sys.stderr.flush()
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f}"
 
 
 def create_container(client, *, name: str, image: str, environment: Mapping[str, str], labels: Mapping[str, str],
@@ -256,7 +486,10 @@ def image_from_directory(client, container, path: str, *, repository: str, tag: 
         chunks, _ = container.get_archive(path, chunk_size=1 << 20)
     changes = [f"CMD {json.dumps(command)}"] + [f"LABEL {json.dumps(k)}={json.dumps(v)}" for k, v in labels.items()]
     with translate(f"import {repository}:{tag}"):
-        client.images.import_tar(chunks, repository=repository, tag=tag, changes=changes)
+        answer = client.api.import_image(src=chunks, repository=repository, tag=tag, changes=changes, stream_src=True)
+        for line in (answer or "").splitlines():
+            if '"error"' in line:
+                raise DockerError(f"Docker refused to import {repository}:{tag}: {_first_line(line)}", explanation=line)
     found = get(client.images, f"{repository}:{tag}")
     if found is None:
         raise DockerError(f"Docker did not keep the image {repository}:{tag} it was asked to import")
@@ -275,6 +508,8 @@ def fill_volume(client, *, image: str, volume: str, mount: str, labels: Mapping[
 def remove(resource, *, stop_timeout: int | None = None) -> bool:
     """Remove a container (stopped gracefully first when stop_timeout is given), volume or network.
     False when it was already gone."""
+    from docker.errors import NotFound
+
     with translate(f"remove {name_of(resource)}"):
         try:
             if hasattr(resource, "stop"):  # a container
@@ -292,6 +527,8 @@ def remove(resource, *, stop_timeout: int | None = None) -> bool:
 
 def name_of(resource) -> str:
     """A container's, volume's or network's name; an image's first tag (else its short ID)."""
+    if hasattr(resource, "tags"):
+        return resource.tags[0] if resource.tags else resource.short_id
     return resource.name
 
 
@@ -325,7 +562,9 @@ def stopped(container) -> str | None:
 
 def reload(resource) -> bool:
     """Refresh attrs; False when the resource has gone."""
-    with translate(f"inspect {resource.name}"):
+    from docker.errors import NotFound
+
+    with translate(f"inspect {name_of(resource)}"):
         try:
             resource.reload()
         except NotFound:
@@ -358,5 +597,15 @@ def free_port(host: str, exclude: set[int] = frozenset()) -> int:
 
 
 def _short(exc: BaseException) -> str:
+    """The innermost reason of an error (the SDK's HTTP stack wraps the socket's in two or three layers)."""
+    seen = 0
+    while seen < 8:
+        seen += 1
+        reason = getattr(exc, "reason", None)
+        inner = reason if isinstance(reason, BaseException) else next(
+            (a for a in getattr(exc, "args", ()) if isinstance(a, BaseException)), None) or exc.__cause__
+        if inner is None:
+            break
+        exc = inner
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:300]

@@ -1,4 +1,6 @@
-"""The only place that runs subprocesses: argument lists, timeouts, redacted logging, clear errors."""
+"""The only place that runs subprocesses: argument lists, timeouts, redacted logging, clear errors; the
+`docker` and `kind` processes get the engine devenv itself uses (devenv.engine: DOCKER_HOST, else the docker
+context), whatever their own reading of the docker context would be."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+from devenv import engine
 from devenv.errors import CommandFailed, ToolMissing
 
 log = logging.getLogger(__name__)
@@ -22,6 +25,8 @@ INSTALL_HINTS = {
     "docker": "install Docker: https://docs.docker.com/engine/install/",
     "git": "install git",
 }
+# the tools that talk to the Docker engine (kind through the docker CLI)
+ENGINE_TOOLS = ("docker", "kind")
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,8 @@ def run(
     command = pasteable(argv, redact)
     log.debug("run: %s", command)
     full_env = {**os.environ, **env} if env else None
+    if os.path.basename(argv[0]) in ENGINE_TOOLS:
+        full_env = engine.subprocess_environment(full_env if full_env is not None else os.environ)
     try:
         proc = subprocess.run(
             argv, input=stdin, env=full_env, cwd=cwd, timeout=timeout,

@@ -63,32 +63,21 @@ class MariaDB(Swap):
         return f"a login as {spec.user} to database {spec.database} at {endpoint.host}:{endpoint.port} answering SELECT 1"
 
     def probe(self, spec: ServiceSpec, endpoint: Endpoint, credentials: Mapping[str, str]) -> None:
-        # A login and SELECT 1 over the wire protocol itself (stdlib only: importing pymysql costs ~55 ms);
-        # pymysql only for an account whose auth plugin is not mysql_native_password.
-        from devenv.services import mysql_wire
+        """A login as the app user and SELECT 1, through pymysql."""
+        import pymysql
 
+        connection = pymysql.connect(
+            host=endpoint.host, port=endpoint.port, user=spec.user, password=credentials["password"],
+            database=spec.database, connect_timeout=2, read_timeout=5, write_timeout=5,
+            ssl_disabled=True,  # a loopback check: TLS would cost ~20 ms of CPU per attempt, next to a starting server
+        )
         try:
-            mysql_wire.select_one(endpoint.host, endpoint.port, spec.user, credentials["password"], spec.database,
-                                  connect_timeout=2, timeout=5)
-        except mysql_wire.UnsupportedAuth:
-            _pymysql_probe(spec, endpoint, credentials)
-
-
-def _pymysql_probe(spec: ServiceSpec, endpoint: Endpoint, credentials: Mapping[str, str]) -> None:
-    import pymysql
-
-    connection = pymysql.connect(
-        host=endpoint.host, port=endpoint.port, user=spec.user, password=credentials["password"],
-        database=spec.database, connect_timeout=2, read_timeout=5, write_timeout=5,
-        ssl_disabled=True,  # a loopback check: TLS would cost ~20 ms of CPU per attempt, next to a starting server
-    )
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            if cursor.fetchone() != (1,):
-                raise RuntimeError("SELECT 1 did not return 1")
-    finally:
-        connection.close()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                if cursor.fetchone() != (1,):
+                    raise RuntimeError("SELECT 1 did not return 1")
+        finally:
+            connection.close()
 
 
 def _quote(value: str) -> str:
