@@ -168,7 +168,9 @@ class KindClusters:
             return False
         if verify:
             self.ensure_ours(environment)
-        self.run(["kind", "delete", "cluster", "--name", cluster_name(environment)], timeout=300)
+        # --kubeconfig: kind takes the cluster's entries out of the environment's own file, never the user's
+        self.run(["kind", "delete", "cluster", "--name", cluster_name(environment),
+                  "--kubeconfig", str(self.kubeconfig(environment))], timeout=300)
         self.kubeconfig(environment).unlink(missing_ok=True)
         self._retained(environment).unlink(missing_ok=True)
         return True

@@ -98,7 +98,9 @@ def test_delete_only_existing_clusters(tmp_path) -> None:
     clusters = KindClusters(run=runner, home=tmp_path, connect=nodes("devenv-x-control-plane"))
     assert clusters.delete("y") is False
     assert clusters.delete("x") is True
-    assert ["kind", "delete", "cluster", "--name", "devenv-x"] in [argv for argv, _ in runner.calls]
+    # the environment's own kubeconfig: kind takes the cluster's entries out of it, never out of the user's
+    assert ["kind", "delete", "cluster", "--name", "devenv-x", "--kubeconfig", str(tmp_path / "kubeconfig" / "x")] \
+        in [argv for argv, _ in runner.calls]
 
 
 def test_delete_refuses_a_foreign_cluster_and_a_cluster_it_cannot_vouch_for(tmp_path) -> None:
@@ -161,7 +163,8 @@ def test_a_retained_failed_create_can_still_be_deleted_by_down(tmp_path) -> None
         clusters.create("feat-x", {}, retain=True)
     assert "--retain" in next(a for a in calls if a[:3] == ["kind", "create", "cluster"])
     assert clusters.delete("feat-x") is True  # without the marker: "cannot tell whether ... is devenv's"
-    assert ["kind", "delete", "cluster", "--name", "devenv-feat-x"] in calls
+    assert ["kind", "delete", "cluster", "--name", "devenv-feat-x",
+            "--kubeconfig", str(tmp_path / "kubeconfig" / "feat-x")] in calls
     # the marker went with the cluster: a later devenv-feat-x that does not answer is not vouched for
     with pytest.raises(DevenvError, match="cannot tell whether"):
         clusters.delete("feat-x")
@@ -177,3 +180,15 @@ def test_the_local_registry_is_wired_into_the_node_as_kinds_guide_does(tmp_path)
           "/etc/containerd/certs.d/localhost:5001/hosts.toml"], '[host."http://devenv-registry:5000"]\n')]
     config = yaml.safe_load(cluster_config("feat-x", {}))
     assert 'config_path = "/etc/containerd/certs.d"' in config["containerdConfigPatches"][0]
+
+
+def test_delete_never_lets_kind_edit_the_users_kubeconfig(tmp_path, monkeypatch) -> None:
+    """Issue 24: `kind delete cluster` without --kubeconfig edits $KUBECONFIG (or ~/.kube/config) when entries
+    of the cluster's name are there. Every delete devenv runs names the environment's own file."""
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "users-config"))
+    runner = FakeRunner({("kind", "get", "clusters"): ("devenv-x\n", 0),
+                         ("kind", "get", "kubeconfig"): ("apiVersion: v1\n", 0)})
+    KindClusters(run=runner, home=tmp_path / "state", connect=nodes("devenv-x-control-plane")).delete("x")
+    deletes = [argv for argv, _ in runner.calls if argv[:3] == ["kind", "delete", "cluster"]]
+    assert len(deletes) == 1
+    assert deletes[0][deletes[0].index("--kubeconfig") + 1] == str(tmp_path / "state" / "kubeconfig" / "x")
