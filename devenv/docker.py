@@ -336,6 +336,10 @@ def _first_line(text: str) -> str:
     return (text.strip().splitlines() or [""])[0][:300]
 
 
+LAYER_STATUSES = ("Pulling fs layer", "Waiting", "Downloading", "Verifying Checksum", "Download complete",
+                  "Extracting", "Pull complete", "Already exists")
+
+
 class _Progress:
     """`docker pull`'s progress, in one line on stderr (layers done, bytes): every pull running at once
     shares it. Nothing when stderr is not a terminal."""
@@ -358,8 +362,8 @@ class _Progress:
 
     def update(self, event: Mapping[str, Any]) -> None:
         layer, status = event.get("id"), str(event.get("status") or "")
-        if not self.enabled or not layer or ":" in str(layer):
-            return
+        if not self.enabled or not layer or status not in LAYER_STATUSES:
+            return  # not a layer's: "Pulling from library/mariadb" (its id is the tag), "Digest: ...", ...
         current, total, done = self.layers.get(layer, (0, 0, False))
         detail = event.get("progressDetail") or {}
         if status == "Downloading" and detail.get("total"):

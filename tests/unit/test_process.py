@@ -53,3 +53,33 @@ def test_env_is_merged_into_a_copy_of_os_environ(monkeypatch) -> None:
     import os
 
     assert "DEVENV_INNER" not in os.environ
+
+
+def test_docker_and_kind_get_the_engine_devenv_uses(tmp_path, monkeypatch) -> None:
+    """A `docker` or `kind` process sees DOCKER_HOST set to the engine devenv chose (here the current docker
+    context), not its own reading of the context; other tools are left alone. Real processes: scripts on PATH
+    named docker and kind that print what they were given."""
+    import hashlib
+    import json
+
+    config = tmp_path / "docker-config"
+    meta = config / "contexts" / "meta" / hashlib.sha256(b"proxied").hexdigest() / "meta.json"
+    meta.parent.mkdir(parents=True)
+    meta.write_text(json.dumps({"Name": "proxied", "Endpoints": {"docker": {"Host": "unix:///tmp/proxied.sock"}}}))
+    (config / "config.json").write_text(json.dumps({"currentContext": "proxied"}))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("docker", "kind", "kubectl"):
+        script = bin_dir / tool
+        script.write_text("#!/bin/sh\necho \"DOCKER_HOST=${DOCKER_HOST:-unset} DOCKER_CONTEXT=${DOCKER_CONTEXT:-unset}\"\n")
+        script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("DOCKER_CONTEXT", "proxied")
+    assert process.run(["docker", "exec", "x", "true"], timeout=10).stdout.split() == \
+        ["DOCKER_HOST=unix:///tmp/proxied.sock", "DOCKER_CONTEXT=unset"]
+    assert process.run(["kind", "get", "clusters"], timeout=10, env={"X": "1"}).stdout.split() == \
+        ["DOCKER_HOST=unix:///tmp/proxied.sock", "DOCKER_CONTEXT=unset"]
+    assert process.run(["kubectl", "version"], timeout=10).stdout.split() == \
+        ["DOCKER_HOST=unset", "DOCKER_CONTEXT=proxied"]
