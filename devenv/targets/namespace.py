@@ -264,6 +264,8 @@ class NamespaceTarget:
                 progress.note(f"• Kustomization {excluded.name} left out: {excluded.reason[:160]}")
         _, annotations = labels.for_kubernetes(dict(plan.labels))
         env_objects = [annotated(o, annotations) for o in rendered.environment_objects]
+        # copies of the chart sources HelmReleases named in other namespaces (tenancy.chart_source_in_tenant)
+        env_objects += [annotated(o, annotations) for o in getattr(rendered, "tenant_sources", ())]
         delivery = self.flux_delivery(plan, kube, progress)
         return delivery.deliver(rendered, env_objects, reconcile=reconcile, check=check).changes
 
@@ -294,6 +296,7 @@ class NamespaceTarget:
             out += workload_objects(svc.spec, ns, inner, svc.image, plan.profile.namespace)
         rendered = self.render(plan, None, baselines=True)
         out += [annotated(_masked(o), annotations) for o in rendered.environment_objects]
+        out += [annotated(o, annotations) for o in getattr(rendered, "tenant_sources", ())]
         root = Path(plan.platform)
         delivery_tags = {k: v for k, v in tags.items() if k in (labels.MANAGED, labels.ENVIRONMENT)}
         git = self.git(plan) if plan.from_git else None
