@@ -175,6 +175,10 @@ def helm_release_reason(release: Mapping[str, Any],
             return "chart external-dns with the chart's default provider aws: writes Route 53 records through the AWS API"
         if provider in ("aws", "aws-sd"):
             return f"chart external-dns with provider {provider}: writes Route 53 / Cloud Map records through the AWS API"
+    if chart == "cilium":
+        why = cilium_reason(values)
+        if why:
+            return f"chart cilium {why}"
     if chart == "cluster-autoscaler":
         provider = values.get("cloudProvider")
         if provider is None or provider == "aws":
@@ -185,6 +189,119 @@ def helm_release_reason(release: Mapping[str, Any],
         for marker, what in AWS_CHART_REPOSITORIES.items():
             if marker in url:
                 return f"chart {chart or '?'} comes from {what} ({url})"
+    return None
+
+
+# Charts whose AWS verdict rests on one value, and the chart's default when it is not set.
+DECIDING_VALUES: dict[str, tuple[str, str]] = {"external-dns": ("provider", "aws"),
+                                               "cluster-autoscaler": ("cloudProvider", "aws")}
+
+
+def assumes_default(release: Mapping[str, Any], sources: Mapping[tuple[str, str, str], Mapping] | None,
+                    values: Mapping[str, Any] | None) -> tuple[str, str, str] | None:
+    """(chart, key, default) when the release's AWS verdict would rest on the chart's default for `key`
+    because its values do not set it; None otherwise."""
+    chart = chart_name(release, sources)
+    if chart not in DECIDING_VALUES:
+        return None
+    key, default = DECIDING_VALUES[chart]
+    if isinstance(values, dict) and values.get(key) is not None:
+        return None
+    return chart, key, default
+
+
+def cilium_reason(values: Mapping[str, Any]) -> str | None:
+    """Why Cilium's values only work on AWS: chained onto the Amazon VPC CNI, or giving pods ENI addresses."""
+    def at(*path: str) -> Any:
+        node: Any = values
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node
+
+    if at("cni", "chainingMode") == "aws-cni":
+        return ("with cni.chainingMode aws-cni: chains onto the Amazon VPC CNI, which a local cluster does not run "
+                "(pod networking would break on kind)")
+    if at("ipam", "mode") == "eni" or at("eni", "enabled") is True:
+        return "in ENI mode (ipam.mode eni / eni.enabled): gives pods EC2 network interfaces through the AWS API"
+    return None
+
+
+TERRAFORM_GROUP = "infra.contrib.fluxcd.io"  # tofu-controller (Weave's tf-controller)
+_AWS_TOKEN = re.compile(r"(^|[^a-z0-9])aws([^a-z0-9]|$)", re.I)
+_S3_BACKEND = re.compile(r"backend\s+\"?s3\"?\s*\{")
+
+
+def terraform_reason(resource: Mapping[str, Any], sources: Mapping[tuple[str, str, str], Mapping] | None) -> str | None:
+    """Why a tofu-controller Terraform object only works on AWS: its module comes from an AWS module source
+    (terraform-aws-*, a path or URL naming aws), it keeps its state in S3, or it runs with AWS credentials."""
+    spec = resource.get("spec") or {}
+    if not isinstance(spec, dict):
+        return None
+    ref = spec.get("sourceRef") or {}
+    namespace = (resource.get("metadata") or {}).get("namespace") or "default"
+    source = (sources or {}).get((str(ref.get("kind")), ref.get("namespace") or namespace, str(ref.get("name"))))
+    url = ((source or {}).get("spec") or {}).get("url") if isinstance(ref, dict) else None
+    for what, text in (("source", url), ("source", ref.get("name") if isinstance(ref, dict) else None),
+                       ("path", spec.get("path"))):
+        if isinstance(text, str) and _AWS_TOKEN.search(text):
+            return f"Terraform (tofu-controller) running an AWS module ({what} {text}): creates AWS resources"
+    backend = spec.get("backendConfig") or {}
+    custom = backend.get("customConfiguration") if isinstance(backend, dict) else None
+    if isinstance(custom, str) and _S3_BACKEND.search(custom):
+        return "Terraform (tofu-controller) with an s3 backend: keeps its state in Amazon S3"
+    if IRSA_ANNOTATION in str(((spec.get("runnerPodTemplate") or {}).get("metadata") or {}).get("annotations")):
+        return "Terraform (tofu-controller) whose runner assumes an IAM role (IRSA)"
+    return None
+
+
+_CAPI_AWS_KIND = re.compile(r"^(AWS|EKS|ROSA)")
+
+
+def cluster_api_reason(resource: Mapping[str, Any]) -> str | None:
+    """Why a Cluster API object only works on AWS: a kind of the AWS provider (CAPA: AWSCluster,
+    AWSManagedControlPlane, identities, EKSConfig, ROSA...), a Cluster or machine set built on one, or the
+    AWS infrastructure provider itself (cluster-api-operator)."""
+    group, kind = api_group(resource), str(resource.get("kind") or "")
+    if not group.endswith("cluster.x-k8s.io"):
+        return None
+    if _CAPI_AWS_KIND.match(kind):
+        return f"{kind} of Cluster API's AWS provider (CAPA): creates EC2/EKS infrastructure through the AWS API"
+    if group == "operator.cluster.x-k8s.io" and (resource.get("metadata") or {}).get("name") in ("aws", "capa"):
+        return f"{kind} installing Cluster API's AWS provider (CAPA), which creates EC2/EKS infrastructure"
+
+    def refs(node: Any) -> Any:
+        if isinstance(node, dict):
+            if isinstance(node.get("kind"), str) and _CAPI_AWS_KIND.match(node["kind"]) \
+                    and "cluster.x-k8s.io" in str(node.get("apiVersion") or "cluster.x-k8s.io"):
+                return node["kind"]
+            for value in node.values():
+                found = refs(value)
+                if found:
+                    return found
+        elif isinstance(node, list):
+            for value in node:
+                found = refs(value)
+                if found:
+                    return found
+        return None
+
+    found = refs(resource.get("spec"))
+    if found:
+        return f"{kind} built on Cluster API's AWS provider ({found}): provisions EC2/EKS infrastructure"
+    return None
+
+
+def crossplane_configuration_reason(resource: Mapping[str, Any]) -> str | None:
+    """A Crossplane Configuration whose package is an AWS one: its dependencies install Crossplane's AWS
+    providers again (the ones devenv leaves out)."""
+    spec = resource.get("spec") or {}
+    package = spec.get("package") if isinstance(spec, dict) else None
+    if resource.get("kind") != "Configuration" or api_group(resource) != CROSSPLANE_PKG_GROUP or not isinstance(package, str):
+        return None
+    name = package.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
+    if _AWS_TOKEN.search(name):
+        return (f"Crossplane Configuration {package}: its dependencies install Crossplane's AWS provider "
+                f"packages again, which manage AWS resources through the AWS API")
     return None
 
 
@@ -207,6 +324,11 @@ def aws_only_reason(resource: Mapping[str, Any],
         return f"{kind} of {reason}"
     if kind == "HelmRelease" and group == "helm.toolkit.fluxcd.io":
         return helm_release_reason(resource, sources, values)
+    if kind == "Terraform" and group == TERRAFORM_GROUP:
+        return terraform_reason(resource, sources)
+    why = cluster_api_reason(resource) or crossplane_configuration_reason(resource)
+    if why:
+        return why
     if is_crossplane_aws_provider(resource):
         return f"Crossplane provider {spec.get('package')}: manages AWS resources through the AWS API"
     if kind == "StorageClass":

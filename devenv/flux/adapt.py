@@ -121,13 +121,35 @@ def profile_exclusion_reason(resource: Mapping[str, Any], exclude: Iterable[str]
     return None
 
 
+def identity_key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    kind, namespace, name = identity(obj)
+    return kind, namespace or "default", name
+
+
+def _values_objects(releases: Sequence[Mapping]) -> set[tuple[str, str, str]]:
+    """(kind, namespace, name) of the ConfigMaps/Secrets the HelmReleases among these read values from."""
+    out = set()
+    for release in releases:
+        spec = release.get("spec") or {}
+        if release.get("kind") != "HelmRelease" or not isinstance(spec, dict):
+            continue
+        namespace = (release.get("metadata") or {}).get("namespace") or "default"
+        for ref in spec.get("valuesFrom") or () if isinstance(spec.get("valuesFrom"), list) else ():
+            if isinstance(ref, dict) and ref.get("name"):
+                out.add((str(ref.get("kind")), namespace, str(ref["name"])))
+    return out
+
+
 def whole_exclusion_reason(resources: Sequence[Mapping], reasons: Sequence[str | None]) -> str | None:
     """Why a Flux Kustomization is left out as a whole: everything it applies is AWS-only, apart
     from objects that only support those (see is_supporting); None otherwise."""
     left_out = [(r, why) for r, why in zip(resources, reasons) if why]
     if not left_out:
         return None
-    if not all(is_supporting(r) for r, why in zip(resources, reasons) if not why):
+    rest = [r for r, why in zip(resources, reasons) if not why]
+    only_values = _values_objects([r for r, _ in left_out]) - _values_objects(rest)
+    if not all(is_supporting(r) or (r.get("kind") in ("ConfigMap", "Secret") and r.get("apiVersion") == "v1"
+                                    and identity_key(r) in only_values) for r in rest):
         return None
     shown = "; ".join(f"{r.get('kind')} {identity(r)[2]}: {why}" for r, why in left_out[:3])
     more = f"; and {len(left_out) - 3} more" if len(left_out) > 3 else ""
@@ -146,6 +168,10 @@ def unused_supporting_objects(resources: Sequence[Mapping], dropped: Sequence[Ma
             for ref in (((spec.get("chart") or {}).get("spec") or {}).get("sourceRef"), spec.get("chartRef")):
                 if isinstance(ref, dict) and ref.get("name"):
                     found.add((str(ref.get("kind")), ref.get("namespace") or namespace, str(ref["name"])))
+        elif obj.get("kind") == "Terraform" and aws.api_group(obj) == aws.TERRAFORM_GROUP:
+            ref = spec.get("sourceRef")
+            if isinstance(ref, dict) and ref.get("name"):
+                found.add((str(ref.get("kind")), ref.get("namespace") or namespace, str(ref["name"])))
         elif obj.get("kind") == "Provider" and aws.api_group(obj) == aws.CROSSPLANE_PKG_GROUP:
             found |= {(kind, "", name) for kind, name in aws.crossplane_runtime_refs(obj)}
         return found
@@ -250,11 +276,44 @@ class Adapter:
                 changes += self._values(values, "spec.values", ())
         elif kind == "Kustomization" and group == "kustomize.toolkit.fluxcd.io":
             changes += self.rewire_kustomization(resource)
+        elif kind in ("ClusterIssuer", "Issuer") and group == "cert-manager.io":
+            changes += self._issuer(resource)
         elif group and not group.endswith((".k8s.io", ".fluxcd.io")) and "." in group:
             spec = resource.get("spec")
             if isinstance(spec, (dict, list)):  # a custom resource: storage classes wherever it names one
                 changes += self._storage_classes(spec, "spec")
         return changes + remove_aws_annotations(resource)
+
+    def _issuer(self, issuer: dict) -> list[str]:
+        """A cert-manager issuer solving ACME challenges through Route 53 (which needs AWS credentials and a
+        hosted zone, so its Certificates would stay pending): the Route 53 solvers removed; with none left,
+        a self-signed issuer of the same name, so that the Certificates naming it are issued locally."""
+        spec = issuer.get("spec")
+        acme = spec.get("acme") if isinstance(spec, dict) else None
+        solvers = acme.get("solvers") if isinstance(acme, dict) else None
+        if not isinstance(solvers, list):
+            return []
+        route53 = [s for s in solvers if isinstance(s, dict) and isinstance(s.get("dns01"), dict)
+                   and "route53" in s["dns01"]]
+        if not route53:
+            return []
+        rest = [s for s in solvers if not any(s is r for r in route53)]
+        if not rest:
+            issuer["spec"] = {"selfSigned": {}}
+            return ["spec: ACME through Route 53 (dns01.route53, which needs AWS credentials and a hosted zone: "
+                    "its Certificates would stay pending) replaced by selfSigned: {}, so they are issued locally"]
+        acme["solvers"] = rest
+        changes = [f"spec.acme.solvers: {len(route53)} Route 53 solver{'s' if len(route53) > 1 else ''} "
+                   f"(dns01.route53, which needs AWS credentials) removed, {len(rest)} other kept"]
+        for i, solver in enumerate(rest):
+            ingress = (solver.get("http01") or {}).get("ingress") if isinstance(solver, dict) else None
+            if isinstance(ingress, dict):
+                for key in ("ingressClassName", "class"):
+                    if ingress.get(key) == aws.ALB_CLASS:
+                        ingress[key] = self.ingress_class
+                        changes.append(f"spec.acme.solvers[{i}].http01.ingress.{key}: {aws.ALB_CLASS} -> "
+                                       f"{self.ingress_class}")
+        return changes
 
     def adapt_values_data(self, obj: dict, keys: Iterable[str]) -> list[str]:
         """Helm values held in a ConfigMap or Secret (valuesFrom): IRSA, ALB and storage classes

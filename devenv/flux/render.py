@@ -628,7 +628,12 @@ class _Renderer:
             return "SOPS-encrypted, which devenv cannot decrypt: replaced by the Secret the profile generates"
         if kind in ("ConfigMap", "Secret") and resource.get("apiVersion") == "v1" and _key(resource) in self.generated:
             return self._replaced_reason(resource)
-        values = self._helm_values(resource, local) if kind == "HelmRelease" else None
+        values, unseen = self._helm_values(resource, local) if kind == "HelmRelease" else (None, [])
+        if unseen:
+            assumed = aws.assumes_default(resource, self.resolver.objects, values)
+            if assumed:  # the deciding value may be in what devenv cannot see: said, not assumed
+                self._warn_unseen_values(resource, unseen, assumed)
+                return None
         why = aws.aws_only_reason(resource, self.resolver.objects, values)
         if why and secrets.store_key(resource) in self.secret_values:
             return None  # adapted instead: the profile feeds a local replacement
@@ -645,20 +650,33 @@ class _Renderer:
                 f"copy if the platform reads them)") if theirs else ""
         return f"replaced by the {kind} {name} the profile {self.profile_name} generates{lost}"
 
-    def _helm_values(self, release: dict, local: Mapping[tuple[str, str, str], dict]) -> dict | None:
+    def _warn_unseen_values(self, release: dict, unseen: list[str], assumed: tuple[str, str, str]) -> None:
+        chart, key, default = assumed
+        kind, namespace, name = adapt.identity(release)
+        message = (f"HelmRelease {namespace}/{name} (chart {chart}) takes its values from {', '.join(unseen)}, which "
+                   f"devenv cannot see (not in the cluster folder, a rendered output or the profile), so it cannot "
+                   f"tell its {key}: kept, not assumed to be the chart's default {default}; if its {key} is "
+                   f"{default}, list {namespace}/{name} in the profile's `exclude` ({self.profile_name})")
+        if all(w.message != message for w in self.warnings):
+            self.warnings.append(RenderWarning(message, kind=kind, namespace=namespace, name=name))
+
+    def _helm_values(self, release: dict, local: Mapping[tuple[str, str, str], dict]) -> tuple[dict | None, list[str]]:
         """A HelmRelease's values as helm-controller merges them: each valuesFrom ConfigMap/Secret in
-        order, then spec.values; None without valuesFrom."""
+        order, then spec.values (None without valuesFrom); and the valuesFrom objects devenv cannot see."""
         spec = release.get("spec") or {}
         refs = spec.get("valuesFrom") if isinstance(spec, dict) else None
         if not isinstance(refs, list) or not refs:
-            return None
+            return None, []
         namespace = (release.get("metadata") or {}).get("namespace") or "default"
         merged: dict = {}
+        unseen: list[str] = []
         for ref in refs:
             if not isinstance(ref, dict):
                 continue
             key = (str(ref.get("kind")), namespace, str(ref.get("name")))
-            obj = local.get(key) or self.found.get(key) or self.generated.get(key)
+            obj = self.generated.get(key) or local.get(key) or self.found.get(key)
+            if obj is None and ref.get("optional") is not True:
+                unseen.append(f"{key[0]} {key[1]}/{key[2]}")
             values = adapt.values_in(obj, ref.get("valuesKey") or "values.yaml") if obj else None
             if values is None:
                 continue
@@ -668,7 +686,7 @@ class _Renderer:
                 merged = merge_values(merged, values)
         if isinstance(spec.get("values"), dict):
             merged = merge_values(merged, spec["values"])
-        return merged
+        return merged, unseen
 
     def _render(self, entry: _Entry, raw: list[dict]) -> list[FluxKustomization]:
         k = entry.k

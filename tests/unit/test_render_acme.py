@@ -68,7 +68,11 @@ def test_exclusions_with_reasons(acme_render) -> None:
         ("EC2NodeClass", "general", "flux-system/cluster-config"),
         ("NodePool", "general", "flux-system/cluster-config"),
         ("SecretProviderClass", "ingress-nginx/wildcard-tls", "flux-system/cluster-config"),
+        # the cluster folder's own source of the not-rendered observability: listed, not silently dropped
+        ("OCIRepository", "flux-system/platform-observability", None),
     }
+    assert "only serves flux-system/observability, which is not rendered" in \
+        found[("OCIRepository", "flux-system/platform-observability", None)]
     assert "cloudProvider aws" in found[("HelmRelease", "kube-system/cluster-autoscaler", "flux-system/controllers")]
     assert "EC2" in found[("HelmRelease", "kube-system/karpenter", "flux-system/karpenter")]
     [observability] = [x.reason for x in acme_render.not_rendered if x.name == "observability"]

@@ -354,3 +354,210 @@ def test_1_init_puts_the_variable_in_the_object_it_is_read_from_and_filled_in_it
     assert [r["data"] for _, r in result.resources() if r["metadata"]["name"] == "app"] == \
         [{"domain": "app.local", "cluster": "dev"}]
     assert "ConfigMap/cluster-vars" in excluded(result)  # the profile's copy replaced the repository's
+
+
+# -- 6: AWS-only pieces judged by what they do ---------------------------------------------------
+
+HELM_SOURCE = ("apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\n"
+               "metadata: {{name: {name}, namespace: {ns}}}\nspec: {{interval: 1h, url: '{url}'}}\n")
+
+
+def release(name: str, chart: str, values: str = "", ns: str = "kube-system", extra: str = "") -> str:
+    return (f"apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {{name: {name}, namespace: {ns}}}\n"
+            f"spec:\n  interval: 1h\n  chart: {{spec: {{chart: {chart}, sourceRef: {{kind: HelmRepository, name: {chart}}}}}}}\n"
+            + (f"  values: {values}\n" if values else "") + extra)
+
+
+ISSUERS = """\
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: letsencrypt}
+spec:
+  acme:
+    server: https://acme-v02.api.letsencrypt.org/directory
+    privateKeySecretRef: {name: letsencrypt-key}
+    solvers:
+      - dns01: {route53: {region: eu-west-1, hostedZoneID: Z123}}
+---
+apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata: {name: mixed}
+spec:
+  acme:
+    server: https://acme-v02.api.letsencrypt.org/directory
+    privateKeySecretRef: {name: mixed-key}
+    solvers:
+      - dns01: {route53: {region: eu-west-1}}
+        selector: {dnsZones: [example.com]}
+      - http01: {ingress: {ingressClassName: alb}}
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata: {name: web, namespace: default}
+spec: {secretName: web-tls, dnsNames: [web.example.com], issuerRef: {kind: ClusterIssuer, name: letsencrypt}}
+"""
+
+
+def test_6_a_route53_cluster_issuer_becomes_self_signed_and_mixed_solvers_lose_route53(tmp_path: Path) -> None:
+    root = repo(tmp_path, {"clusters/dev/certs.yaml": ks("certs", "./certs"), "certs/issuers.yaml": ISSUERS})
+    result = render(root)
+    objects = {r["metadata"]["name"]: r for _, r in result.resources()}
+    assert objects["letsencrypt"]["spec"] == {"selfSigned": {}}
+    assert [s.get("http01") for s in objects["mixed"]["spec"]["acme"]["solvers"]] == \
+        [{"ingress": {"ingressClassName": "nginx"}}]
+    changes = {(a.name, a.change) for a in result.adapted if a.kind == "ClusterIssuer"}
+    assert any(n == "letsencrypt" and "Route 53" in c and "selfSigned" in c for n, c in changes), changes
+    assert any(n == "mixed" and "Route 53" in c for n, c in changes), changes
+    assert objects["web"]["spec"]["issuerRef"]["name"] == "letsencrypt"  # still issued, locally
+
+
+def test_6_cilium_chained_on_the_aws_vpc_cni_is_left_out(tmp_path: Path) -> None:
+    root = repo(tmp_path, {
+        "clusters/dev/net.yaml": ks("net", "./net"),
+        "net/cilium.yaml": (HELM_SOURCE.format(name="cilium", ns="kube-system", url="https://helm.cilium.io")
+                            + "---\n" + release("cilium", "cilium", "{cni: {chainingMode: aws-cni, exclusive: false}}")
+                            + "---\n" + release("hubble-ui", "cilium", "{ipam: {mode: cluster-pool}}")
+                            .replace("name: hubble-ui", "name: cilium-plain"))})
+    result = render(root)
+    assert "aws-cni" in excluded(result)["HelmRelease/cilium"]
+    assert "HelmRelease/cilium-plain" in kept(result)
+
+
+TERRAFORM = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: terraform-aws-vpc, namespace: flux-system}
+spec: {interval: 1h, url: 'https://github.com/terraform-aws-modules/terraform-aws-vpc', ref: {tag: v5.0.0}}
+---
+apiVersion: infra.contrib.fluxcd.io/v1alpha2
+kind: Terraform
+metadata: {name: vpc, namespace: flux-system}
+spec:
+  interval: 1h
+  path: ./
+  approvePlan: auto
+  sourceRef: {kind: GitRepository, name: terraform-aws-vpc}
+  vars: [{name: cidr, value: 10.0.0.0/16}]
+---
+apiVersion: infra.contrib.fluxcd.io/v1alpha2
+kind: Terraform
+metadata: {name: buckets, namespace: flux-system}
+spec:
+  interval: 1h
+  path: ./terraform/buckets
+  sourceRef: {kind: GitRepository, name: flux-system}
+  backendConfig: {customConfiguration: 'backend "s3" { bucket = "tf-state" }'}
+---
+apiVersion: infra.contrib.fluxcd.io/v1alpha2
+kind: Terraform
+metadata: {name: local-thing, namespace: flux-system}
+spec: {interval: 1h, path: ./terraform/local, sourceRef: {kind: GitRepository, name: flux-system}}
+"""
+
+CAPA = """\
+apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata: {name: workload, namespace: default}
+spec:
+  infrastructureRef: {apiVersion: infrastructure.cluster.x-k8s.io/v1beta2, kind: AWSManagedCluster, name: workload}
+  controlPlaneRef: {apiVersion: controlplane.cluster.x-k8s.io/v1beta2, kind: AWSManagedControlPlane, name: workload-cp}
+---
+apiVersion: infrastructure.cluster.x-k8s.io/v1beta2
+kind: AWSManagedCluster
+metadata: {name: workload, namespace: default}
+spec: {}
+---
+apiVersion: controlplane.cluster.x-k8s.io/v1beta2
+kind: AWSManagedControlPlane
+metadata: {name: workload-cp, namespace: default}
+spec: {region: eu-west-1, identityRef: {kind: AWSClusterRoleIdentity, name: workload}}
+---
+apiVersion: infrastructure.cluster.x-k8s.io/v1beta2
+kind: AWSClusterRoleIdentity
+metadata: {name: workload}
+spec: {roleARN: 'arn:aws:iam::123456789012:role/capa', sourceIdentityRef: {kind: AWSClusterControllerIdentity, name: default}}
+---
+apiVersion: infrastructure.cluster.x-k8s.io/v1beta2
+kind: AWSClusterControllerIdentity
+metadata: {name: default}
+spec: {allowedNamespaces: {}}
+"""
+
+CROSSPLANE = """\
+apiVersion: pkg.crossplane.io/v1
+kind: Configuration
+metadata: {name: platform-ref-aws}
+spec: {package: 'xpkg.upbound.io/upbound/platform-ref-aws:v0.9.0'}
+---
+apiVersion: pkg.crossplane.io/v1
+kind: Configuration
+metadata: {name: app-config}
+spec: {package: 'xpkg.upbound.io/acme/configuration-app:v1.0.0'}
+---
+apiVersion: iam.aws.crossplane.io/v1beta1
+kind: Role
+metadata: {name: karpenter-node}
+spec: {forProvider: {assumeRolePolicyDocument: '{}'}}
+"""
+
+
+def test_6_terraform_capa_and_crossplane_aws_objects_are_left_out(tmp_path: Path) -> None:
+    root = repo(tmp_path, {
+        "clusters/dev/infra.yaml": ks("infra", "./infra"),
+        "infra/terraform.yaml": TERRAFORM, "infra/capa.yaml": CAPA, "infra/crossplane.yaml": CROSSPLANE,
+        "infra/keep.yaml": cm("keep-me")})
+    result = render(root)
+    out = excluded(result)
+    for name in ("Terraform/vpc", "Terraform/buckets", "GitRepository/terraform-aws-vpc", "Cluster/workload",
+                 "AWSManagedCluster/workload", "AWSManagedControlPlane/workload-cp",
+                 "AWSClusterRoleIdentity/workload", "AWSClusterControllerIdentity/default",
+                 "Configuration/platform-ref-aws", "Role/karpenter-node"):
+        assert name in out, (name, sorted(out))
+    assert "AWS" in out["Terraform/vpc"] and "s3" in out["Terraform/buckets"]
+    assert "AWS provider" in out["Configuration/platform-ref-aws"]
+    assert kept(result) == {"ConfigMap/keep-me", "Terraform/local-thing", "Configuration/app-config"}
+
+
+def test_6_a_wholly_aws_kustomization_is_left_out_without_demanding_its_substitute_from(tmp_path: Path) -> None:
+    root = repo(tmp_path, {
+        "clusters/dev/karpenter.yaml": ks("karpenter", "./karpenter",
+                                          "postBuild:\n  substituteFrom: [{kind: ConfigMap, name: terraform-outputs}]\n"),
+        "karpenter/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: karpenter}\n",
+        "karpenter/release.yaml": (HELM_SOURCE.format(name="karpenter", ns="karpenter", url="oci://public.ecr.aws/karpenter")
+                                   + "---\n" + release("karpenter", "karpenter",
+                                                       "{settings: {clusterName: '${CLUSTER_NAME}'}}", ns="karpenter",
+                                                       extra="  valuesFrom: [{kind: ConfigMap, name: karpenter-values}]\n")
+                                   + "---\n" + cm("karpenter-values", "{values.yaml: 'replicas: ${KARPENTER_REPLICAS}'}",
+                                                   namespace="karpenter")),
+        "karpenter/role.yaml": ("apiVersion: iam.aws.crossplane.io/v1beta1\nkind: Role\n"
+                                "metadata: {name: 'karpenter-${CLUSTER_NAME}'}\nspec: {forProvider: {}}\n"),
+        "clusters/dev/apps.yaml": ks("apps", "./apps"), "apps/cm.yaml": cm("app")})
+    result = render(root)  # strict: terraform-outputs is not demanded, nothing of it is applied
+    assert "Kustomization/karpenter" in excluded(result)
+    assert result.missing_objects == [] and kept(result) == {"ConfigMap/app"}
+    profile = init(root)  # nothing to fill in for it, and the profile renders as written
+    assert "terraform-outputs" not in profile.read_text() and "TODO:" not in profile.read_text()
+    assert kept(render_environment(load_profile(profile), "x", platform=root)) == {"ConfigMap/app"}
+
+
+def test_6_external_dns_with_its_provider_in_an_unseen_values_from_is_said_not_assumed(tmp_path: Path) -> None:
+    root = repo(tmp_path, {
+        "clusters/dev/dns.yaml": ks("dns", "./dns"),
+        "dns/release.yaml": (HELM_SOURCE.format(name="external-dns", ns="default",
+                                                url="https://kubernetes-sigs.github.io/external-dns/")
+                             + "---\n" + release("external-dns", "external-dns", ns="default",
+                                                 extra="  valuesFrom: [{kind: ConfigMap, name: dns-values}]\n"))})
+    result = render(root)
+    assert "HelmRelease/external-dns" in kept(result)  # not assumed to be aws
+    (warning,) = [w.message for w in result.warnings if "external-dns" in w.message]
+    assert "ConfigMap default/dns-values" in warning and "devenv cannot see" in warning
+    assert "profile" in warning and "exclude" in warning
+    # following the warning: the profile leaves it out
+    (root / "profile.yaml").write_text(PROFILE + "exclude: [default/external-dns]\n")
+    result = render(root)
+    assert "listed in the profile's exclude" in excluded(result)["HelmRelease/external-dns"]
+    assert not [w for w in result.warnings if "external-dns" in w.message]
+    # the values in the repository decide it as before
+    (root / "profile.yaml").write_text(PROFILE)
+    (root / "dns/values.yaml").write_text(cm("dns-values", "{values.yaml: 'provider: {name: aws}'}"))
+    assert "chart external-dns with provider aws" in excluded(render(root))["HelmRelease/external-dns"]
