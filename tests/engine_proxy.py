@@ -1,5 +1,7 @@
-"""A unix-socket proxy in front of the real Docker engine that hangs up after a set number of HTTP
-requests: the engine "goes away" part-way through a command, without touching the real engine."""
+"""A unix-socket proxy in front of the real Docker engine that counts the HTTP requests crossing it and hangs
+up after a set number of them: the engine "goes away" part-way through a command (the reliability suite), or
+stands at another socket path for a docker context (tests/integration/test_docker_context.py), without
+touching the real engine. Shared by the suites, as tests/dead_sockets.py is."""
 
 from __future__ import annotations
 
