@@ -1,4 +1,8 @@
-#!/bin/sh
+#!/bin/bash
+# bash, not sh: Debian's /bin/sh (dash) drops environment variables whose names are not shell names
+# (`discovery.type=single-node`) from what it passes on, so the node never saw them and every start waited
+# for a cluster bootstrap; bash passes them through to java untouched.
+#
 # The entry point of devenv's offline OpenSearch image, with the official image's contract as far as
 # devenv uses it: settings from environment variables named like settings (`discovery.type=single-node`,
 # read by the Java main), the heap and other JVM flags from OPENSEARCH_JAVA_OPTS (after the defaults, so
