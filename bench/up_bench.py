@@ -55,7 +55,8 @@ RESULTS = ROOT / "bench" / "results" / "up.json"
 ORDER = ["floor", "devenv (lib)", "devenv (cli)", "devenv (script)", "compose up --wait", "testcontainers",
          "re-up (lib)", "re-up (cli)",
          "down (floor: docker rm -f -v)", "down (lib)", "down (cli)"]
-CLI_TO_LIB = 1.05  # issue 13: the command within 1.05x of the library call it makes
+# issue 13's "CLI within 1.05x of the library" is withdrawn by issue 20 (the docker SDK, ~0.1 s per command that
+# talks to the engine, accepted): cli / lib is still reported, as a figure, without a target
 TARGETS = {"devenv (lib)": ("ratio", 1.15), "devenv (cli)": ("ratio", 1.15),
            "re-up (lib)": ("seconds", 0.5), "re-up (cli)": ("seconds", 0.5),
            "down (lib)": ("seconds", 3.0), "down (cli)": ("seconds", 3.0)}
@@ -320,7 +321,6 @@ def _report(samples: dict[str, list[float]], runs: int, compose_argv: list[str] 
     lib, cli = rows.get("devenv (lib)"), rows.get("devenv (cli)")
     if lib and cli:
         cli["ratio_to_lib"] = round(cli["median_s"] / lib["median_s"], 3)
-        cli["meets_target_to_lib"] = cli["ratio_to_lib"] <= CLI_TO_LIB
     script = rows.get("devenv (script)")
     if script and cli:
         cli["ratio_to_script"] = round(cli["median_s"] / script["median_s"], 3)
@@ -348,8 +348,7 @@ def _print(report: dict) -> None:
             continue
         verdict = "" if "target" not in row else f"{row['target']}: {'met' if row['meets_target'] else 'MISSED'}"
         if "ratio_to_lib" in row:
-            verdict += (f"; {row['ratio_to_lib']:.2f}x the lib (<= {CLI_TO_LIB}x: "
-                        f"{'met' if row['meets_target_to_lib'] else 'MISSED'})")
+            verdict += f"; {row['ratio_to_lib']:.2f}x the lib"
         if "ratio_to_script" in row:
             verdict += f"; {row['ratio_to_script']:.2f}x the script"
         print(f"{name:<32} {row['median_s']:>7.3f}s {row['min_s']:>7.3f}s {row['max_s']:>7.3f}s "
