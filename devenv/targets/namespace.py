@@ -164,9 +164,10 @@ class NamespaceTarget:
         """The Secrets the profile says the shared cluster holds in the namespace (for the registry or Git):
         warn, naming each, when one is not there, since its source would never become Ready."""
         spec = plan.profile.namespace
+        auth = {} if plan.from_git else self.registry_auth(plan)  # none with $DEVENV_REGISTRY
         named = ([("namespace.git.secretRef", spec.git_secret)] if plan.from_git else
-                 [("namespace.registry.secretRef", spec.registry_secret),
-                  ("namespace.registry.certSecretRef", spec.registry_cert_secret)])
+                 [(f"namespace.registry.{key}", auth[key]["name"]) for key in ("secretRef", "certSecretRef")
+                  if key in auth])
         for field_name, secret in named:
             if secret and kube.get({"apiVersion": "v1", "kind": "Secret",
                                     "metadata": {"name": secret, "namespace": plan.namespace}}) is None:

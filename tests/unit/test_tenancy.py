@@ -298,3 +298,59 @@ def test_a_chart_source_in_another_namespace_becomes_a_copy_in_the_environments_
     assert unknown["spec"]["chartRef"]["namespace"] == "shared"  # left as it is, and reported
     same = {"spec": {"chart": {"spec": {"sourceRef": {"kind": "HelmRepository", "name": "c"}}}}}
     assert tenancy.chart_source_in_tenant(same, "devenv-x", {}) == ([], [], None)
+
+
+class _Said:
+    def __init__(self):
+        self.warnings: list[str] = []
+
+    def note(self, text):
+        pass
+
+    def warn(self, text):
+        self.warnings.append(text)
+
+
+class _Reads:
+    """The kube seam's `get` over a few objects, refusing (403) reads in flux-system when `forbidden`."""
+
+    def __init__(self, objects, forbidden=False):
+        self.objects = {(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]): o for o in objects}
+        self.forbidden = forbidden
+
+    def get(self, ref, missing_ok=True):
+        from devenv.errors import KubeError
+
+        meta = ref["metadata"]
+        if self.forbidden and meta["namespace"] == "flux-system":
+            raise KubeError(f"cannot get {ref['kind']} flux-system/{meta['name']}: forbidden (Forbidden 403)")
+        return self.objects.get((ref["kind"], meta["namespace"], meta["name"]))
+
+
+def test_up_warns_of_a_profile_secret_the_namespace_lacks_and_of_an_unlocked_flux(tmp_path, monkeypatch, caplog):
+    import logging
+
+    from devenv.plan import make_plan
+    from devenv.profiles import EMBEDDED_PLATFORM
+    from devenv.targets.namespace import NamespaceTarget
+
+    monkeypatch.setenv("DEVENV_CONTEXTS", "dev-eks")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("DEVENV_REGISTRY", raising=False)
+    profile = load_profile(_branch_profile(tmp_path, "  registry: {host: r.example/devenv, secretRef: pull, "
+                                                     "certSecretRef: corp-ca}\n"))
+    plan = make_plan("x", profile, platform=EMBEDDED_PLATFORM, context="dev-eks")
+    held = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "corp-ca", "namespace": plan.namespace}}
+    said = _Said()
+    NamespaceTarget().check_secrets(_Reads([held]), plan, said)
+    assert len(said.warnings) == 1 and f"Secret {plan.namespace}/pull (namespace.registry.secretRef" in said.warnings[0]
+
+    open_flux = [{"kind": "Deployment", "metadata": {"name": c, "namespace": "flux-system"}, **_controller()}
+                 for c in ("kustomize-controller", "helm-controller")]
+    said = _Said()
+    NamespaceTarget().check_lockdown(_Reads(open_flux), said)
+    assert len(said.warnings) == 1 and "--no-cross-namespace-refs=true" in said.warnings[0]
+    said = _Said()
+    with caplog.at_level(logging.INFO, logger="devenv.targets.namespace"):
+        NamespaceTarget().check_lockdown(_Reads(open_flux, forbidden=True), said)
+    assert said.warnings == [] and "not checked" in caplog.text  # silent, but -v says why
