@@ -1,7 +1,12 @@
-"""Render bench: `devenv render` of a generated 60-service platform against raw kustomize builds of
-the same Flux Kustomization paths, side by side in one run, interleaved, medians of several runs.
+"""Render bench: `devenv render` against raw kustomize builds of the same Flux Kustomization paths, side by
+side in one run, interleaved, medians of several runs, on three workloads:
 
-    python bench/render_bench.py [--services 60] [--runs 7]
+  generated  a generated 60-service platform shaped like components/ (bench/gen_platform.py)
+  embedded   the embedded platform (components/, cluster folder clusters/production, profile local)
+  cases      the render cases of tests/data/render-cases/ (each a tiny repository with its own profile):
+             one `devenv render` per case, all at once, against every raw build of every case at once
+
+    python bench/render_bench.py [--services 60] [--runs 7] [--workloads generated,embedded,cases]
 
 Compared (each a whole command, as a user runs it, Python start-up included for devenv):
   raw-sequential  `kubectl kustomize <path>` (or `kustomize build`) for every path, one after another:
@@ -9,6 +14,8 @@ Compared (each a whole command, as a user runs it, Python start-up included for 
   raw-parallel    the same builds, all at once (the floor for any tool that shells out to kustomize)
   devenv          `devenv render NAME --platform DIR -o -` : every build, plus the Flux spec on top,
                   AWS exclusions and adaptations, and strict post-build substitution
+A path without a kustomization file is built by kustomize-controller from the files it lists, which raw
+kustomize cannot do: it is left out of the raw builds (devenv reads such folders in Python).
 devenv's modules are compiled to bytecode first (python -m compileall), as a regular `pip install` has them;
 the raw builds are Go binaries and are timed as they are. Load averages at the start and the end are recorded.
 Writes a table to stdout and bench/results/render.json.
@@ -33,6 +40,8 @@ import yaml
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 MIRROR = "clusters/production"
+CASES = ROOT / "tests" / "data" / "render-cases"
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
 def kustomize_argv(path: Path) -> list[str]:
@@ -41,16 +50,57 @@ def kustomize_argv(path: Path) -> list[str]:
     return ["kubectl", "kustomize", "--load-restrictor", "LoadRestrictionsNone", str(path)]
 
 
-def kustomization_paths(platform: Path) -> list[Path]:
-    """The spec.path of every Flux Kustomization in the mirrored cluster folder, but the bootstrap one."""
-    paths = []
-    for file in sorted((platform / MIRROR).rglob("*.yaml")):
-        for doc in yaml.safe_load_all(file.read_text()):
-            if isinstance(doc, dict) and doc.get("kind") == "Kustomization" and "spec" in doc:
-                path = doc["spec"]["path"].removeprefix("./")
-                if path != MIRROR:
-                    paths.append(platform / path)
-    return paths
+def kustomization_paths(platform: Path, mirror: str = MIRROR) -> list[Path]:
+    """The spec.path of every Flux Kustomization in the mirrored cluster folder and in what those paths hold
+    (nested ones), but the bootstrap one; only folders raw kustomize can build (with a kustomization file)."""
+    paths: list[Path] = []
+    pending = [platform / mirror]
+    seen: set[Path] = set()
+    while pending:
+        folder = pending.pop(0)
+        if folder in seen or not folder.is_dir():
+            continue
+        seen.add(folder)
+        for file in sorted(folder.rglob("*.yaml")):
+            try:
+                docs = list(yaml.safe_load_all(file.read_text()))
+            except yaml.YAMLError:
+                continue
+            for doc in docs:
+                if isinstance(doc, dict) and doc.get("kind") == "Kustomization" and isinstance(doc.get("spec"), dict):
+                    path = str(doc["spec"].get("path") or "./").removeprefix("./").rstrip("/")
+                    if path == mirror or "$" in path:
+                        continue
+                    target = platform / path
+                    if target.is_dir() and target != platform / mirror and target not in paths:
+                        paths.append(target)
+                        pending.append(target)
+    return [p for p in paths if any((p / name).is_file() for name in KUSTOMIZATION_FILES)]
+
+
+def run_all(argvs: list[list[str]], *, check: bool = True) -> None:
+    with ThreadPoolExecutor(max_workers=max(1, len(argvs))) as pool:
+        list(pool.map(lambda argv: subprocess.run(argv, check=check, capture_output=True), argvs))
+
+
+def workload(name: str, work: Path, services: int) -> tuple[list[Path], list[list[str]]]:
+    """(raw build paths, devenv commands) of a workload."""
+    devenv = [sys.executable, "-m", "devenv", "render", "bench"]
+    if name == "generated":
+        platform = work / "platform"
+        subprocess.run([sys.executable, str(HERE / "gen_platform.py"), str(platform), "--services", str(services)],
+                       check=True, capture_output=True)
+        return kustomization_paths(platform), [devenv + ["--profile", "local", "--platform", str(platform), "-o", "-"]]
+    if name == "embedded":
+        return (kustomization_paths(ROOT / "components"),
+                [devenv + ["--profile", "local", "--platform", str(ROOT / "components"), "-o", "-"]])
+    cases = sorted(p for p in CASES.iterdir() if (p / "profile.yaml").is_file())
+    paths = [path for case in cases for path in kustomization_paths(case, "clusters/dev")]
+    # a case folder raw kustomize refuses (an empty kustomization.yaml, which kustomize-controller builds
+    # to nothing) is no build to time
+    buildable = [p for p in paths if subprocess.run(kustomize_argv(p), capture_output=True).returncode == 0]
+    return buildable, [devenv + ["--profile", str(case / "profile.yaml"), "--platform", str(case),
+                                 "--skip-unbuildable", "-o", "-"] for case in cases]
 
 
 def timed(fn) -> float:
@@ -63,62 +113,65 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--services", type=int, default=60)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--workloads", default="generated,embedded,cases")
     args = parser.parse_args()
+    names = [n for n in args.workloads.split(",") if n]
 
     work = Path(tempfile.mkdtemp(prefix="devenv-render-bench-"))
+    results: dict[str, dict] = {}
     try:
-        platform = work / "platform"
-        subprocess.run([sys.executable, str(HERE / "gen_platform.py"), str(platform), "--services", str(args.services)],
-                       check=True, capture_output=True)
-        paths = kustomization_paths(platform)
         # what a user's install has: pip compiles .pyc for a regular install (an editable one writes them on its
         # first run, unless PYTHONDONTWRITEBYTECODE is set, as in this sandbox)
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "devenv")], check=True,
                        capture_output=True)
-        load_at_start = [round(x, 2) for x in os.getloadavg()]
-        devenv = [sys.executable, "-m", "devenv", "render", "bench", "--profile", "local",
-                  "--platform", str(platform), "-o", "-"]
+        for name in names:
+            paths, commands = workload(name, work, args.services)
+            load_at_start = [round(x, 2) for x in os.getloadavg()]
 
-        def raw_sequential() -> None:
-            for path in paths:
-                subprocess.run(kustomize_argv(path), check=True, capture_output=True)
+            def raw_sequential() -> None:
+                for path in paths:
+                    subprocess.run(kustomize_argv(path), check=True, capture_output=True)
 
-        def raw_parallel() -> None:
-            with ThreadPoolExecutor(max_workers=len(paths)) as pool:
-                list(pool.map(lambda p: subprocess.run(kustomize_argv(p), check=True, capture_output=True), paths))
+            def raw_parallel() -> None:
+                run_all([kustomize_argv(p) for p in paths])
 
-        def render() -> None:
-            subprocess.run(devenv, check=True, capture_output=True)
+            def render() -> None:
+                run_all(commands, check=name != "cases")  # a case may fail on purpose (it says why)
 
-        tools = {"raw-sequential": raw_sequential, "raw-parallel": raw_parallel, "devenv": render}
-        render()  # warm the file system cache for every tool alike
-        raw_sequential()
-        samples: dict[str, list[float]] = {name: [] for name in tools}
-        for _ in range(args.runs):  # interleaved, so every tool shares the machine's noise
-            for name, fn in tools.items():
-                samples[name].append(timed(fn))
+            tools = {"raw-sequential": raw_sequential, "raw-parallel": raw_parallel, "devenv": render}
+            render()  # warm the file system cache for every tool alike
+            raw_sequential()
+            samples: dict[str, list[float]] = {tool: [] for tool in tools}
+            for _ in range(args.runs):  # interleaved, so every tool shares the machine's noise
+                for tool, fn in tools.items():
+                    samples[tool].append(timed(fn))
+            medians = {tool: statistics.median(values) for tool, values in samples.items()}
+            results[name] = {
+                "raw_builds": len(paths), "devenv_processes": len(commands), "runs": args.runs,
+                "median_seconds": medians,
+                "ratio_to_raw_sequential": {t: m / medians["raw-sequential"] for t, m in medians.items()},
+                "ratio_to_raw_parallel": {t: m / medians["raw-parallel"] for t, m in medians.items()},
+                "samples": samples,
+                "load_average": {"start": load_at_start, "end": [round(x, 2) for x in os.getloadavg()]},
+            }
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    medians = {name: statistics.median(values) for name, values in samples.items()}
-    floor = medians["raw-sequential"]
-    result = {
-        "services": args.services, "kustomizations": len(paths), "runs": args.runs,
-        "kustomize": " ".join(kustomize_argv(Path("PATH"))[:-1]),
-        "median_seconds": medians, "ratio_to_raw_sequential": {n: m / floor for n, m in medians.items()},
-        "ratio_to_raw_parallel": {n: m / medians["raw-parallel"] for n, m in medians.items()},
-        "samples": samples,
-        "bytecode": "devenv's modules compiled beforehand (python -m compileall), as a regular pip install has them",
-        "load_average": {"start": load_at_start, "end": [round(x, 2) for x in os.getloadavg()]},
-    }
-    print(f"render bench: {args.services} services, {len(paths)} Flux Kustomizations, median of {args.runs} runs; "
-          f"load average {result['load_average']['start']} at the start, {result['load_average']['end']} at the end")
-    print(f"{'tool':<16}{'median s':>10}{'x raw-seq':>11}{'x raw-par':>11}")
-    for name, median in medians.items():
-        print(f"{name:<16}{median:>10.3f}{median / floor:>11.2f}{median / medians['raw-parallel']:>11.2f}")
+    for name, result in results.items():
+        medians = result["median_seconds"]
+        print(f"render bench, {name}: {result['raw_builds']} raw kustomize builds, {result['devenv_processes']} devenv "
+              f"process(es), median of {args.runs} runs; load average {result['load_average']['start']} at the start, "
+              f"{result['load_average']['end']} at the end")
+        print(f"{'tool':<16}{'median s':>10}{'x raw-seq':>11}{'x raw-par':>11}")
+        for tool, median in medians.items():
+            print(f"{tool:<16}{median:>10.3f}{median / medians['raw-sequential']:>11.2f}"
+                  f"{median / medians['raw-parallel']:>11.2f}")
+        print()
     out = HERE / "results" / "render.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out.write_text(json.dumps({"services": args.services, "kustomize": " ".join(kustomize_argv(Path("PATH"))[:-1]),
+                               "bytecode": "devenv's modules compiled beforehand (python -m compileall), as a regular "
+                                           "pip install has them", "workloads": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -945,8 +945,9 @@ class _Renderer:
             elif target == ("Secret", env.namespace, env.secret_name):
                 lines += [f"  # {read}", "  environment:", "    secretData:"] + [f"      {n}" for n in new]
             elif target in self.generated:
-                lines += [f"  # {read}: under the profile's substituteFrom entry for it", "  substituteFrom:",
-                          f"    - {{kind: {kind}, name: {name}, namespace: {namespace}}}", "      data:"]
+                lines += [f"  # {read}: in the profile's substituteFrom entry for it, beside its other keys",
+                          "  substituteFrom:", f"    - kind: {kind}", f"      name: {name}",
+                          f"      namespace: {namespace}", "      data:"]
                 lines += [f"        {n}" for n in new]
             else:
                 committed = self.found.get(target)

@@ -561,3 +561,55 @@ def test_6_external_dns_with_its_provider_in_an_unseen_values_from_is_said_not_a
     (root / "profile.yaml").write_text(PROFILE)
     (root / "dns/values.yaml").write_text(cm("dns-values", "{values.yaml: 'provider: {name: aws}'}"))
     assert "chart external-dns with provider aws" in excluded(render(root))["HelmRelease/external-dns"]
+
+
+# -- devenv init on each case --------------------------------------------------------------------
+
+INIT_CASES = {
+    "8-anchor-merge": {"clusters/dev/apps.yaml": ks("apps", "./apps"),
+                       "apps/cm.yaml": ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: default, "
+                                        "labels: &l {x: '1'}, annotations: &l {x: '2'}}\ndata:\n  <<: *l\n")},
+    "8-variable-path": {"clusters/dev/apps.yaml": ks("apps", "./clusters/${CLUSTER_NAME}/apps")},
+    "7-sops-string-data": {"clusters/dev/apps.yaml": ks("apps", "./apps", "decryption: {provider: sops}\n"),
+                           "apps/s.yaml": ("apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: default}\n"
+                                           "stringData: {TOKEN: 'ENC[x]'}\nsops: {version: 3.8.1}\n")},
+    "3-nothing-renders": {"clusters/dev/vars.yaml": cm("cluster-vars", "{A: b}", namespace="flux-system"),
+                          "clusters/dev/apps.yaml": ks("apps", "./", source="{kind: OCIRepository, name: gone}")},
+    "6-aws-pieces": {"clusters/dev/infra.yaml": ks("infra", "./infra"), "infra/issuers.yaml": ISSUERS,
+                     "infra/terraform.yaml": TERRAFORM, "infra/capa.yaml": CAPA, "infra/crossplane.yaml": CROSSPLANE},
+    "4-committed-vars": {
+        "clusters/dev/vars.yaml": cm("cluster-vars", "{CLUSTER_NAME: prod}", namespace="flux-system"),
+        "clusters/dev/apps.yaml": ks("apps", "./apps", "postBuild:\n  substituteFrom: [{kind: ConfigMap, name: cluster-vars}]\n"),
+        "apps/cm.yaml": cm("app", "{c: '${CLUSTER_NAME}', d: '${APP_DOMAIN}'}")},
+}
+
+
+@pytest.mark.parametrize("case", sorted(INIT_CASES))
+def test_init_writes_a_profile_that_renders_or_says_per_todo_what_to_fill_in(tmp_path: Path, case: str) -> None:
+    root = repo(tmp_path, INIT_CASES[case])
+    profile = init(root)
+    text = profile.read_text()
+    todos = [line for line in text.splitlines() if "# TODO" in line]
+    for todo in todos:  # what to fill in, and where the variable is read
+        assert "used in" in todo and "Kustomization" in todo, todo
+    out = CliRunner().invoke(app, ["render", "x", "--platform", str(root), "--profile", str(profile),
+                                   "--skip-unbuildable"])
+    assert out.exit_code != 70 and "Traceback" not in out.stderr, out.stderr
+    if todos:
+        names = [t.split("#")[1].split(":")[0].strip() for t in todos]
+        assert all(n in out.stderr for n in names), (names, out.stderr)  # the render names each one left
+    else:
+        assert out.exit_code == 0, out.stderr
+
+
+def test_1_the_lines_for_an_object_the_profile_generates_are_valid_profile_yaml(tmp_path: Path) -> None:
+    root = repo(tmp_path, {
+        "clusters/dev/apps.yaml": ks("apps", "./apps", "postBuild:\n  substituteFrom: [{kind: ConfigMap, name: cluster-vars}]\n"),
+        "apps/cm.yaml": cm("app", "{c: '${CLUSTER_NAME}', d: '${APP_DOMAIN}'}")}, VARS_PROFILE)
+    with pytest.raises(SubstitutionError) as caught:
+        render(root)
+    text = "\n".join(caught.value.context)
+    assert "in the profile's substituteFrom entry for it" in text
+    block = text[text.index("  substituteFrom:"):]
+    assert yaml.safe_load("\n".join(line[2:] for line in block.splitlines())) == {"substituteFrom": [
+        {"kind": "ConfigMap", "name": "cluster-vars", "namespace": "flux-system", "data": {"APP_DOMAIN": "..."}}]}
