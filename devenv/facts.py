@@ -8,7 +8,12 @@ from typing import Mapping
 
 from devenv.profiles import Profile, ServiceSpec, render_template
 
-CONTAINER_PORTS = {"mariadb": 3306, "opensearch": 9200}
+CONTAINER_PORTS = {"mariadb": 3306, "opensearch": 9200, "aws": 5000}
+# The local AWS stand-in (an `aws` service, moto): its region, and the access key an AWS SDK needs to sign a
+# request at all. moto checks no signature, so these are placeholders, not credentials: they open nothing.
+AWS_REGION = "us-east-1"
+LOCAL_ACCESS_KEY_ID = "devenv-local"
+LOCAL_SECRET_ACCESS_KEY = "devenv-local-secret"
 # Shown where a value only exists once `devenv up` has generated it (offline render).
 GENERATED_PLACEHOLDER = "generated-by-devenv-up"
 
@@ -43,17 +48,40 @@ def service_facts(svc: ServiceSpec, endpoint: Endpoint, password: str | None) ->
             database=svc.database,
             url=f"mysql://{svc.user}@{endpoint.host}:{endpoint.port}/{svc.database}",
         )
+    elif svc.type == "aws":
+        facts.update(url=f"http://{endpoint.host}:{endpoint.port}", region=AWS_REGION,
+                     access_key_id=LOCAL_ACCESS_KEY_ID, secret_access_key=LOCAL_SECRET_ACCESS_KEY)
     else:
         facts["url"] = f"http://{endpoint.host}:{endpoint.port}"
     return facts
 
 
+def aws_values(profile: Profile, facts: Mapping[str, Mapping[str, str]]) -> tuple[dict[str, str], dict[str, str]]:
+    """What an AWS SDK reads to reach the profile's `aws` stand-in instead of AWS, as (ConfigMap, Secret) values:
+    the endpoint (AWS_ENDPOINT_URL, and AWS_ENDPOINT_URL_SECRETS_MANAGER, which SDKs prefer for that service),
+    the region (AWS_REGION for most SDKs, AWS_DEFAULT_REGION for boto3) and the local access key. Empty without
+    an aws service (or before its facts exist); with several, the first one's."""
+    svc = next((s for s in profile.services if s.type == "aws" and s.name in facts), None)
+    if svc is None:
+        return {}, {}
+    aws = facts[svc.name]
+    data = {"AWS_ENDPOINT_URL": aws["url"], "AWS_ENDPOINT_URL_SECRETS_MANAGER": aws["url"],
+            "AWS_REGION": aws["region"], "AWS_DEFAULT_REGION": aws["region"], "AWS_ACCESS_KEY_ID": aws["access_key_id"]}
+    return data, {"AWS_SECRET_ACCESS_KEY": aws["secret_access_key"]}
+
+
 def environment_values(profile: Profile, environment: str, facts: Mapping[str, Mapping[str, str]],
                        namespace: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
-    """The profile's environment templates filled in: (ConfigMap data, Secret data)."""
+    """The profile's environment templates filled in: (ConfigMap data, Secret data), after the variables of the
+    `aws` stand-in when the profile has one (a template of the profile's own with the same key wins)."""
     env = {"name": environment, "namespace": namespace or profile.environment.namespace}
-    data = {k: render_template(t, facts, env) for k, t in profile.environment.data.items()}
-    secret = {k: render_template(t, facts, env) for k, t in profile.environment.secret_data.items()}
+    data, secret = aws_values(profile, facts)
+    data.update({k: render_template(t, facts, env) for k, t in profile.environment.data.items()})
+    secret.update({k: render_template(t, facts, env) for k, t in profile.environment.secret_data.items()})
+    for key in profile.environment.data:
+        secret.pop(key, None)
+    for key in profile.environment.secret_data:
+        data.pop(key, None)
     return data, secret
 
 

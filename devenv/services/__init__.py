@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from devenv.services.aws import AWS
 from devenv.services.base import Swap
 from devenv.services.mariadb import MariaDB
 from devenv.services.opensearch import OpenSearch
 
-SWAPS: dict[str, Swap] = {swap.type: swap for swap in (MariaDB(), OpenSearch())}
+SWAPS: dict[str, Swap] = {swap.type: swap for swap in (MariaDB(), OpenSearch(), AWS())}
 
 
 def swap_for(service_type: str) -> Swap:

@@ -19,10 +19,10 @@ from typing import Callable
 from devenv import docker, labels
 from devenv.cache import Cache
 from devenv.errors import DevenvError, ImageUnavailable, InvalidInput, PortTaken
-from devenv.facts import Endpoint
+from devenv.facts import Endpoint, cluster_facts
 from devenv.plan import Plan, ServicePlan
 from devenv.profiles import FACTS, ServiceSpec
-from devenv.services import swap_for
+from devenv.services import SWAPS, swap_for
 from devenv.services.base import wait_until_ready
 from devenv.targets import EnvironmentState, Progress, ServiceState, Silent, UpResult, say_retained
 from devenv.timings import phase
@@ -176,6 +176,7 @@ class _Run:
         jobs = [lambda svc=svc: self.bring_up(svc, actions[svc.name], credentials[svc.name]) for svc in plan.services]
         states = self.run_parallel(jobs)
         changes = [f"{svc.name}: {_CHANGE[actions[svc.name]]}" for svc in plan.services]
+        changes += self.seed_secrets(states, credentials)
         for container in extra:
             docker.remove(container)
             service = docker.label_of(container, labels.SERVICE)
@@ -221,8 +222,8 @@ class _Run:
             raise ImageUnavailable(
                 f"image {image} is not present locally and could not be pulled",
                 context=[err.message],
-                hint="check the registry is reachable, or point DEVENV_MARIADB_IMAGE / DEVENV_OPENSEARCH_IMAGE "
-                     "at an image that is present (`docker image ls`)",
+                hint="check the registry is reachable, or point " + " / ".join(s.image_variable for s in SWAPS.values())
+                     + " at an image that is present (`docker image ls`)",
             ) from None
 
     def create_network(self):
@@ -316,6 +317,36 @@ class _Run:
             health="ready", image=svc.image, endpoint=endpoint,
             facts=swap.facts(svc.spec, endpoint, credentials),
         )
+
+    def seed_secrets(self, states: list[ServiceState], credentials: dict[str, dict[str, str]]) -> list[str]:
+        """The profile's `secrets:` written to its aws stand-in, from the facts as the secrets' readers see them:
+        this machine's on the docker target, the kind network's on a kind cluster (its pods read them)."""
+        from devenv.services.aws import SeedingFailed, converge_secrets, secret_strings
+
+        declared = getattr(self.plan.profile, "secrets", ())  # (a profile without the section has none)
+        stand_ins = [s for s in states if s.type == "aws"]
+        if not stand_ins:
+            return []
+        facts = {s.name: dict(s.facts) for s in states}
+        if self.plan.target == "kind":
+            passwords = {s.name: s.facts["password"] for s in states if "password" in s.facts}
+            facts = cluster_facts(self.plan.profile, self.plan.environment, passwords=passwords)
+        env = {"name": self.plan.environment, "namespace": self.plan.profile.environment.namespace}
+        changes = []
+        for aws in stand_ins:
+            mine = [d for d in declared if d.service in (None, aws.name)]
+            wanted = secret_strings(mine, facts, env, credentials[aws.name]["seed"])
+            try:
+                with phase(f"{aws.name}: secrets"):
+                    changes += [f"{aws.name}: {line}" for line in
+                                converge_secrets(aws.endpoint, wanted, environment=self.plan.environment)]
+            except SeedingFailed as err:
+                container = self.containers.get(aws.container) or docker.get(self.client.containers, aws.container)
+                err.context = [*(err.context or []), f"last log lines of {aws.container}:",
+                               *(f"  {line}" for line in (docker.logs_tail(container) if container else []))]
+                err.hint = err.hint or f"`docker logs {aws.container}` shows the stand-in's whole log"
+                raise
+        return changes
 
     def uses_cache(self, svc: ServicePlan) -> bool:
         """A new data volume starts from the snapshot of its data, unless the cache is off, the swap has no
@@ -504,7 +535,7 @@ def _parallel(jobs: list[Callable]) -> list:
 
 def _identity(svc: ServicePlan) -> dict[str, str]:
     """The user and database a service's data is made for (labels on its volume and container)."""
-    if "user" not in FACTS[svc.type]:
+    if "user" not in FACTS.get(svc.type, ()):
         return {}
     return {labels.USER: svc.spec.user, labels.DATABASE: svc.spec.database}
 
@@ -540,7 +571,7 @@ def _service_state(container, volume, probe: bool) -> ServiceState:
     credentials = _credentials(volume) if volume is not None else {}
     facts: dict[str, str] = {}
     health = _health(state)
-    if kind in FACTS and endpoint is not None:
+    if kind in SWAPS and endpoint is not None:
         swap = swap_for(kind)
         spec = ServiceSpec(name=name, type=kind, version="", user=tags.get(labels.USER, "app"),
                            database=tags.get(labels.DATABASE, "app"))
