@@ -1,5 +1,6 @@
 """pytest fixtures giving tests the data services (or a whole environment) of a devenv profile: one
-environment per profile per test session, shared by pytest-xdist workers, removed when the run ends.
+environment per profile per test session, shared by pytest-xdist workers, removed when the run ends (by
+devenv.reaper when the run is killed).
 Fixtures and options only: creating, attaching and removing are `devenv.environments`' job."""
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--devenv-reuse", action="store_true",
                     help="leave the environment up after the run, and attach to it on the next run")
     group.addoption("--devenv-keep", action="store_true",
-                    help="leave the environment up after the run (remove it with `devenv down NAME`)")
+                    help="leave the environment up after the run, and when the run is killed (remove it with "
+                         "`devenv down NAME`); otherwise a killed run's environments are removed within seconds")
     group.addoption("--devenv-require", action="store_true",
                     help="fail the tests instead of skipping them when Docker, an image or a target's tools are "
                          f"missing (for CI; also {REQUIRE_VARIABLE}=docker, =cluster or =all)")

@@ -22,6 +22,7 @@ from devenv import labels
 
 POLL_INTERVAL = 0.25  # seconds between looks at the session's process
 REAP_DEADLINE = 600  # seconds a reap may take (an engine that hangs must not keep the watcher forever)
+SETTLE = 5  # seconds the watcher looks again after reaping (what the session's workers were still creating)
 
 
 def start(session: str, token: str, records: str | os.PathLike) -> int | None:
@@ -59,6 +60,11 @@ def watch(session: str, token: str, records: Path, *, poll: float = POLL_INTERVA
     _say(f"session {session}'s process {token} is gone without cleaning up: reaping its environments")
     signal.alarm(REAP_DEADLINE)
     removed = reap(session)
+    # An xdist worker of the session may still be finishing an `up` it had started: look again a few times
+    settle = time.monotonic() + SETTLE
+    while time.monotonic() < settle:
+        time.sleep(1)
+        removed += reap(session)
     shutil.rmtree(records, ignore_errors=True)
     return removed
 
