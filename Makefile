@@ -44,6 +44,12 @@ bench: $(STAMP)
 opensearch-image:
 	tests/lab/opensearch/build-image.sh $(OPENSEARCH_IMAGE)
 
+# moto's server mode (the `aws` service's stand-in) as an offline image (PyPI + Debian; cached by a build key).
+# Prints the tag last: export DEVENV_AWS_IMAGE=$$(make -s moto-image)
+.PHONY: moto-image
+moto-image:
+	tests/lab/moto/build-image.sh $(MOTO_IMAGE)
+
 lint: $(STAMP)
 	$(BIN)/lint-imports
 
