@@ -122,3 +122,24 @@ def test_an_sdk_reads_the_rds_secret_and_logs_in(tmp_path, new_env, monkeypatch)
     finally:
         environments.down(one)
         environments.down(two)
+
+
+def test_a_stand_in_that_does_not_answer_is_named_with_its_logs(tmp_path, new_env, monkeypatch) -> None:
+    """An image that is no moto server (MariaDB's, which exits without its root password): `up` stops naming the
+    aws service, what it waited for and the container's last log lines, and removes what it created."""
+    from docker_env import leftovers
+
+    from devenv.errors import ReadinessTimeout
+
+    monkeypatch.setenv("DEVENV_AWS_IMAGE", os.environ.get("DEVENV_MARIADB_IMAGE") or "mariadb:10.11")
+    monkeypatch.setenv("DEVENV_READY_TIMEOUT", "60")
+    name = new_env("aws")
+    profile = replace(_profile(tmp_path), services=(ServiceSpec(name="aws", type="aws", version=""),))
+    with pytest.raises(ReadinessTimeout) as failure:
+        environments.up(name, profile, cache=False)
+    err = failure.value
+    assert err.message.startswith("aws (aws) ")
+    assert any("Secrets Manager ListSecrets" in line for line in err.context)
+    logs = err.context[err.context.index("last log lines:") + 1:]
+    assert logs and any("MARIADB" in line or "password" in line.lower() for line in logs), err.context
+    assert leftovers(name) == []
