@@ -327,10 +327,7 @@ class _Run:
         stand_ins = [s for s in states if s.type == "aws"]
         if not stand_ins:
             return []
-        facts = {s.name: dict(s.facts) for s in states}
-        if self.plan.target == "kind":
-            passwords = {s.name: s.facts["password"] for s in states if "password" in s.facts}
-            facts = cluster_facts(self.plan.profile, self.plan.environment, passwords=passwords)
+        facts = readers_facts(self.plan, states)
         env = {"name": self.plan.environment, "namespace": self.plan.profile.environment.namespace}
         changes = []
         for aws in stand_ins:
@@ -485,6 +482,16 @@ class _Run:
 
 _CHANGE = {"keep": "unchanged", "create": "created", "recreate": "re-created (its configuration changed; data kept)",
            "renew": "re-created with a new expiry (it had expired; data kept)", "start": "started (it had stopped)"}
+
+
+def readers_facts(plan: Plan, states: list[ServiceState]) -> dict[str, dict[str, str]]:
+    """The services' facts as the readers of the stand-in's secrets see them: programs on this machine for the
+    docker target (the states' own facts), the cluster's pods for kind (container names on the kind network),
+    with the environment's real passwords either way."""
+    if plan.target != "kind":
+        return {s.name: dict(s.facts) for s in states}
+    passwords = {s.name: s.facts["password"] for s in states if "password" in s.facts}
+    return cluster_facts(plan.profile, plan.environment, passwords=passwords)
 
 
 def port_free(port: int) -> bool:

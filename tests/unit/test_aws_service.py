@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,23 @@ def test_secrets_need_an_aws_service(tmp_path) -> None:
     parse_secrets(validator, data["secrets"], (DB,))
     assert validator.problems == [f"{path}:2: secrets: secrets are seeded into an `aws` service: add one under "
                                   "services (e.g. `aws: {type: aws}`)"]
+
+
+def test_secrets_hold_the_facts_their_readers_see() -> None:
+    """On the docker target the secrets name this machine's ports; on kind the pods' view: the containers on the
+    kind network, at their container ports, with the same generated password."""
+    from devenv.plan import make_plan
+    from devenv.targets import ServiceState
+    from devenv.targets.docker import readers_facts
+
+    profile = _profile()
+    states = [ServiceState(name="db", type="mariadb", container="c", container_id=None, state="running",
+                           health="ready", facts=service_facts(DB, Endpoint("127.0.0.1", 33061), "pw-of-e1"))]
+    docker_plan = make_plan("e1", profile)
+    rds = json.loads(secret_strings([SecretSpec(name="s", from_service="db")], readers_facts(docker_plan, states),
+                                    {"name": "e1"}, seed="x")["s"])
+    assert (rds["host"], rds["port"], rds["password"]) == ("127.0.0.1", 33061, "pw-of-e1")
+    kind_plan = replace(docker_plan, target="kind")  # (a kind plan needs a platform folder; only its target counts)
+    rds = json.loads(secret_strings([SecretSpec(name="s", from_service="db")], readers_facts(kind_plan, states),
+                                    {"name": "e1"}, seed="x")["s"])
+    assert (rds["host"], rds["port"], rds["password"]) == ("devenv-e1-db", 3306, "pw-of-e1")
