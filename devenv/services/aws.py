@@ -61,6 +61,15 @@ def secretsmanager(endpoint: Endpoint, *, timeout: float = 10):
     )
 
 
+def boto3_session(facts: Mapping[str, str]):
+    """A boto3 Session for an `aws` service's facts (the pytest plugin's): its region and local access key; a
+    client from it still needs `endpoint_url=facts["url"]` unless AWS_ENDPOINT_URL is set."""
+    import boto3
+
+    return boto3.session.Session(aws_access_key_id=facts["access_key_id"],
+                                 aws_secret_access_key=facts["secret_access_key"], region_name=facts["region"])
+
+
 def generated_value(seed: str, secret: str, key: str, length: int) -> str:
     """A password derived from the environment's seed and where it is used: the same on every `up` of one
     environment, another in every other environment."""

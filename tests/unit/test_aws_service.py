@@ -227,3 +227,12 @@ def test_secrets_hold_the_facts_their_readers_see() -> None:
     rds = json.loads(secret_strings([SecretSpec(name="s", from_service="db")], readers_facts(kind_plan, states),
                                     {"name": "e1"}, seed="x")["s"])
     assert (rds["host"], rds["port"], rds["password"]) == ("devenv-e1-db", 3306, "pw-of-e1")
+
+
+def test_a_session_from_the_facts_reaches_the_stand_in(clean) -> None:
+    from devenv.services.aws import boto3_session
+
+    facts = service_facts(AWS, clean, None)
+    converge_secrets(clean, {"s": "v"}, environment="e1")
+    client = boto3_session(facts).client("secretsmanager", endpoint_url=facts["url"])
+    assert client.get_secret_value(SecretId="s")["SecretString"] == "v"
