@@ -1,4 +1,4 @@
-"""`devenv gc`: remove environments past their expiry and the leftovers of `up`s that were killed."""
+"""`devenv gc`: remove environments past their expiry, of dead test sessions, and the leftovers of `up`s that were killed."""
 
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ def command(
     Only what you made (the devenv.owner label: DEVENV_OWNER, else user.machine) is collected; another
     owner's environments and snapshots that would be are listed as kept, with whose they are, unless
     --owner or --all-owners names them. An incomplete environment whose `up` or test session (named in its
-    labels) still runs on this machine is kept whoever owns it.
+    labels) still runs on this machine is kept whoever owns it; an environment of a pytest session of this
+machine whose process is gone (devenv.session labels; the plugin's reaper normally gets there first) is
+collected at once.
 
     Example: devenv gc --dry-run
     """
