@@ -109,13 +109,40 @@ def timed(fn) -> float:
     return time.perf_counter() - started
 
 
+def breakdown(runs: int) -> dict:
+    """Python's start-up, devenv's imports for a render, a whole `devenv render` of a case that runs no
+    kustomize, and the one kustomize build the embedded platform needs (devenv reads its other folders in
+    Python): interleaved, medians."""
+    case = CASES / "r2-duplicate-anchor"
+    parts = {
+        "python start-up (python -c pass)": [sys.executable, "-c", "pass"],
+        "python + devenv's imports for render": [sys.executable, "-c", "import devenv.cli, devenv.cli.render, "
+                                                 "devenv.flux.render, devenv.profiles, devenv.naming"],
+        "devenv render of a case without kustomize": [sys.executable, "-m", "devenv", "render", "bench", "--profile",
+                                                      str(case / "profile.yaml"), "--platform", str(case), "-o", "-"],
+        "kustomize build of components' apps": kustomize_argv(ROOT / "components" / "apps" / "production"),
+        "devenv render of the embedded platform": [sys.executable, "-m", "devenv", "render", "bench", "--profile",
+                                                   "local", "--platform", str(ROOT / "components"), "-o", "-"],
+    }
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
+    samples: dict[str, list[float]] = {part: [] for part in parts}
+    for _ in range(runs):
+        for part, argv in parts.items():
+            samples[part].append(timed(lambda: subprocess.run(argv, check=True, capture_output=True)))
+    return {"median_seconds": {p: statistics.median(v) for p, v in samples.items()}, "samples": samples,
+            "load_average": {"start": load_at_start, "end": [round(x, 2) for x in os.getloadavg()]}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--services", type=int, default=60)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--workloads", default="generated,embedded,cases")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time Python's start-up, devenv's imports, a render without kustomize and one "
+                             "kustomize build of the embedded platform's apps")
     args = parser.parse_args()
-    names = [n for n in args.workloads.split(",") if n]
+    names = [n for n in args.workloads.split(",") if n and n != "breakdown"]
 
     work = Path(tempfile.mkdtemp(prefix="devenv-render-bench-"))
     results: dict[str, dict] = {}
@@ -157,7 +184,16 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
+    if "breakdown" in args.workloads.split(",") or args.breakdown:
+        results["breakdown"] = breakdown(args.runs)
     for name, result in results.items():
+        if name == "breakdown":
+            print(f"where a render's time goes (median of {args.runs} runs, load average "
+                  f"{result['load_average']['start']} at the start, {result['load_average']['end']} at the end):")
+            for part, median in result["median_seconds"].items():
+                print(f"  {part:<44}{median:>8.3f} s")
+            print()
+            continue
         medians = result["median_seconds"]
         print(f"render bench, {name}: {result['raw_builds']} raw kustomize builds, {result['devenv_processes']} devenv "
               f"process(es), median of {args.runs} runs; load average {result['load_average']['start']} at the start, "

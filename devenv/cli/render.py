@@ -67,9 +67,8 @@ def command(
 
       devenv render --platform ../fleet --profile ./profiles/dev-eu.yaml --format json | jq '.excluded'
     """
-    from devenv.flux import render as flux_render
     from devenv.naming import resolve_name
-    from devenv.profiles import load_profile
+    from devenv.profiles import EMBEDDED_PLATFORM, load_profile
 
     if out in ("json", "yaml", "table") and not Path(out).exists():
         raise InvalidInput(f"-o {out}: for `devenv render`, -o names a folder to write (one file per "
@@ -80,9 +79,16 @@ def command(
     prof = load_profile(profile)
     if validate_crds is not None:
         _check_crd_dir(validate_crds)
-    with output.step(f"rendering {prof.mirror} for {env_name} (profile {prof.name})"):
-        result = flux_render.render_environment(prof, env_name, platform=platform, strict=strict,
-                                                skip_unbuildable=skip_unbuildable)
+    cache, started = _head_start(prof, platform if platform is not None else EMBEDDED_PLATFORM)
+    from devenv.flux import render as flux_render  # the pipeline loads while the first builds run
+
+    try:
+        with output.step(f"rendering {prof.mirror} for {env_name} (profile {prof.name})"):
+            result = flux_render.render_environment(prof, env_name, platform=platform, strict=strict,
+                                                    skip_unbuildable=skip_unbuildable, build_cache=cache)
+    finally:
+        for thread in started:  # no build started ahead runs on after the command
+            thread.join()
     if validate_crds is not None:
         _validate(result, validate_crds)
     if explain:
@@ -106,6 +112,19 @@ def _environment_objects(result, show_secrets: bool) -> list[dict]:
     from devenv.flux.render import mask_secret
 
     return [obj if show_secrets else mask_secret(obj) for obj in result.environment_objects]
+
+
+def _head_start(prof, platform: Path) -> tuple[object | None, list]:
+    """A BuildCache into which the cluster folder's first kustomize builds are already running
+    (devenv.flux.prefetch), and their threads; (None, []) when there is nothing to start ahead."""
+    from devenv.flux.buildcache import BuildCache
+    from devenv.flux.prefetch import start
+
+    if not prof.mirror or prof.target == "namespace" or not Path(platform).is_dir() \
+            or "GitRepository/flux-system/flux-system" in prof.sources:  # the builds would be of another tree
+        return None, []
+    cache = BuildCache()
+    return cache, start(Path(platform), prof.mirror, cache, exclude=prof.exclude)
 
 
 def yaml_stream(result, *, show_secrets: bool = False) -> str:

@@ -25,6 +25,7 @@ from yaml.resolver import BaseResolver
 
 from devenv import process
 from devenv.errors import CommandFailed, PlatformError, ToolMissing
+from devenv.flux.buildcache import BuildCache  # noqa: F401 - where render, up and delivery import it from
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 BUILD_TIMEOUT = 180.0
@@ -689,30 +690,6 @@ def legacy_sorted(objects: list[dict]) -> list[dict]:
 
 
 # -- the workspace -------------------------------------------------------------------------------
-
-
-class BuildCache:
-    """`kustomize build` outputs shared by the renders of one command (`up` renders before it creates anything,
-    then again with the generated passwords), keyed by the folder and the kustomization written for it. Only
-    for renders of an unchanged tree moments apart: it does not look at the files."""
-
-    def __init__(self) -> None:
-        self._outputs: dict[tuple[str, str], str] = {}
-        self._lock = threading.Lock()
-
-    def has(self, directory: Path, kustomization: str) -> bool:
-        with self._lock:
-            return (str(directory), kustomization) in self._outputs
-
-    def build(self, directory: Path, kustomization: str, build: Callable[[], str]) -> str:
-        key = (str(directory), kustomization)
-        with self._lock:
-            if key in self._outputs:
-                return self._outputs[key]
-        output = build()
-        with self._lock:
-            self._outputs[key] = output
-        return output
 
 
 class Workspace:
