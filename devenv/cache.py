@@ -251,7 +251,8 @@ class Cache:
             if not reason:
                 continue
             if not owners.covers(snapshot.owner):
-                pruned.append(Pruned(snapshot.name, reason, skipped=owners.why_not(snapshot.owner), owner=snapshot.owner))
+                pruned.append(Pruned(snapshot.name, reason, skipped=owners.why_not(snapshot.owner),
+                                     owner=snapshot.owner))
                 continue
             pruned.append(self._remove(snapshot.key, snapshot.name, reason, dry_run, images=True, owner=snapshot.owner))
         leftovers = docker.labelled(self.client, {labels.MANAGED: "true", labels.CACHE_ROLE: "build"})

@@ -389,8 +389,8 @@ def _collect_namespaces(now: float, dry_run: bool, owners: labels.Owners) -> lis
             collected.append(Collected(env.name, reason, kept=owners.why_not(env.owner), owner=env.owner))
             continue
         if env.kept:
-            collected.append(Collected(env.name, reason, kept=f"labelled {labels.KEEP}=true on namespace {env.namespace}",
-                                       owner=env.owner))
+            kept = f"labelled {labels.KEEP}=true on namespace {env.namespace}"
+            collected.append(Collected(env.name, reason, kept=kept, owner=env.owner))
             continue
         try:
             with environment_lock(env.name, purpose="gc", timeout=0, remove_file=not dry_run):

@@ -1,4 +1,4 @@
-"""`devenv gc`: remove environments past their expiry, of dead test sessions, and the leftovers of `up`s that were killed."""
+"""`devenv gc`: remove expired environments, dead test sessions' ones, and what killed `up`s left."""
 
 from __future__ import annotations
 

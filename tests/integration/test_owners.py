@@ -28,9 +28,10 @@ class Owner:
         (self.home / "seed").mkdir(parents=True)
         (self.home / "seed" / "orders.sql").write_text(f"-- the data of {self.name}\n" + SEED.read_text())
         self.profile = self.home / "owner.yaml"
+        image = os.environ.get("DEVENV_MARIADB_IMAGE") or "mariadb:10.11"
         self.profile.write_text(
             "version: 1\nname: owner\ntarget: docker\nmirror: clusters/production\nservices:\n  db:\n"
-            f"    type: mariadb\n    version: \"10.11\"\n    image: {os.environ.get('DEVENV_MARIADB_IMAGE') or 'mariadb:10.11'}\n"
+            f"    type: mariadb\n    version: \"10.11\"\n    image: {image}\n"
             "    database: orders\n    user: orders\n    seed: [seed/orders.sql]\n")
 
     def env(self) -> dict[str, str]:
