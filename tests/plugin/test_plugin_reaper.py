@@ -144,3 +144,34 @@ def test_devenv_keep_keeps_a_killed_sessions_environment(tmp_path, env_names):
             proc.kill()
             proc.wait()
         environments.down(up["name"])
+
+
+def test_the_next_session_reaps_an_earlier_dead_sessions_environment(tmp_path, env_names):
+    """A session that died while no watcher could act (the machine rebooted, the watcher was killed with the
+    job) left a labelled environment: the next session's watcher removes it as it starts."""
+    import uuid
+
+    from devenv import labels
+
+    owner, earlier = f"reap-{uuid.uuid4().hex[:6]}", f"pytest-{uuid.uuid4().hex[:8]}"
+    env_names.append(earlier)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead = labels.process_token(child.pid)
+    child.wait()
+    now = int(time.time())
+    tags = {labels.MANAGED: "true", labels.ENVIRONMENT: earlier, labels.PROFILE: "test", labels.TARGET: "docker",
+            labels.OWNER: owner, labels.CREATED: str(now), labels.EXPIRES: str(now + 3600), labels.RUN: "r1",
+            labels.HOST: labels.host(), labels.SESSION: "earlier1", labels.SESSION_PROCESS: dead}
+    subprocess.run(["docker", "network", "create", *[a for k, v in tags.items() for a in ("--label", f"{k}={v}")],
+                    f"devenv-{earlier}"], check=True, capture_output=True, timeout=60)
+    folder = tmp_path / "next"
+    folder.mkdir()
+    (folder / "test_next.py").write_text("def test_it(devenv_services):\n    assert devenv_services.name\n")
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_next.py"],
+                            cwd=folder, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "DEVENV_OWNER": owner})
+    assert result.returncode == 0, result.stdout + result.stderr
+    deadline = time.monotonic() + REAP_WITHIN
+    while leftovers(earlier) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert leftovers(earlier) == [] and labelled_for("earlier1") == []
