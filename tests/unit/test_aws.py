@@ -143,3 +143,71 @@ def test_irsa_annotations() -> None:
     assert aws.is_irsa_annotation("eks.amazonaws.com/role-arn")
     assert aws.is_irsa_annotation("eks.amazonaws.com/sts-regional-endpoints")
     assert not aws.is_irsa_annotation("iam.gke.io/gcp-service-account")
+
+
+# -- issue 21: AWS-only by what an object does ----------------------------------------------------
+
+def _release(chart: str, values: dict | None = None) -> dict:
+    return {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "metadata": {"name": chart, "namespace": "x"},
+            "spec": {"chart": {"spec": {"chart": chart}}, **({"values": values} if values is not None else {})}}
+
+
+def test_cilium_is_aws_only_when_chained_on_the_vpc_cni_or_in_eni_mode() -> None:
+    from devenv.aws import aws_only_reason
+
+    assert "aws-cni" in aws_only_reason(_release("cilium", {"cni": {"chainingMode": "aws-cni"}}))
+    assert "ENI" in aws_only_reason(_release("cilium", {"ipam": {"mode": "eni"}}))
+    assert aws_only_reason(_release("cilium", {"cni": {"chainingMode": "none"}, "ipam": {"mode": "kubernetes"}})) is None
+
+
+def test_terraform_objects_are_judged_by_their_module_source_and_backend() -> None:
+    from devenv.aws import aws_only_reason
+
+    def tf(**spec) -> dict:
+        return {"apiVersion": "infra.contrib.fluxcd.io/v1alpha2", "kind": "Terraform",
+                "metadata": {"name": "t", "namespace": "flux-system"}, "spec": spec}
+
+    sources = {("GitRepository", "flux-system", "mods"): {"spec": {"url": "https://github.com/acme/terraform-aws-rds"}},
+               ("GitRepository", "flux-system", "local"): {"spec": {"url": "https://github.com/acme/tf-kind"}}}
+    assert "AWS module" in aws_only_reason(tf(sourceRef={"kind": "GitRepository", "name": "mods"}), sources)
+    assert "AWS module" in aws_only_reason(tf(sourceRef={"kind": "GitRepository", "name": "local"}, path="./aws/vpc"), sources)
+    assert "s3" in aws_only_reason(tf(sourceRef={"kind": "GitRepository", "name": "local"},
+                                      backendConfig={"customConfiguration": 'backend "s3" {\n bucket = "b"\n}'}), sources)
+    assert aws_only_reason(tf(sourceRef={"kind": "GitRepository", "name": "local"}, path="./kind"), sources) is None
+    assert aws_only_reason(tf(sourceRef={"kind": "GitRepository", "name": "local"}, path="./laws"), sources) is None
+
+
+def test_cluster_api_aws_provider_objects_and_what_is_built_on_them() -> None:
+    from devenv.aws import aws_only_reason
+
+    assert "CAPA" in aws_only_reason({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "AWSClusterStaticIdentity",
+                                      "metadata": {"name": "i"}})
+    assert "CAPA" in aws_only_reason({"apiVersion": "bootstrap.cluster.x-k8s.io/v1beta2", "kind": "EKSConfigTemplate",
+                                      "metadata": {"name": "e"}})
+    deployment = {"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "MachineDeployment", "metadata": {"name": "md"},
+                  "spec": {"template": {"spec": {"infrastructureRef": {
+                      "apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "AWSMachineTemplate", "name": "m"}}}}}
+    assert "AWSMachineTemplate" in aws_only_reason(deployment)
+    docker = {"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster", "metadata": {"name": "c"},
+              "spec": {"infrastructureRef": {"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta1", "kind": "DockerCluster"}}}
+    assert aws_only_reason(docker) is None
+
+
+def test_a_crossplane_configuration_of_an_aws_package_is_aws_only() -> None:
+    from devenv.aws import aws_only_reason
+
+    def conf(package: str) -> dict:
+        return {"apiVersion": "pkg.crossplane.io/v1", "kind": "Configuration", "metadata": {"name": "c"},
+                "spec": {"package": package}}
+
+    assert "AWS provider" in aws_only_reason(conf("xpkg.upbound.io/upbound/configuration-aws-network:v0.7.0"))
+    assert aws_only_reason(conf("xpkg.upbound.io/upbound/configuration-gcp-network:v0.7.0")) is None
+    assert aws_only_reason(conf("xpkg.upbound.io/lawson/configuration-app:v1")) is None
+
+
+def test_the_deciding_value_of_external_dns_is_known_or_not() -> None:
+    from devenv.aws import assumes_default
+
+    assert assumes_default(_release("external-dns", {}), None, {}) == ("external-dns", "provider", "aws")
+    assert assumes_default(_release("external-dns"), None, {"provider": "cloudflare"}) is None
+    assert assumes_default(_release("podinfo"), None, {}) is None
