@@ -1,0 +1,225 @@
+"""Pulls as the docker CLI pulls, against a registry that wants credentials (standing in for ECR): the lab's
+distribution registry, started by the fixture as its own process on 127.0.0.1 with htpasswd (bcrypt)
+authentication, and a stub `docker-credential-ecr-login` on PATH answering the credential-helper protocol,
+named by `credHelpers` in a temporary DOCKER_CONFIG. The MariaDB image of the test profile exists only in
+that registry (the offline image pushed there, its local tag removed).
+
+- with the helper, `devenv up` pulls (the helper was asked for that registry) and the environment is ready;
+- without it (helper missing, or no credentials configured at all), `up` fails with one paragraph naming the
+  registry and `docker login REGISTRY` (and the helper looked for), exit 11, and creates nothing (census);
+- on a terminal the pull shows layers and bytes on stderr; in a pipe it is quiet;
+- the registry's secret appears in no output."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import pty
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from docker_env import REPO, devenv, leftovers, mariadb_image
+
+from devenv import docker
+
+pytestmark = [pytest.mark.docker, pytest.mark.mariadb_image]
+
+HELPER = """#!{python}
+# the credential-helper protocol: `get` reads a server URL on stdin and answers JSON, or fails "not found"
+import json, sys
+with open({log!r}, "a") as log:
+    log.write(" ".join(sys.argv[1:]) + "\\n")
+server = sys.stdin.read().strip()
+if sys.argv[1:] == ["get"] and server.removeprefix("http://").removeprefix("https://").rstrip("/") == {host!r}:
+    print(json.dumps({{"ServerURL": server, "Username": {user!r}, "Secret": {secret!r}}}))
+else:
+    print("credentials not found in native keychain")
+    sys.exit(1)
+"""
+
+
+def registry_binary() -> Path:
+    """The lab's distribution registry (`python3 tests/lab/lab.py build`), or DEVENV_TEST_REGISTRY_BINARY."""
+    if os.environ.get("DEVENV_TEST_REGISTRY_BINARY"):
+        return Path(os.environ["DEVENV_TEST_REGISTRY_BINARY"])
+    spec = importlib.util.spec_from_file_location("devenv_lab", REPO / "tests" / "lab" / "lab.py")
+    lab = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lab)
+    return lab.binary("registry")
+
+
+@dataclass
+class Registry:
+    host: str
+    user: str
+    secret: str
+    helper_dir: Path  # holds docker-credential-ecr-login
+    helper_log: Path
+    config: Path  # a DOCKER_CONFIG whose credHelpers names ecr-login for host
+
+    def env(self, *, helper: bool = True, configured: bool = True) -> dict[str, str]:
+        path = os.environ["PATH"]
+        config = self.config if configured else self.config.with_name("empty-docker-config")
+        config.mkdir(exist_ok=True)
+        return {"DOCKER_CONFIG": str(config), "PATH": f"{self.helper_dir}:{path}" if helper else path}
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    binary = registry_binary()
+    if not binary.is_file():
+        pytest.skip(f"the lab's registry binary is not built ({binary}): `python3 tests/lab/lab.py build`")
+    import bcrypt
+
+    work = tmp_path_factory.mktemp("registry")
+    user, secret = "ci-puller", secrets.token_urlsafe(16)
+    (work / "htpasswd").write_text(f"{user}:{bcrypt.hashpw(secret.encode(), bcrypt.gensalt(rounds=5)).decode()}\n")
+    port = docker.free_port("127.0.0.1")
+    host = f"127.0.0.1:{port}"
+    (work / "config.yml").write_text(
+        "version: 0.1\nlog: {level: warn}\n"
+        f"storage: {{filesystem: {{rootdirectory: {work / 'data'}}}}}\n"
+        f"http: {{addr: {host}}}\n"
+        f"auth: {{htpasswd: {{realm: devenv-test, path: {work / 'htpasswd'}}}}}\n")
+    log = (work / "registry.log").open("w")
+    server = subprocess.Popen([str(binary), "serve", str(work / "config.yml")], stdout=log, stderr=subprocess.STDOUT,
+                              env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://{host}/v2/", timeout=2)
+            except urllib.error.HTTPError as refused:
+                if refused.code == 401:  # up, and wanting credentials
+                    break
+            except OSError:
+                pass
+            assert server.poll() is None, (work / "registry.log").read_text()
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"the registry did not answer: {(work / 'registry.log').read_text()}")
+        helper_dir = work / "bin"
+        helper_dir.mkdir()
+        helper = helper_dir / "docker-credential-ecr-login"
+        helper.write_text(HELPER.format(python=sys.executable, log=str(work / "helper.log"), host=host, user=user,
+                                        secret=secret))
+        helper.chmod(0o755)
+        config = work / "docker-config"
+        config.mkdir()
+        (config / "config.json").write_text(json.dumps({"credHelpers": {host: "ecr-login"}}))
+        yield Registry(host, user, secret, helper_dir, work / "helper.log", config)
+    finally:
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+        log.close()
+
+
+def docker_cli(*args: str, env: dict[str, str]) -> None:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def private_image(registry):
+    """The offline MariaDB image, only in the registry: pushed with the helper's credentials, untagged here."""
+    ref = f"{registry.host}/platform/mariadb:10.11-{uuid.uuid4().hex[:8]}"
+    docker_cli("tag", mariadb_image(), ref, env=registry.env())
+    docker_cli("push", ref, env=registry.env())
+    docker_cli("rmi", ref, env=registry.env())
+    assert not docker.image_present(docker.connect(), ref)
+    yield ref
+    subprocess.run(["docker", "rmi", ref], capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def private_profile(tmp_path, private_image):
+    path = tmp_path / "private.yaml"
+    path.write_text("version: 1\nname: private\ntarget: docker\nmirror: clusters/production\nservices:\n"
+                    f"  db:\n    type: mariadb\n    version: \"10.11\"\n    image: {private_image}\n"
+                    "    database: orders\n    user: orders\n")
+    return path
+
+
+def untag(ref: str) -> None:
+    subprocess.run(["docker", "rmi", ref], capture_output=True, timeout=60)
+
+
+def test_up_pulls_through_the_credential_helper(registry, private_image, private_profile, new_env):
+    name = new_env("reg")
+    registry.helper_log.write_text("")
+    # DEVENV_MARIADB_IMAGE empty: the profile's image (the private one), not the suite's offline image
+    result = devenv("up", name, "--profile", str(private_profile), "-o", "json",
+                    env={**registry.env(), "DEVENV_MARIADB_IMAGE": ""})
+    try:
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["changes"] == ["db: created"]
+        status = devenv("status", name, "-o", "json")
+        assert json.loads(status.stdout)["state"] == "ready", status.stderr
+        assert "get" in registry.helper_log.read_text().split()  # the helper was asked, for this registry
+        assert docker.image_present(docker.connect(), private_image)
+        assert "layers" not in result.stderr  # stderr is a pipe here: no progress line
+        assert registry.secret not in result.stdout + result.stderr
+    finally:
+        assert devenv("down", name).returncode == 0
+        untag(private_image)
+    assert leftovers(name) == []
+
+
+@pytest.mark.parametrize("missing", ["helper not on PATH", "no credentials configured"])
+def test_without_credentials_up_says_docker_login_and_creates_nothing(registry, private_image, private_profile,
+                                                                       new_env, missing):
+    name = new_env("reg")
+    env = registry.env(helper=False) if missing == "helper not on PATH" else registry.env(configured=False)
+    result = devenv("up", name, "--profile", str(private_profile), env={**env, "DEVENV_MARIADB_IMAGE": ""})
+    assert result.returncode == 11, result.stderr
+    error = result.stderr[result.stderr.index("error: "):]  # after the "• pulling ..." note
+    assert error.startswith(f"error: image {private_image} is not present locally and could not be pulled")
+    print(error)
+    assert f"`docker login {registry.host}`" in result.stderr
+    if missing == "helper not on PATH":
+        assert "docker-credential-ecr-login" in result.stderr
+    assert "Traceback" not in result.stderr and registry.secret not in result.stderr
+    assert leftovers(name) == []  # census: no container, volume or network of this environment
+    assert not docker.image_present(docker.connect(), private_image)
+
+
+def test_the_pull_shows_layers_and_bytes_on_a_terminal(registry, tmp_path):
+    """A layer the engine has not seen (random bytes, so it must be downloaded) pulled by devenv.docker.pull
+    with stderr on a pseudo-terminal: the progress line counts layers and megabytes."""
+    ref = f"{registry.host}/platform/progress:{uuid.uuid4().hex[:8]}"
+    (tmp_path / "blob").write_bytes(os.urandom(3_000_000))
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY blob /blob\n")
+    docker_cli("build", "-q", "-t", ref, str(tmp_path), env={**registry.env(), "DOCKER_BUILDKIT": "0"})
+    docker_cli("push", ref, env=registry.env())
+    docker_cli("rmi", ref, env=registry.env())
+    primary, secondary = pty.openpty()
+    try:
+        pull = subprocess.run([sys.executable, "-c", f"from devenv import docker; docker.pull(docker.connect(), {ref!r})"],
+                              stdout=subprocess.PIPE, stderr=secondary, env={**os.environ, **registry.env()},
+                              timeout=120)
+        os.close(secondary)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(primary)
+        untag(ref)
+    text = shown.decode(errors="replace")
+    assert pull.returncode == 0, text
+    assert f"pulled {ref}: 1/1 layers, " in text and "/3.0 MB" in text, text
+    assert registry.secret not in text
