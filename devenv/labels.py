@@ -177,9 +177,16 @@ def is_valid_label_value(value: str) -> bool:
     return len(value) <= 63 and bool(_LABEL_VALUE.match(value))
 
 
+# Which process made a resource, and for which test session: read on this machine's Docker resources only.
+# On Kubernetes objects they would change with every run (a StatefulSet's pods would restart on each `up`).
+PER_PROCESS = (RUN_PROCESS, SESSION, SESSION_PROCESS)
+
+
 def for_kubernetes(tags: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     """An environment's labels split for a Kubernetes object: (labels, annotations). Values a label cannot
-    hold (the profile's path) become annotations, so every object devenv writes passes validation."""
+    hold (the profile's path) become annotations, so every object devenv writes passes validation; the
+    per-process labels are left out."""
+    tags = {k: v for k, v in tags.items() if k not in PER_PROCESS}
     kept = {k: v for k, v in tags.items() if k not in ANNOTATION_ONLY and is_valid_label_value(v)}
     return kept, {k: v for k, v in tags.items() if k not in kept}
 

@@ -146,3 +146,13 @@ def test_doctor_prints_the_warning_on_stderr_and_it_alone_does_not_fail(tmp_path
     result = CliRunner().invoke(app, ["doctor"])
     assert result.exit_code == 0
     assert "WARNING" in result.stdout and "warning: vm.max_map_count: 65530, below the 262144" in result.stderr
+
+
+def test_kubernetes_objects_carry_no_per_process_labels(monkeypatch):
+    """A namespace environment's objects are applied again on every `up`: a label naming the run's process
+    would change each time (and restart its StatefulSets' pods)."""
+    monkeypatch.setenv(labels.SESSION_VARIABLE, f"abc123:{labels.process_token()}")
+    tags = labels.for_environment("x", profile="p", target="namespace", ttl_seconds=None)
+    kube_labels, annotations = labels.for_kubernetes(tags)
+    assert not set(labels.PER_PROCESS) & (set(kube_labels) | set(annotations))
+    assert kube_labels[labels.OWNER] == labels.owner() and kube_labels[labels.HOST] == labels.host()
