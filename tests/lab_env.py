@@ -1,6 +1,8 @@
 """Where the suites find a real cluster: the lab (`make lab` writes .lab/env) or the cluster named by
 DEVENV_TEST_KUBECONFIG (and DEVENV_TEST_KUBECONTEXT). Tests marked `cluster` need its API server;
-tests marked `flux` also need Flux's controllers running against it (the lab has them)."""
+tests marked `flux` also need Flux's controllers running against it (the lab has them). `shared_cluster()`:
+the lab's second cluster, whose Flux is locked down for tenants as a shared EKS cluster's is
+(DEVENV_TEST_SHARED_KUBECONTEXT names one elsewhere)."""
 
 from __future__ import annotations
 
@@ -64,6 +66,28 @@ def cluster() -> tuple[Cluster | None, str | None]:
     if probe.returncode != 0:
         return None, f"the lab in {LAB_ENV.parent} does not answer ({probe.stderr.strip()[:200]}): run `make lab`"
     return found, None
+
+
+@functools.cache
+def shared_cluster() -> tuple[Cluster | None, str | None]:
+    """(the locked-down shared cluster, None), or (None, why there is none): its Flux's kustomize- and
+    helm-controller run with --no-cross-namespace-refs and --default-service-account."""
+    found, why = cluster()
+    if found is None:
+        return None, why
+    if not found.is_lab:
+        context = os.environ.get("DEVENV_TEST_SHARED_KUBECONTEXT")
+        if not context:
+            return None, "no locked-down cluster: DEVENV_TEST_SHARED_KUBECONTEXT is not set"
+        return dataclasses.replace(found, context=context), None
+    context = _read_exports(LAB_ENV).get("DEVENV_LAB_SHARED_KUBECONTEXT")
+    if not context:
+        return None, f"the lab in {LAB_ENV.parent} has no locked-down shared cluster (an older lab): run `make lab-down lab`"
+    shared = dataclasses.replace(found, context=context)
+    probe = shared.kubectl("get", "--raw", "/readyz", check=False)
+    if probe.returncode != 0:
+        return None, f"the lab's shared cluster {context} does not answer ({probe.stderr.strip()[:200]})"
+    return shared, None
 
 
 def flux_ready(found: Cluster) -> str | None:

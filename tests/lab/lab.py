@@ -15,6 +15,16 @@ The control plane is started by kwokctl (binary runtime: etcd, kube-apiserver wi
 default admission plugins, kube-controller-manager, kube-scheduler, KWOK's fake nodes); the lab starts
 the registry and the Flux controllers itself and records their PIDs. Standard library only: it runs
 before any virtualenv exists.
+
+Two clusters, both contexts in .lab/kubeconfig:
+- `kwok-devenv-lab`: Flux's controllers as `flux install` runs them (no tenant lockdown), for the kind
+  stand-in's and the render's tests, whose Kustomizations run with the controllers' own rights;
+- `kwok-devenv-lab-shared`: the locked-down shared cluster a platform team runs (as Flux's multi-tenancy
+  guide, and a locked-down EKS): kustomize- and helm-controller with `--no-cross-namespace-refs=true` and
+  `--default-service-account=default`, for the namespace target's tests.
+Each cluster also holds a Deployment flux-system/<controller> per controller whose container args are the
+very flags its process was started with (replicas 0: the process is the controller), so what devenv reads
+from the cluster to check the lockdown is what runs.
 """
 
 from __future__ import annotations
@@ -41,7 +51,12 @@ STATE = Path(os.environ.get("DEVENV_LAB_DIR") or REPO / ".lab")
 CACHE = Path(os.environ.get("DEVENV_LAB_CACHE") or Path.home() / ".cache" / "devenv-lab")
 CLUSTER = "devenv-lab"
 CONTEXT = f"kwok-{CLUSTER}"
+SHARED = f"{CLUSTER}-shared"  # the locked-down shared cluster
+SHARED_CONTEXT = f"kwok-{SHARED}"
 NODES = 2
+# Flux's multi-tenancy lockdown (fluxcd/flux2-multi-tenancy), on the shared cluster's kustomize- and helm-controller
+LOCKDOWN = ("--no-cross-namespace-refs=true", "--default-service-account=default")
+FLUX_CONTROLLERS = {"source-controller": "v1.9.5", "kustomize-controller": "v1.9.5", "helm-controller": "v1.6.4"}
 KUBE_VERSION = "v1.36.3"
 FLUX_VERSION = "v2.9.5"
 
@@ -302,9 +317,10 @@ def wait_http(url: str, what: str, pid: int, timeout: float = 120) -> None:
 # ---------------------------------------------------------------- the lab
 
 
-def kubectl(*args: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
-    done = subprocess.run([str(binary("kubectl")), "--kubeconfig", str(STATE / "kubeconfig"),
-                           "--context", CONTEXT, *args], capture_output=True, text=True, **kw)
+def kubectl(*args: str, check: bool = True, context: str = CONTEXT, kubeconfig: Path | None = None,
+            **kw) -> subprocess.CompletedProcess:
+    done = subprocess.run([str(binary("kubectl")), "--kubeconfig", str(kubeconfig or STATE / "kubeconfig"),
+                           "--context", context, *args], capture_output=True, text=True, **kw)
     if check and done.returncode != 0:
         raise LabError(f"kubectl {' '.join(args)} failed: {done.stderr.strip()}")
     return done
@@ -348,13 +364,14 @@ def write_state(state: dict) -> None:
 
 
 def kwok_pids() -> dict[str, int]:
-    """The control-plane processes kwokctl started, from the PID files it records."""
+    """The control-plane processes kwokctl started for both clusters, from the PID files it records."""
     pids = {}
-    for pidfile in (STATE / "kwok" / "clusters" / CLUSTER / "pids").glob("*.pid"):
-        try:
-            pids[pidfile.stem] = int(pidfile.read_text().strip())
-        except ValueError:
-            continue
+    for cluster in (CLUSTER, SHARED):
+        for pidfile in (STATE / "kwok" / "clusters" / cluster / "pids").glob("*.pid"):
+            try:
+                pids[f"{cluster}/{pidfile.stem}"] = int(pidfile.read_text().strip())
+            except ValueError:
+                continue
     return pids
 
 
@@ -365,22 +382,24 @@ def is_up() -> bool:
     pids = {**state.get("pids", {}), **kwok_pids()}
     if not pids or not all(alive(pid) for pid in pids.values()):
         return False
-    return kubectl("get", "--raw", "/readyz", check=False, timeout=10).returncode == 0
+    return all(kubectl("get", "--raw", "/readyz", check=False, timeout=10, context=c).returncode == 0
+               for c in (CONTEXT, SHARED_CONTEXT))
 
 
-def apply_crds() -> None:
+def apply_crds(context: str = CONTEXT) -> None:
     root = gomodcache()
     files = [f for rel in CRD_SOURCES.values() for f in sorted((root / rel).glob("*.yaml"))]
     files += sorted(GENERATED_CRDS.glob("*.yaml"))
     args = ["apply", "--server-side", "--field-manager=devenv-lab"]
     for f in files:
         args += ["-f", str(f)]
-    kubectl(*args)
+    kubectl(*args, context=context)
     # A CRD the API server has not given its conditions yet makes `kubectl wait` fail at once (".status.conditions
     # accessor error: <nil> is of the type <nil>") instead of waiting for it: ask again until the deadline.
     deadline = time.monotonic() + 60
     while True:
-        done = kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all", check=False)
+        done = kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all", check=False,
+                       context=context)
         if done.returncode == 0:
             break
         if "accessor error" not in done.stderr or time.monotonic() > deadline:
@@ -389,26 +408,70 @@ def apply_crds() -> None:
     say(f"{len(files)} Flux CRDs applied and established")
 
 
-def start_flux(state: dict) -> None:
-    env = {"KUBECONFIG": str(STATE / "kubeconfig"), "RUNTIME_NAMESPACE": "flux-system",
-           "TUF_ROOT": str(STATE / "sigstore"), "HOME": str(STATE / "home")}
+def start_flux(state: dict, *, context: str = CONTEXT, kubeconfig: Path | None = None, prefix: str = "",
+               lockdown: tuple[str, ...] = ()) -> None:
+    """Flux's three controllers as processes against one cluster (`prefix` names them in the state), each
+    recorded in the cluster as a Deployment carrying the same flags; `lockdown` flags go to kustomize- and
+    helm-controller."""
+    kubeconfig = kubeconfig or STATE / "kubeconfig"
+    home = STATE / f"{prefix}home"
+    env = {"KUBECONFIG": str(kubeconfig), "RUNTIME_NAMESPACE": "flux-system",
+           "TUF_ROOT": str(STATE / f"{prefix}sigstore"), "HOME": str(home)}
     for folder in ("home", "artifacts", "sigstore"):
-        (STATE / folder).mkdir(exist_ok=True)
+        (STATE / f"{prefix}{folder}").mkdir(exist_ok=True)
     storage = free_port()
-    state["storage"] = f"127.0.0.1:{storage}"
+    state[f"{prefix}storage"] = f"127.0.0.1:{storage}"
     controllers = {
-        "source-controller": [f"--storage-path={STATE / 'artifacts'}", f"--storage-addr=127.0.0.1:{storage}",
-                              f"--storage-adv-addr=127.0.0.1:{storage}"],
-        "kustomize-controller": ["--no-remote-bases=true", "--feature-gates=ExternalArtifact=true"],
-        "helm-controller": ["--feature-gates=ExternalArtifact=true"],
+        "source-controller": [f"--storage-path={STATE / (prefix + 'artifacts')}",
+                              f"--storage-addr=127.0.0.1:{storage}", f"--storage-adv-addr=127.0.0.1:{storage}"],
+        "kustomize-controller": ["--no-remote-bases=true", "--feature-gates=ExternalArtifact=true", *lockdown],
+        "helm-controller": ["--feature-gates=ExternalArtifact=true", *lockdown],
     }
     for name, extra in controllers.items():
         metrics, health = free_port(), free_port()
-        args = [str(binary(name)), f"--metrics-addr=127.0.0.1:{metrics}", f"--health-addr=127.0.0.1:{health}",
-                "--enable-leader-election=false", "--log-encoding=console", *extra]
-        state["pids"][name] = start(name, args, env)
-        state["health"][name] = f"http://127.0.0.1:{health}/readyz"
+        flags = [f"--metrics-addr=127.0.0.1:{metrics}", f"--health-addr=127.0.0.1:{health}",
+                 "--enable-leader-election=false", "--log-encoding=console", *extra]
+        state["pids"][prefix + name] = start(prefix + name, [str(binary(name)), *flags], env)
+        state["health"][prefix + name] = f"http://127.0.0.1:{health}/readyz"
+        record_controller(context, kubeconfig, name, flags)
     write_state(state)
+
+
+def record_controller(context: str, kubeconfig: Path, name: str, flags: list[str]) -> None:
+    """The controller as `flux install` would have it in the cluster: Deployment flux-system/<name>, container
+    `manager` with the process's flags (replicas 0: the process is the controller)."""
+    labels = {"app": name, "app.kubernetes.io/component": name, "app.kubernetes.io/part-of": "flux"}
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "flux-system", "labels": labels,
+                     "annotations": {"devenv.io/lab": "the controller runs as a process of the lab, with these args"}},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": name}},
+                 "template": {"metadata": {"labels": labels}, "spec": {"containers": [{
+                     "name": "manager", "image": f"ghcr.io/fluxcd/{name}:{FLUX_CONTROLLERS[name]}",
+                     "args": flags}]}}}}
+    kubectl("apply", "--server-side", "--field-manager=devenv-lab", "-f", "-", input=json.dumps(deployment),
+            context=context, kubeconfig=kubeconfig)
+
+
+def start_shared_cluster(state: dict) -> None:
+    """The locked-down shared cluster: its own control plane and Flux (LOCKDOWN flags), its context merged
+    into .lab/kubeconfig (the lab's own context stays the current one)."""
+    own = STATE / "shared.kubeconfig"
+    say(f"starting the locked-down shared cluster {SHARED}")
+    kwokctl("--config", str(STATE / "kwok.yaml"), "create", "cluster", "--name", SHARED, "--kubeconfig", str(own),
+            "--wait", "180s")
+    own.chmod(0o600)
+    kwokctl("scale", "node", "--name", SHARED, "--replicas", "1")
+    kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=120s", context=SHARED_CONTEXT,
+            kubeconfig=own)
+    merged = subprocess.run([str(binary("kubectl")), "config", "view", "--flatten", "--raw"], capture_output=True,
+                            text=True, check=True,
+                            env={**os.environ, "KUBECONFIG": os.pathsep.join([str(STATE / "kubeconfig"), str(own)])})
+    (STATE / "kubeconfig").write_text(merged.stdout)
+    (STATE / "kubeconfig").chmod(0o600)
+    apply_crds(SHARED_CONTEXT)
+    kubectl("create", "namespace", "flux-system", context=SHARED_CONTEXT)
+    start_flux(state, context=SHARED_CONTEXT, kubeconfig=own, prefix="shared-", lockdown=LOCKDOWN)
 
 
 def start_registry(state: dict) -> None:
@@ -430,6 +493,7 @@ def write_env(state: dict) -> None:
     lines = {
         "KUBECONFIG": str(STATE / "kubeconfig"),
         "DEVENV_LAB_KUBECONTEXT": CONTEXT,
+        "DEVENV_LAB_SHARED_KUBECONTEXT": SHARED_CONTEXT,
         "DEVENV_LAB_REGISTRY": state["registry"],
         "DEVENV_LAB_KUBE_VERSION": KUBE_VERSION,
         "DEVENV_LAB_FLUX_VERSION": FLUX_VERSION,
@@ -466,6 +530,7 @@ def up() -> None:
         kubectl("create", "namespace", "flux-system")
         start_registry(state)
         start_flux(state)
+        start_shared_cluster(state)
         for name, url in state["health"].items():
             wait_http(url, name, state["pids"][name])
             say(f"{name} healthy")
@@ -496,7 +561,8 @@ def down() -> None:
         stop(pid, name)
     recorded = kwok_pids()
     if (STATE / "kwok").exists() and binary("kwokctl").is_file():
-        kwokctl("delete", "cluster", "--name", CLUSTER, check=False)
+        for cluster in (CLUSTER, SHARED):
+            kwokctl("delete", "cluster", "--name", cluster, check=False)
     for name, pid in recorded.items():  # kwokctl stops its own; make sure, by the PIDs it recorded
         stop(pid, name)
     shutil.rmtree(STATE, ignore_errors=True)
@@ -510,7 +576,8 @@ def status() -> int:
         return 1
     for name, pid in {**kwok_pids(), **state.get("pids", {})}.items():
         print(f"{name:24} pid {pid:<8} {'running' if alive(pid) else 'STOPPED'}")
-    print(f"registry {state.get('registry')}  context {CONTEXT}  kubeconfig {STATE / 'kubeconfig'}")
+    print(f"registry {state.get('registry')}  contexts {CONTEXT}, {SHARED_CONTEXT} (locked down)  "
+          f"kubeconfig {STATE / 'kubeconfig'}")
     return 0 if is_up() else 1
 
 

@@ -183,3 +183,25 @@ def test_helm_controller_installs_a_chart_pushed_to_the_registry(kube, namespace
     installed = get(kube, "configmap", "demo-greeting", "-n", namespace)
     assert installed["data"] == {"greeting": "from-flux"}
     assert installed["metadata"]["annotations"]["meta.helm.sh/release-name"] == "demo"
+
+
+def _cmdline(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[1:-1]
+
+
+@pytest.mark.parametrize("which", ["lab", "shared"])
+def test_each_cluster_records_its_flux_controllers_as_deployments_with_the_flags_they_run_with(which) -> None:
+    from lab_env import LAB_ENV, shared_cluster
+
+    found, why = cluster() if which == "lab" else shared_cluster()
+    if found is None or not found.is_lab:
+        pytest.skip(why or "the lab's own processes are read here")
+    pids = json.loads((LAB_ENV.parent / "state.json").read_text())["pids"]
+    prefix = "" if which == "lab" else "shared-"
+    for controller in ("source-controller", "kustomize-controller", "helm-controller"):
+        deployment = get(found, "deployment", controller, "-n", "flux-system")
+        args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert args == _cmdline(pids[prefix + controller]), controller  # what devenv reads is what runs
+        if controller != "source-controller":
+            locked = {"--no-cross-namespace-refs=true", "--default-service-account=default"} <= set(args)
+            assert locked is (which == "shared"), (controller, args)
