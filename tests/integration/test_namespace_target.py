@@ -1,9 +1,12 @@
 """The namespace target on the lab, for real: `devenv up X --profile branch --context <lab>` makes a locked-down
-namespace in the lab's shared cluster (its API server enforces RBAC and quotas), the data services as
-StatefulSets there, and the lab's real Flux controllers reconcile the environment's Kustomizations as its
-ServiceAccount. Then the guard rails are shown to hold (another namespace's objects cannot be read or written
-by it, a quota breach is named), two branches stay apart, `gc`/`extend`/`down` never touch a namespace devenv
-did not make, `--dry-run` output is accepted by the server's own dry run, and `down` leaves nothing.
+namespace in the lab's shared cluster (its API server enforces RBAC and quotas; its Flux runs locked down for
+tenants, `--no-cross-namespace-refs` and `--default-service-account`, as a shared EKS cluster's does), the data
+services as StatefulSets there, and the lab's real Flux controllers reconcile the environment's Kustomizations
+as its ServiceAccount. Then the guard rails are shown to hold (another namespace's objects cannot be read or
+written by it, nor by a Kustomization without serviceAccountName or one reaching into another namespace; a
+quota breach is named), two branches stay apart, `gc`/`extend`/`down` never touch a namespace devenv did not
+make, `--dry-run` output (an scp-style Git origin's too) is accepted by the server's own dry run, and `down`
+leaves nothing. On the lab's other cluster, whose Flux is not locked down, `up` warns naming the flags.
 
 KWOK's nodes run no containers, so the pods are Ready when scheduled (their readiness probes, real queries
 on a real node, are not run here); the lab has no volume provisioner, so each test offers static
@@ -22,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lab_env import cluster
+from lab_env import cluster, shared_cluster
 
 pytestmark = [pytest.mark.cluster, pytest.mark.flux, pytest.mark.kustomize, pytest.mark.timeout(900)]
 REPO = Path(__file__).resolve().parents[2]
@@ -32,9 +35,9 @@ SA = "devenv-flux"
 class Lab:
     """The lab cluster, and what one test made in it (removed and counted at the end)."""
 
-    def __init__(self, tmp_path: Path):
-        found, why = cluster()
-        if found is None or not found.is_lab or not found.registry:
+    def __init__(self, tmp_path: Path, find=shared_cluster):
+        found, why = find()
+        if found is None or not found.registry:
             pytest.skip(why or "the namespace target's lab tests need the lab (its registry and Flux controllers)")
         self.cluster = found
         self.run = uuid.uuid4().hex[:6]
@@ -109,9 +112,13 @@ def lab(tmp_path):
         found.clean()
 
 
+LOCKDOWN_WARNING = "the cluster's Flux is not locked down for tenants"
+
+
 def up(lab: Lab, name: str, profile: Path, *extra: str) -> dict:
     done = lab.devenv("up", name, "--profile", str(profile), "--context", lab.cluster.context, "-o", "json", *extra)
     assert done.returncode == 0, done.stderr
+    assert LOCKDOWN_WARNING not in done.stderr, done.stderr  # the shared cluster's Flux is locked down
     return json.loads(done.stdout)
 
 
@@ -134,6 +141,12 @@ def test_a_branch_environment_on_the_lab_runs_as_its_locked_down_service_account
     assert tags["devenv.environment"] == name and tags["devenv.target"] == "namespace"
     assert {"devenv.owner", "devenv.created", "devenv.expires", "devenv.version"} <= set(tags)
     assert int(tags["devenv.expires"]) - int(tags["devenv.created"]) == 3 * 86400  # the profile's ttl: 3d
+    assert tags["pod-security.kubernetes.io/enforce"] == "baseline"  # the API server's PodSecurity admission reads it
+    privileged = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "privileged", "namespace": ns},
+                  "spec": {"containers": [{"name": "c", "image": "example.invalid/c:1",
+                                           "securityContext": {"privileged": True}}]}}
+    refused = lab.kubectl("apply", "--dry-run=server", "-f", "-", stdin=json.dumps(privileged), check=False)
+    assert refused.returncode != 0 and "violates PodSecurity" in refused.stderr, refused.stderr
     for kind, obj in (("resourcequota", "devenv-quota"), ("limitrange", "devenv-limits"),
                       ("networkpolicy", "devenv-isolation"), ("serviceaccount", SA), ("rolebinding", SA)):
         lab.get(kind, obj, "-n", ns)
@@ -238,6 +251,31 @@ def test_a_kustomization_writing_outside_the_namespace_fails_with_flux_permissio
     text = lab.devenv("status", name)
     assert "escape" in text.stdout and "forbidden" in text.stdout
 
+    # the cluster's lockdown: a Kustomization without serviceAccountName runs as the namespace's `default`
+    # ServiceAccount (--default-service-account), which may write nothing, and one whose source is in another
+    # namespace is refused (--no-cross-namespace-refs)
+    bare = json.loads(json.dumps(escape))
+    bare["metadata"]["name"] = "escape-bare"
+    del bare["spec"]["serviceAccountName"]
+    bare["spec"]["path"] = "./apps/base/web"  # namespaced objects only: stopped by RBAC, not by the render's scope
+    bare["spec"]["targetNamespace"] = "default"
+    across = json.loads(json.dumps(escape))
+    across["metadata"]["name"] = "escape-across"
+    across["spec"]["sourceRef"]["namespace"] = "flux-system"
+    lab.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": [bare, across]}))
+    wanted = {"escape-bare": f"system:serviceaccount:{ns}:default", "escape-across": "cross-namespace"}
+    deadline = time.monotonic() + 120
+    while True:
+        found = {k["metadata"]["name"]: k for k in lab.get("kustomizations", "-n", ns)["items"]}
+        messages = {name_: next((c.get("message", "") for c in (found[name_].get("status") or {}).get("conditions", [])
+                                 if c["type"] == "Ready" and c["status"] == "False"), "") for name_ in wanted}
+        if all(wanted[k] in messages[k] for k in wanted):
+            break
+        assert time.monotonic() < deadline, messages
+        time.sleep(2)
+    assert "forbidden" in messages["escape-bare"]
+    assert lab.kubectl("get", "deployment", "web", "-n", "default", check=False).returncode != 0  # nothing escaped
+
     down = lab.devenv("down", name, timeout=300)
     assert down.returncode == 0, down.stderr
     wait_gone(lab, "namespace", ns)
@@ -308,23 +346,35 @@ def test_branches_stay_apart_and_gc_extend_down_never_touch_a_namespace_devenv_d
     assert lab.left() == []
 
 
-@pytest.mark.parametrize("source", ["artifact", "git"])
+ORIGINS = {"git": "https://git.example.com/p.git", "git-scp": "git@git.example.com:platform/p.git"}
+
+
+@pytest.mark.parametrize("source", ["artifact", "git", "git-scp"])
 def test_dry_run_prints_valid_objects_only_the_namespace_cluster_scoped(lab, source):
     name = lab.name(f"dry-{source}")
     ns = f"devenv-{name}"
     extra = []
-    if source == "git":  # a checkout of the platform on a branch, with a remote the cluster's Flux would pull
+    profile = lab.profile()
+    if source in ORIGINS:  # a checkout of the platform on a branch, with a remote the cluster's Flux would pull
         repo = lab.tmp / "repo"
         shutil.copytree(REPO / "components", repo / "platform")
-        for args in (("init", "-q", "-b", "feature/dry"), ("remote", "add", "origin", "https://git.example.com/p.git"),
+        for args in (("init", "-q", "-b", "feature/dry"), ("remote", "add", "origin", ORIGINS[source]),
                      ("add", "-A"), ("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "p")):
             subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
         extra = ["--from-git", "--platform", str(repo / "platform")]
-    done = lab.devenv("up", name, "--profile", str(lab.profile()), "--context", lab.cluster.context, "--dry-run",
+        if source == "git-scp":  # a private Git host: the SSH key is a Secret the shared cluster holds
+            profile = lab.profile(lambda t: t.replace("  prefix: devenv", "  git: {secretRef: flux-git-ssh}\n"
+                                                                          "  prefix: devenv", 1))
+    done = lab.devenv("up", name, "--profile", str(profile), "--context", lab.cluster.context, "--dry-run",
                       "-o", "json", *extra)
     assert done.returncode == 0, done.stderr
     objects = json.loads(done.stdout)["objects"]
-    assert {"git": "GitRepository", "artifact": "OCIRepository"}[source] in {o["kind"] for o in objects}
+    assert {"git": "GitRepository", "git-scp": "GitRepository", "artifact": "OCIRepository"}[source] in {
+        o["kind"] for o in objects}
+    if source == "git-scp":
+        (git,) = [o for o in objects if o["kind"] == "GitRepository"]
+        assert git["spec"]["url"] == "ssh://git@git.example.com/platform/p.git"
+        assert git["spec"]["secretRef"] == {"name": "flux-git-ssh"}
     assert lab.kubectl("get", "namespace", ns, check=False).returncode != 0  # nothing was created
     cluster_scoped = {line.split()[-1] for line in
                       lab.kubectl("api-resources", "--namespaced=false", "--no-headers").stdout.splitlines()}
@@ -341,6 +391,32 @@ def test_dry_run_prints_valid_objects_only_the_namespace_cluster_scoped(lab, sou
                               stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": rest}), check=False)
         assert checked.returncode == 0, checked.stderr
         assert lab.get("statefulsets", "-n", ns)["items"] == []  # a dry run made nothing
+        if source == "git-scp":  # the origin as git has it is what the CRD's URL pattern refuses
+            verbatim = json.loads(json.dumps(git))
+            verbatim["spec"]["url"] = ORIGINS[source]
+            refused = lab.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-",
+                                  stdin=json.dumps(verbatim), check=False)
+            assert refused.returncode != 0 and "spec.url" in refused.stderr, refused.stderr
+    finally:
+        lab.kubectl("delete", "namespace", ns, "--wait=false")
+    wait_gone(lab, "namespace", ns)
+    assert lab.left() == []
+
+
+def test_on_a_cluster_whose_flux_is_not_locked_down_up_warns_naming_the_flags(tmp_path):
+    lab = Lab(tmp_path, find=cluster)  # the lab's other cluster: Flux as `flux install` runs it
+    name = lab.name("open")
+    ns = f"devenv-{name}"
+    # a namespace of that name devenv did not make: `up` checks the cluster, warns, then refuses and makes nothing
+    lab.kubectl("create", "namespace", ns)
+    try:
+        done = lab.devenv("up", name, "--profile", str(lab.profile()), "--context", lab.cluster.context)
+        assert done.returncode != 0 and "devenv did not make it" in done.stderr, done.stderr
+        assert LOCKDOWN_WARNING in done.stderr
+        for flag in ("kustomize-controller: --no-cross-namespace-refs=true, --default-service-account",
+                     "helm-controller: --no-cross-namespace-refs=true, --default-service-account"):
+            assert flag in done.stderr, done.stderr
+        assert lab.get("namespace", ns)["metadata"].get("labels", {}).get("devenv.managed") is None
     finally:
         lab.kubectl("delete", "namespace", ns, "--wait=false")
     wait_gone(lab, "namespace", ns)
