@@ -306,27 +306,40 @@ def _wants_credentials(said: str) -> bool:
 
 def _credentials_missing(image: str, said: str) -> CredentialsMissing:
     """One paragraph: the registry, where devenv looked (the docker config, the helper it names), what to run."""
+    import shutil
+
     from docker import auth
 
     registry, _ = auth.resolve_repository_name(image)
     config = engine.config_dir(os.environ) / "config.json"
     looked = [f"looked in: {config}" + ("" if config.is_file() else " (there is none)")]
-    helper = None
+    login = f"`docker login {registry}`"
+    helper, had = None, None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             found = auth.load_config(str(config)) if config.is_file() else None
-        helper = found.get_credential_store(registry) if found is not None else None
-        if found is not None and found.cred_helpers.get(registry):
-            looked.append(f"credHelpers names docker-credential-{helper} for {registry}")
-        elif helper:
-            looked.append(f"credsStore names docker-credential-{helper}")
-    except Exception:  # an unreadable config: the registry's answer and the hint still say what to do
+            helper = found.get_credential_store(registry) if found is not None else None
+            if found is not None and (helper is None or shutil.which(f"docker-credential-{helper}")):
+                had = found.resolve_authconfig(registry)  # asks the helper again: were there credentials at all?
+    except Exception:  # an unreadable config, a failing helper: the registry's answer still says what to do
         pass
-    what = (f"put docker-credential-{helper} (the credential helper your docker config names) on PATH, "
-            f"or run `docker login {registry}`") if helper else f"run `docker login {registry}`"
+    program = f"docker-credential-{helper}"
+    if helper:
+        looked.append(f"{'credHelpers' if found.cred_helpers.get(registry) else 'credsStore'} names {program} "
+                      f"for {registry}")
+    if helper and not shutil.which(program):
+        what = f"put {program} (the credential helper your docker config names) on PATH, or run {login}"
+        refused = "without credentials"
+    elif had:
+        what = f"they may have expired: run {login} again" + (f" (or refresh what {program} reads)" if helper else "")
+        refused = f"with the credentials {'from ' + program if helper else 'in ' + str(config)}"
+    elif helper:
+        what, refused = f"{program} has none for it: run {login}", "without credentials"
+    else:
+        what, refused = f"run {login}", "without credentials"
     return CredentialsMissing(
-        f"the registry {registry} refused to let devenv pull {image} without credentials: {what}",
+        f"the registry {registry} refused to let devenv pull {image} {refused}: {what}",
         context=looked + [f"the registry said: {_first_line(said)}"],
         hint=f"check with `docker pull {image}`; then run devenv again",
     )

@@ -6,6 +6,7 @@ tests/integration/test_registry_auth.py)."""
 from __future__ import annotations
 
 import json
+import os
 
 from devenv import docker
 
@@ -47,3 +48,22 @@ def test_progress_counts_layers_and_bytes():
     quiet = docker._Progress("x", enabled=False)
     quiet.update({"id": "a", "status": "Pull complete"})
     assert quiet.layers == {}
+
+
+def test_a_helper_that_answers_with_credentials_the_registry_refuses_says_so(tmp_path, monkeypatch):
+    """The helper is on PATH and gives credentials (a real process answering the protocol), but the registry
+    refused them: expired, not missing."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-ecr-login"
+    helper.write_text('#!/bin/sh\nread server\necho \'{"ServerURL": "\'$server\'", "Username": "AWS", "Secret": "old"}\'\n')
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({"credHelpers": {"registry.example.com": "ecr-login"}}))
+    err = docker._credentials_missing("registry.example.com/app:1", "unauthorized: authentication required")
+    assert "with the credentials from docker-credential-ecr-login" in err.message
+    assert "run `docker login registry.example.com` again" in err.message and "old" not in str(err)
+    helper.write_text("#!/bin/sh\necho 'credentials not found in native keychain'\nexit 1\n")
+    err = docker._credentials_missing("registry.example.com/app:1", "unauthorized: authentication required")
+    assert "docker-credential-ecr-login has none for it: run `docker login registry.example.com`" in err.message
