@@ -80,6 +80,12 @@ def test_parsing_options_loads_no_heavy_package(tmp_path):
     assert loaded("-q", "substitute", str(manifest), "--set", "A=1", "-o", "json") == {"code": 0, "heavy": []}
 
 
+def test_render_loads_no_heavy_package():
+    """`render` talks to no engine: it loads neither the docker SDK nor the kubernetes client."""
+    report, out = run("-q", "render", "demo")
+    assert {"code": report["code"], "heavy": report["heavy"]} == {"code": 0, "heavy": []}, out
+
+
 def test_a_bad_option_value_is_refused_without_loading_a_heavy_package():
     assert loaded("profiles", "-o", "yaml") == {"code": 2, "heavy": []}
 
