@@ -5,6 +5,7 @@ Fixtures and options only: creating, attaching and removing are `devenv.environm
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -55,30 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "path is looked up next to the test file first); one environment per profile per session",
     )
     shared = getattr(config, "workerinput", {}).get("devenv_run")
-    run = _Run(**shared, controller=False) if shared else _Run.for_session(config)
-    config.stash[_RUN] = run
-    # What devenv creates from this process on (subprocesses of the tests too) is labelled for the session,
-    # so the reaper, `gc` and the next session remove it once the session is gone; kept ones are not.
-    from devenv import labels
-
-    config.stash[_BEFORE] = os.environ.get(labels.SESSION_VARIABLE)
-    if run.session:
-        os.environ[labels.SESSION_VARIABLE] = run.session
-    else:
-        os.environ.pop(labels.SESSION_VARIABLE, None)
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Put DEVENV_SESSION back as it was (a pytester run in the same process must not relabel its host's)."""
-    if _BEFORE not in config.stash:
-        return
-    from devenv import labels
-
-    before = config.stash[_BEFORE]
-    if before is None:
-        os.environ.pop(labels.SESSION_VARIABLE, None)
-    else:
-        os.environ[labels.SESSION_VARIABLE] = before
+    config.stash[_RUN] = _Run(**shared, controller=False) if shared else _Run.for_session(config)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -374,7 +352,8 @@ class _Run:
                 name = environment_name(f"{name}-{profile.name}-{target}")
             self._record(name, profile, up=False)
             self._watch()
-            env = environments.up(name, profile)
+            with self._labelled():
+                env = environments.up(name, profile)
             self._record(name, profile, up=True)
         except NotImplementedError as exc:
             self.unavailable(f"{fixture}: {exc}", _REQUIRES_CLUSTER)
@@ -407,6 +386,26 @@ class _Run:
             partial.write_text(json.dumps({"name": name, "profile": str(profile.path), "target": profile.target,
                                            "up": up}))
             partial.replace(path)
+
+    @contextlib.contextmanager
+    def _labelled(self) -> Iterator[None]:
+        """What the fixture's `up` creates is labelled for the session (DEVENV_SESSION, read when the labels
+        are made), so the reaper, `gc` and the next session remove it once the session is gone; kept and
+        reused environments are not tied to it. Only the fixtures' own: a `devenv up` a test runs is not."""
+        from devenv import labels
+
+        before = os.environ.get(labels.SESSION_VARIABLE)
+        if self.session:
+            os.environ[labels.SESSION_VARIABLE] = self.session
+        else:
+            os.environ.pop(labels.SESSION_VARIABLE, None)
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(labels.SESSION_VARIABLE, None)
+            else:
+                os.environ[labels.SESSION_VARIABLE] = before
 
     def _watch(self) -> None:
         """Start the session's reaper before its first environment (once per session, whichever xdist
@@ -450,7 +449,6 @@ class _Run:
 
 
 _RUN = pytest.StashKey[_Run]()
-_BEFORE = pytest.StashKey["str | None"]()
 
 
 # -- helpers ----------------------------------------------------------------------------------------

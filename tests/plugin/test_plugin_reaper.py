@@ -27,7 +27,7 @@ def test_hold(devenv_services, request):
     here = pathlib.Path(__file__).parent
     run = request.config.stash[_RUN]
     (here / "up.json").write_text(json.dumps({"name": devenv_services.name, "records": run.records,
-                                              "session": os.environ.get("DEVENV_SESSION", "")}))
+                                              "session": run.session}))
     while not (here / "release").exists():  # mid-test until the outer test says so (or kills us)
         time.sleep(0.1)
 """
