@@ -230,8 +230,12 @@ def chart_source_in_tenant(release: dict, tenant: str,
     if ref is None or not ref.get("namespace") or ref.get("namespace") == tenant:
         return [], [], None
     kind, namespace, name = str(ref.get("kind")), str(ref["namespace"]), str(ref.get("name"))
-    source = known.get((kind, namespace, name))
     where = "spec.chart.spec.sourceRef" if holder else "spec.chartRef"
+    if (kind, tenant, name) in known:  # the platform's Kustomization of that source is kept: it is in `tenant` too
+        ref.pop("namespace")
+        return [f"{where} {kind} {namespace}/{name} -> {kind} {tenant}/{name} (the environment's own: a locked-down "
+                "Flux refuses references into other namespaces)"], [], None
+    source = known.get((kind, namespace, name))
     if source is None or kind not in SOURCE_KINDS:
         return [], [], (f"{where} is {kind} {namespace}/{name}, in another namespace, which devenv cannot see: "
                         f"a locked-down Flux (--no-cross-namespace-refs) refuses it; map the source in the "

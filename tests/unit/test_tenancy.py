@@ -354,3 +354,12 @@ def test_up_warns_of_a_profile_secret_the_namespace_lacks_and_of_an_unlocked_flu
     with caplog.at_level(logging.INFO, logger="devenv.targets.namespace"):
         NamespaceTarget().check_lockdown(_Reads(open_flux, forbidden=True), said)
     assert said.warnings == [] and "not checked" in caplog.text  # silent, but -v says why
+
+
+def test_a_chart_source_the_render_moves_into_the_namespace_too_is_referenced_there_without_a_copy():
+    release = {"spec": {"chart": {"spec": {"chart": "podinfo", "sourceRef": {
+        "kind": "HelmRepository", "name": "charts", "namespace": "flux-system"}}}}}
+    moved = {("HelmRepository", "devenv-x", "charts"): {"kind": "HelmRepository"}}
+    changes, copies, problem = tenancy.chart_source_in_tenant(release, "devenv-x", moved)
+    assert copies == [] and problem is None and "the environment's own" in changes[0]
+    assert release["spec"]["chart"]["spec"]["sourceRef"] == {"kind": "HelmRepository", "name": "charts"}
