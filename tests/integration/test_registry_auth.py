@@ -53,8 +53,8 @@ def registry_binary() -> Path:
     if os.environ.get("DEVENV_TEST_REGISTRY_BINARY"):
         return Path(os.environ["DEVENV_TEST_REGISTRY_BINARY"])
     spec = importlib.util.spec_from_file_location("devenv_lab", REPO / "tests" / "lab" / "lab.py")
-    lab = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(lab)
+    lab = sys.modules.setdefault("devenv_lab", importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(lab)  # registered first: its dataclasses look their module up
     return lab.binary("registry")
 
 
