@@ -204,6 +204,13 @@ def test_a_dependson_cycle_in_the_platform_creates_nothing(target, profile) -> N
     assert not any(argv[:2] == ["kind", "create"] for argv, _ in target.run.calls)
 
 
+def assert_cluster_deleted(target, environment: str) -> None:
+    """kind deleted the environment's cluster with the environment's own kubeconfig, never the user's."""
+    deletes = [argv for argv, _ in target.run.calls if argv[:3] == ["kind", "delete", "cluster"]]
+    assert deletes == [["kind", "delete", "cluster", "--name", f"devenv-{environment}",
+                        "--kubeconfig", str(target.clusters.kubeconfig(environment))]]
+
+
 def test_missing_kind_is_reported_before_anything_is_created(target, profile, monkeypatch) -> None:
     monkeypatch.setattr(process, "which", lambda tool: None if tool == "kind" else f"/usr/bin/{tool}")
     with pytest.raises(ToolMissing, match="kind is not installed"):
@@ -215,7 +222,7 @@ def test_down_deletes_the_cluster_and_the_services(target, profile) -> None:
     target.up(make_plan("feat-x", profile))
     removed = target.down("feat-x")
     assert removed[0] == "kind cluster devenv-feat-x"
-    assert ["kind", "delete", "cluster", "--name", "devenv-feat-x"] in [argv for argv, _ in target.run.calls]
+    assert_cluster_deleted(target, "feat-x")
     assert target.services.downs == ["feat-x"]
 
 
@@ -224,7 +231,7 @@ def test_a_failure_after_the_cluster_is_up_removes_what_this_run_made(target, pr
     plan = make_plan("feat-x", profile)
     with pytest.raises(CommandFailed):
         target.up(plan)
-    assert ["kind", "delete", "cluster", "--name", "devenv-feat-x"] in [argv for argv, _ in target.run.calls]
+    assert_cluster_deleted(target, "feat-x")
     assert target.services.removed_runs == [("feat-x", plan.labels["devenv.run"])]  # this run only, not `down`
     assert target.services.downs == []
 
@@ -243,7 +250,7 @@ def test_a_cluster_that_refuses_the_delivery_rolls_back_this_run(target, profile
     plan = make_plan("feat-x", profile)
     with pytest.raises(KubeError):
         target.up(plan)
-    assert ["kind", "delete", "cluster", "--name", "devenv-feat-x"] in [argv for argv, _ in target.run.calls]
+    assert_cluster_deleted(target, "feat-x")
     assert target.services.removed_runs == [("feat-x", plan.labels["devenv.run"])]
 
 
