@@ -27,7 +27,7 @@ def spec(kind: str = "mariadb", **fields) -> ServiceSpec:
 
 
 def test_one_swap_per_service_type():
-    assert set(SWAPS) == {"mariadb", "opensearch"}
+    assert set(SWAPS) == {"mariadb", "opensearch", "aws"}
     assert all(isinstance(swap, Swap) for swap in SWAPS.values())
 
 
