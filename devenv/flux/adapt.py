@@ -2,8 +2,9 @@
 
 What is left out (AWS-only objects, whole Flux Kustomizations of nothing else, what the profile
 excludes) and how what stays is changed to run off AWS (dependsOn rewired, IRSA annotations
-removed, ALB ingress moved to the profile's ingress class, AWS storage classes replaced); every
-decision carries a reason or a description of the change.
+removed, ALB ingress moved to the profile's ingress class, AWS storage classes replaced, and the workloads
+of an IRSA ServiceAccount given the AWS SDK variables of the local `aws` stand-in); every decision carries a
+reason or a description of the change.
 """
 
 from __future__ import annotations
@@ -69,6 +70,28 @@ def is_supporting(resource: Mapping[str, Any]) -> bool:
         return True
     annotations = (resource.get("metadata") or {}).get("annotations") or {}
     return kind == "ServiceAccount" and any(aws.is_irsa_annotation(k) for k in annotations)
+
+
+# Where each kind of workload keeps its pod spec.
+WORKLOAD_POD_SPECS = {
+    ("apps", "Deployment"): ("spec", "template", "spec"), ("apps", "StatefulSet"): ("spec", "template", "spec"),
+    ("apps", "DaemonSet"): ("spec", "template", "spec"), ("apps", "ReplicaSet"): ("spec", "template", "spec"),
+    ("batch", "Job"): ("spec", "template", "spec"), ("batch", "CronJob"): ("spec", "jobTemplate", "spec", "template", "spec"),
+    ("", "Pod"): ("spec",),
+}
+
+
+def irsa_service_accounts(objects: Iterable[Mapping[str, Any]]) -> set[tuple[str, str]]:
+    """(namespace, name) of the ServiceAccounts among these that carry an IRSA role annotation: read before
+    remove_aws_annotations takes it away, so that their workloads can be pointed at the local stand-in."""
+    out = set()
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+        if obj.get("kind") == "ServiceAccount" and obj.get("apiVersion") == "v1" and any(
+                isinstance(k, str) and aws.is_irsa_annotation(k) for k in annotations):
+            out.add((meta.get("namespace") or "default", str(meta.get("name") or "")))
+    return out
 
 
 def remove_aws_annotations(resource: dict) -> list[str]:
@@ -250,7 +273,15 @@ class Adapter:
     """Rewrites kept resources (in place) to run off AWS and describes each change."""
 
     def __init__(self, *, ingress_class: str, storage_class: str, aws_storage: set[str],
-                 excluded_kustomizations: set[str], excluded_objects: set[tuple[str, str, str]]):
+                 excluded_kustomizations: set[str], excluded_objects: set[tuple[str, str, str]],
+                 irsa_accounts: set[tuple[str, str]] = frozenset(), aws_env: Mapping[str, str] | None = None,
+                 tenant: str | None = None):
+        # The workloads of these ServiceAccounts (namespace, name) get `aws_env` (the variables that point an AWS
+        # SDK at the profile's aws stand-in; empty without one). `tenant`: every object is moved into that one
+        # namespace, so a ServiceAccount is matched by its name alone.
+        self.irsa_accounts = set(irsa_accounts)
+        self.aws_env = dict(aws_env or {})
+        self.tenant = tenant
         self.ingress_class = ingress_class
         self.storage_class = storage_class
         self.aws_storage = aws_storage
@@ -260,7 +291,7 @@ class Adapter:
     def adapt(self, resource: dict) -> list[str]:
         kind = resource.get("kind")
         group = aws.api_group(resource)
-        changes: list[str] = []
+        changes: list[str] = self._aws_sdk_env(resource, group, kind)
         if kind == "Ingress" and group in ("networking.k8s.io", "extensions"):
             changes += self._ingress(resource)
         elif kind == "PersistentVolumeClaim" and group == "":
@@ -283,6 +314,41 @@ class Adapter:
             if isinstance(spec, (dict, list)):  # a custom resource: storage classes wherever it names one
                 changes += self._storage_classes(spec, "spec")
         return changes + remove_aws_annotations(resource)
+
+    def _aws_sdk_env(self, resource: dict, group: str, kind: Any) -> list[str]:
+        """A workload whose ServiceAccount carried an IRSA role: each container gets the variables that point its
+        AWS SDK at the local stand-in (endpoint, region, local access key), except those it sets itself, so its
+        calls (Secrets Manager first) reach the stand-in without a code or manifest change."""
+        path = WORKLOAD_POD_SPECS.get((group, kind))
+        if not self.aws_env or path is None:
+            return []
+        pod: Any = resource
+        for part in path:
+            pod = pod.get(part) if isinstance(pod, dict) else None
+        if not isinstance(pod, dict):
+            return []
+        account = pod.get("serviceAccountName") or pod.get("serviceAccount") or "default"
+        namespace = (resource.get("metadata") or {}).get("namespace") or "default"
+        if self.tenant:
+            irsa = any(name == account for _, name in self.irsa_accounts)
+        else:
+            irsa = (namespace, account) in self.irsa_accounts
+        if not irsa:
+            return []
+        changes = []
+        where = ".".join(path)
+        for field in ("initContainers", "containers"):
+            for i, container in enumerate(pod.get(field) or []):
+                if not isinstance(container, dict):
+                    continue
+                env = container.get("env") if isinstance(container.get("env"), list) else []
+                have = {e.get("name") for e in env if isinstance(e, dict)}
+                added = [{"name": k, "value": v} for k, v in self.aws_env.items() if k not in have]
+                if added:
+                    container["env"] = env + added
+                    changes.append(f"{where}.{field}[{i}].env: added {', '.join(e['name'] for e in added)} (the "
+                                   f"local aws stand-in, in place of ServiceAccount {account}'s IRSA role)")
+        return changes
 
     def _issuer(self, issuer: dict) -> list[str]:
         """A cert-manager issuer solving ACME challenges through Route 53 (which needs AWS credentials and a

@@ -261,8 +261,14 @@ def render_environment(profile: Profile, environment: str, *, platform: str | os
                              secret_values=secrets.store_values(profile, environment, service_facts, namespace),
                              baselines=baselines,
                              tenant=namespace if profile.target == "namespace" else None,
-                             cluster_scoped=cluster_scoped)
+                             cluster_scoped=cluster_scoped, aws_env=_aws_env(profile, service_facts))
         return renderer.run(workers or _default_workers())
+
+
+def _aws_env(profile: Profile, service_facts: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """The variables an IRSA workload gets to reach the aws stand-in as the cluster sees it (none without one)."""
+    data, secret = facts.aws_values(profile, service_facts)
+    return {**data, **secret}
 
 
 def _default_workers() -> int:
@@ -324,7 +330,8 @@ class _Renderer:
     def __init__(self, profile: Profile, environment: str, platform: Path, env_objects: list[dict],
                  strict: bool, workspace: Workspace, *, skip_unbuildable: bool = False, keep_going: bool = False,
                  secret_values: Mapping[str, Mapping[str, str]] | None = None, baselines: bool = False,
-                 tenant: str | None = None, cluster_scoped: Callable[[Mapping], bool | None] | None = None):
+                 tenant: str | None = None, cluster_scoped: Callable[[Mapping], bool | None] | None = None,
+                 aws_env: Mapping[str, str] | None = None):
         self.profile = profile
         self.tenant = tenant  # the namespace of a namespace-target environment
         self.discovered_scope = cluster_scoped
@@ -334,6 +341,8 @@ class _Renderer:
         self.skip_unbuildable = skip_unbuildable
         self.keep_going = keep_going
         self.secret_values = dict(secret_values or {})
+        self.aws_env = dict(aws_env or {})  # what points an AWS SDK at the profile's aws stand-in (none: {})
+        self.irsa_accounts: set[tuple[str, str]] = set()  # ServiceAccounts that had an IRSA role
         self.not_rendered: list[Exclusion] = []
         self.undefined: dict[tuple[str, str, str], UndefinedVariable] = {}
         self.missing: dict[tuple[str, str, str, str], MissingObject] = {}
@@ -502,6 +511,7 @@ class _Renderer:
             objects_built = objects
         if self.baselines:
             entry.built = copy.deepcopy(objects_built)
+        self.irsa_accounts |= adapt.irsa_service_accounts(objects)
         entry.early = [adapt.remove_aws_annotations(obj) for obj in objects]
         entry.presubstituted = self._presubstitute(entry.k, objects)
         return objects
@@ -694,6 +704,7 @@ class _Renderer:
         if entry.early is None:
             if self.baselines:
                 entry.built = copy.deepcopy(raw)
+            self.irsa_accounts |= adapt.irsa_service_accounts(raw)
             entry.early = [adapt.remove_aws_annotations(obj) for obj in raw]
         local = {_key(r): _as_stored(r) for r in raw
                  if r.get("kind") in ("ConfigMap", "Secret") and r.get("apiVersion") == "v1"}
@@ -1127,7 +1138,8 @@ class _Renderer:
             ingress_class=self.profile.ingress_class, storage_class=self.profile.storage_class,
             aws_storage=adapt.aws_storage_classes(self.seen, kept_resources) - {self.profile.storage_class},
             excluded_kustomizations={e.k.id for e in self.entries.values() if e.status in (EXCLUDED, NOT_RENDERED)},
-            excluded_objects={(x.kind, x.namespace or "default", x.name) for x in self.excluded})
+            excluded_objects={(x.kind, x.namespace or "default", x.name) for x in self.excluded},
+            irsa_accounts=self.irsa_accounts, aws_env=self.aws_env, tenant=self.tenant)
         values_keys = adapt.values_keys([r for e in ordered for r in e.resources])
         out: list[Adaptation] = []
         for e in ordered:
