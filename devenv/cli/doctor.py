@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,14 +34,17 @@ def _version(argv: list[str], pick=lambda out: out.strip().splitlines()[0] if ou
 
 
 def _docker() -> Check:
+    """The engine, and which one and why (DOCKER_HOST, DOCKER_CONTEXT or the docker config's current context):
+    the same engine every docker and kind process devenv runs is given."""
     from devenv import docker  # only doctor and the lifecycle commands talk to the engine
 
     try:
+        endpoint, reason = docker.engine_origin()
         version = docker.engine_version()
     except DevenvError as err:
         return Check("docker engine", False, "; ".join([err.message, *err.context]), "up/down/status (all targets)",
                      err.hint or "")
-    return Check("docker engine", True, f"server {version}", "up/down/status (all targets)")
+    return Check("docker engine", True, f"server {version} at {endpoint} ({reason})", "up/down/status (all targets)")
 
 
 MAX_MAP_COUNT = Path("/proc/sys/vm/max_map_count")
@@ -109,7 +111,5 @@ def command(
     for check in found:
         if check.level == "warning":
             output.warn(f"{check.name}: {check.detail}. Fix: {check.fix}")
-    if os.environ.get("DOCKER_HOST"):
-        output.note(f"DOCKER_HOST={os.environ['DOCKER_HOST']}")
     if not all(c.ok for c in found):
         raise typer.Exit(1)

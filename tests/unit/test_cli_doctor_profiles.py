@@ -70,3 +70,21 @@ def test_an_unknown_output_format_is_refused_not_ignored() -> None:
         result = CliRunner().invoke(app, [command, "-o", "yaml"])
         assert result.exit_code == 2 and result.stdout == ""
         assert "'yaml' is not one of: table, json" in result.stderr and "Value error" not in result.stderr
+
+
+def test_doctor_says_which_engine_it_asked_and_why(tmp_path, monkeypatch) -> None:
+    """A docker context chosen by DOCKER_CONTEXT: doctor names its endpoint and the context, so a user whose
+    devenv and docker CLI disagree sees which engine devenv took."""
+    import hashlib
+
+    socket = tmp_path / "colima.sock"  # nobody listens here
+    meta = tmp_path / "contexts" / "meta" / hashlib.sha256(b"colima").hexdigest() / "meta.json"
+    meta.parent.mkdir(parents=True)
+    meta.write_text(json.dumps({"Name": "colima", "Endpoints": {"docker": {"Host": f"unix://{socket}"}}}))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    monkeypatch.setenv("DOCKER_CONTEXT", "colima")
+    result = CliRunner().invoke(app, ["doctor", "-o", "json"])
+    engine = {c["name"]: c for c in json.loads(result.stdout)}["docker engine"]
+    assert not engine["ok"]
+    assert str(socket) in engine["detail"] and "colima" in engine["detail"]
