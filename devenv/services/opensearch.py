@@ -30,9 +30,8 @@ class OpenSearch(Swap):
     poll_interval = 0.1
     # A snapshot's data directory holds the build node's node ID, cluster UUID and voting configuration (that
     # node ID alone). A copy keeps the node ID, so it elects itself at once as its own one-node cluster: with
-    # discovery.type=single-node it looks for no other node, and without it (the offline image's /bin/sh
-    # drops variables with a dot) its seed hosts are its own loopback ports only. Copies never meet, even on
-    # one Docker network. cluster.name comes from the settings, not the data. No credentials: the security
+    # discovery.type=single-node (which reaches the node: the official image and the offline one both pass
+    # dotted variables on) it looks for no other node. Copies never meet, even on one Docker network. cluster.name comes from the settings, not the data. No credentials: the security
     # plugin is off (the offline image has none), so the data holds no secret and an environment gets none.
     snapshots = True
     clean_exit_codes = (0, 143)  # the JVM exits 143 after its shutdown hook has closed the node on SIGTERM
