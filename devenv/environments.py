@@ -23,7 +23,7 @@ from typing import Any, Mapping
 
 from devenv import cache as data_cache, labels
 from devenv.errors import DevenvError, EnvironmentBusy, EnvironmentNotFound, InvalidInput, InvalidName, ProfileError
-from devenv.facts import environment_values
+from devenv.facts import aws_values, environment_values
 from devenv.kind import KindClusters, cluster_name, context_name
 from devenv.lock import environment_lock, lock_dir
 from devenv.naming import validate_name
@@ -549,13 +549,15 @@ def _recorded_profile(state: EnvironmentState, warnings: list[str]) -> Profile |
 
 
 def _values_present(profile: Profile, name: str, facts: Mapping[str, Mapping[str, str]]):
-    """The environment values (ConfigMap, Secret) whose templates refer only to services that exist."""
+    """The environment values (ConfigMap, Secret) whose templates refer only to services that exist, after the aws
+    stand-in's (as facts.environment_values has them)."""
     env = {"name": name, "namespace": profile.environment.namespace}
-    out: list[dict[str, str]] = [{}, {}]
+    out: list[dict[str, str]] = list(aws_values(profile, facts))  # the aws stand-in's, when it has a container
     for i, templates in enumerate((profile.environment.data, profile.environment.secret_data)):
         for key, template in templates.items():
             try:
                 out[i][key] = render_template(template, facts, env)
             except KeyError:
                 continue
+            out[1 - i].pop(key, None)  # the profile's own template wins over the stand-in's, where it is written
     return out[0], out[1]

@@ -236,3 +236,18 @@ def test_a_session_from_the_facts_reaches_the_stand_in(clean) -> None:
     converge_secrets(clean, {"s": "v"}, environment="e1")
     client = boto3_session(facts).client("secretsmanager", endpoint_url=facts["url"])
     assert client.get_secret_value(SecretId="s")["SecretString"] == "v"
+
+
+def test_env_of_an_existing_environment_carries_the_stand_in() -> None:
+    """`devenv env` (environments.attach) computes the values as `up` does: the stand-in's variables too, the
+    profile's own template winning where it writes the same key."""
+    from devenv.environments import _values_present
+
+    facts = {"db": service_facts(DB, Endpoint("127.0.0.1", 3306), "pw"),
+             "aws": service_facts(AWS, Endpoint("127.0.0.1", 45123), None)}
+    profile = _profile(data={"DB_HOST": "{services.db.host}"}, secret_data={"AWS_ACCESS_KEY_ID": "mine"})
+    assert _values_present(profile, "e1", facts) == environment_values(profile, "e1", facts)
+    data, secret = _values_present(profile, "e1", facts)
+    assert data["AWS_ENDPOINT_URL_SECRETS_MANAGER"] == "http://127.0.0.1:45123" and "AWS_ACCESS_KEY_ID" not in data
+    assert secret == {"AWS_SECRET_ACCESS_KEY": "devenv-local-secret", "AWS_ACCESS_KEY_ID": "mine"}
+    assert _values_present(profile, "e1", {"db": facts["db"]}) == ({"DB_HOST": "127.0.0.1"}, {"AWS_ACCESS_KEY_ID": "mine"})
