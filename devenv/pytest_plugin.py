@@ -206,6 +206,29 @@ class Database:
             connection.close()
 
 
+@dataclasses.dataclass(frozen=True)
+class AwsStandIn:
+    """The profile's `aws` service (moto) as the test process reaches it: its endpoint, region, the variables an AWS
+    SDK reads to use it (AWS_ENDPOINT_URL, ...) and, when boto3 is installed, ready sessions and clients."""
+
+    service: str
+    endpoint_url: str
+    region: str
+    env: Mapping[str, str] = dataclasses.field(repr=False)
+    facts: Mapping[str, str] = dataclasses.field(repr=False, compare=False)
+
+    def session(self):
+        """A boto3 Session with the stand-in's region and local access key (skips the test without boto3)."""
+        pytest.importorskip("boto3", reason="devenv_aws.session(): boto3 is not installed")
+        from devenv.services.aws import boto3_session
+
+        return boto3_session(self.facts)
+
+    def client(self, service_name: str, **options):
+        """A boto3 client of the stand-in, e.g. client("secretsmanager")."""
+        return self.session().client(service_name, endpoint_url=self.endpoint_url, **options)
+
+
 # -- fixtures ---------------------------------------------------------------------------------------
 
 
@@ -245,6 +268,18 @@ def devenv_database(devenv_services: DevenvServices) -> Iterator[Database]:
         _admin_sql(svc, admin_user, admin_password,
                    [f"DROP DATABASE IF EXISTS `{name}`"]
                    + ([f"REVOKE ALL PRIVILEGES ON `{name}`.* FROM %s@'%%'"] if grantee else []), grantee)
+
+
+@pytest.fixture(scope="session")
+def devenv_aws(devenv_services: DevenvServices) -> AwsStandIn:
+    """The session profile's local AWS stand-in (an `aws` service): endpoint, region, the AWS_* variables of the
+    environment values, and `.client("secretsmanager")` (boto3). Skips when the profile has no aws service."""
+    svc = devenv_services.first("aws")
+    if svc is None:
+        pytest.skip(f"devenv_aws: profile {devenv_services.profile} has no aws service")
+    facts = dict(devenv_services.environment.services[svc.name])
+    return AwsStandIn(service=svc.name, endpoint_url=facts["url"], region=facts["region"], facts=facts,
+                      env={k: v for k, v in devenv_services.env.items() if k.startswith("AWS_")})
 
 
 @pytest.fixture

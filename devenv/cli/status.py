@@ -45,4 +45,22 @@ def command(
         [[s.name, s.type, s.state, s.health, f"{s.endpoint.host}:{s.endpoint.port}" if s.endpoint else "-",
           s.container] for s in env.services],
     )
+    for line in aws_secrets(env):
+        print(line)
+
+
+def aws_secrets(env) -> list[str]:
+    """The secrets devenv seeded in each ready aws stand-in this machine reaches (its values are never shown)."""
+    lines = []
+    for svc in env.services:
+        if svc.type != "aws" or svc.health != "ready" or svc.endpoint is None or env.target == "namespace":
+            continue
+        from devenv.services.aws import list_secrets
+
+        try:
+            names = list_secrets(svc.endpoint)
+        except Exception:  # noqa: BLE001 - a listing beside the table: the health column already says how it is
+            continue
+        lines.append(f"{svc.name} secrets: {', '.join(names) if names else '(none)'}")
+    return lines
 

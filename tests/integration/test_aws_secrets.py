@@ -107,6 +107,9 @@ def test_an_sdk_reads_the_rds_secret_and_logs_in(tmp_path, new_env, monkeypatch)
             assert url == f"mysql://127.0.0.1:{env.services['db']['port']}/{env.name}"
             passwords.append((rds["password"], sdk.get_secret_value(SecretId="loans/api")["SecretString"]))
         assert passwords[0][0] != passwords[1][0] and passwords[0][1] != passwords[1][1]
+        from devenv.cli.status import aws_secrets
+
+        assert aws_secrets(environments.status(one)) == ["aws secrets: loans/api, loans/db, loans/url"]
 
         # Re-up, unchanged: nothing is written. Changed: updated; removed: deleted; the generated value stays.
         again = environments.up(one, profile, cache=False)
