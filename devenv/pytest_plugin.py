@@ -274,12 +274,19 @@ def devenv_database(devenv_services: DevenvServices) -> Iterator[Database]:
 def devenv_aws(devenv_services: DevenvServices) -> AwsStandIn:
     """The session profile's local AWS stand-in (an `aws` service): endpoint, region, the AWS_* variables of the
     environment values, and `.client("secretsmanager")` (boto3). Skips when the profile has no aws service."""
-    svc = devenv_services.first("aws")
-    if svc is None:
+    found = aws_stand_in(devenv_services)
+    if found is None:
         pytest.skip(f"devenv_aws: profile {devenv_services.profile} has no aws service")
-    facts = dict(devenv_services.environment.services[svc.name])
+    return found
+
+
+def aws_stand_in(services: DevenvServices) -> AwsStandIn | None:
+    svc = services.first("aws")
+    if svc is None:
+        return None
+    facts = dict(services.environment.services[svc.name])
     return AwsStandIn(service=svc.name, endpoint_url=facts["url"], region=facts["region"], facts=facts,
-                      env={k: v for k, v in devenv_services.env.items() if k.startswith("AWS_")})
+                      env={k: v for k, v in services.env.items() if k.startswith("AWS_")})
 
 
 @pytest.fixture

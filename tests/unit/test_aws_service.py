@@ -251,3 +251,25 @@ def test_env_of_an_existing_environment_carries_the_stand_in() -> None:
     assert data["AWS_ENDPOINT_URL_SECRETS_MANAGER"] == "http://127.0.0.1:45123" and "AWS_ACCESS_KEY_ID" not in data
     assert secret == {"AWS_SECRET_ACCESS_KEY": "devenv-local-secret", "AWS_ACCESS_KEY_ID": "mine"}
     assert _values_present(profile, "e1", {"db": facts["db"]}) == ({"DB_HOST": "127.0.0.1"}, {"AWS_ACCESS_KEY_ID": "mine"})
+
+
+def test_the_plugins_devenv_aws_reaches_the_stand_in(clean) -> None:
+    """devenv_aws's value, from an environment as `up` returns it: a client that reads what devenv seeded."""
+    from devenv.environments import Environment
+    from devenv.pytest_plugin import DevenvServices, _service_facts, aws_stand_in
+
+    facts = {"db": service_facts(DB, Endpoint("127.0.0.1", 3306), "pw"), "aws": service_facts(AWS, clean, None)}
+    values, secrets = environment_values(_profile(), "e1", facts)
+    env = Environment(name="e1", profile="p", services=facts, values=values, secrets=secrets)
+    services = DevenvServices(name="e1", profile="p", target="docker", values=values, secrets=secrets,
+                              services={"db": _service_facts("db", "mariadb", facts["db"]),
+                                        "aws": _service_facts("aws", "aws", facts["aws"])},
+                              environment=env, profile_spec=_profile())
+    stand_in = aws_stand_in(services)
+    assert (stand_in.endpoint_url, stand_in.region) == (f"http://127.0.0.1:{clean.port}", "us-east-1")
+    assert stand_in.env["AWS_ENDPOINT_URL"] == stand_in.endpoint_url and "AWS_SECRET_ACCESS_KEY" in stand_in.env
+    converge_secrets(clean, {"loans/db": "x"}, environment="e1")
+    assert stand_in.client("secretsmanager").get_secret_value(SecretId="loans/db")["SecretString"] == "x"
+    no_aws = DevenvServices(name="e1", profile="p", target="docker", values={}, secrets={},
+                            services={"db": services["db"]}, environment=env, profile_spec=_profile())
+    assert aws_stand_in(no_aws) is None
