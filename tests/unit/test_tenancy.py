@@ -242,8 +242,10 @@ def test_the_oci_repository_logs_in_as_the_profile_says(tmp_path, monkeypatch, r
 
 
 def test_the_namespace_carries_its_pod_security_level_and_restricted_egress_lets_out_only_what_is_listed(tmp_path):
-    spec = load_profile(_branch_profile(tmp_path, "  podSecurity: restricted\n  egress: restricted\n"
-                                                  "  egressCIDRs: [10.20.0.0/16]\n")).namespace
+    path = _branch_profile(tmp_path, "")
+    text = path.read_text().replace("  podSecurity: baseline", "  podSecurity: restricted", 1)
+    path.write_text(text.replace("  egress: open", "  egressCIDRs: [10.20.0.0/16]\n  egress: restricted", 1))
+    spec = load_profile(path).namespace
     made = {o["kind"]: o for o in tenancy.guard_rails("devenv-x", spec, {"devenv.managed": "true"}, {})}
     assert made["Namespace"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     policy = made["NetworkPolicy"]["spec"]
