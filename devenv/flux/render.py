@@ -128,6 +128,8 @@ class RenderResult:
     # What strict substitution found missing (reported together; kept here for `devenv init`).
     undefined: list[UndefinedVariable] = field(default_factory=list)
     missing_objects: list[MissingObject] = field(default_factory=list)
+    # namespace target: copies of chart sources HelmReleases named in other namespaces (the target applies them)
+    tenant_sources: list[dict] = field(default_factory=list)
 
     @property
     def environment_configmap(self) -> dict:
@@ -355,6 +357,7 @@ class _Renderer:
         self.entries: dict[str, _Entry] = {}
         self.excluded: list[Exclusion] = []
         self.warnings: list[RenderWarning] = []
+        self.tenant_sources: list[dict] = []
         self.generated = {_key(obj): _as_stored(obj) for obj in env_objects}
         self.found: dict[tuple[str, str, str], dict] = {}  # ConfigMaps/Secrets of the mirror and of outputs
         self.seen: list[dict] = []  # every object built, kept or not (for storage class names)
@@ -1092,7 +1095,7 @@ class _Renderer:
         rendered = [self._rendered(e) for e in ordered]
         return RenderResult(self.environment, self.profile, self.platform, rendered, self.excluded, adapted,
                             self.env_objects, self.warnings, self._components(), self.not_rendered,
-                            list(self.undefined.values()), list(self.missing.values()))
+                            list(self.undefined.values()), list(self.missing.values()), self.tenant_sources)
 
     def _rendered(self, e: _Entry) -> RenderedKustomization:
         if e.built is None:
@@ -1154,9 +1157,18 @@ class _Renderer:
                 changes += secrets.replace_store(resource, self.secret_values)
                 if self.tenant and kind == "HelmRelease":
                     changes += _run_as_tenant(resource)
+                    changes += self._chart_source_in_tenant(resource, e.k.id)
                 for change in changes:
                     out.append(Adaptation(kind, name, namespace, e.k.id, change))
         return out
+
+    def _chart_source_in_tenant(self, release: dict, kustomization: str) -> list[str]:
+        moved, copies, problem = tenancy.chart_source_in_tenant(release, self.tenant, self.resolver.objects)
+        self.tenant_sources += [c for c in copies if c not in self.tenant_sources]
+        if problem:
+            _, namespace, name = adapt.identity(release)
+            self.warnings.append(RenderWarning(f"HelmRelease {namespace}/{name}: {problem}", kustomization=kustomization))
+        return moved
 
     def _components(self) -> list[dict]:
         rows = []

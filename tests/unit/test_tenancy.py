@@ -365,3 +365,38 @@ def test_a_chart_source_the_render_moves_into_the_namespace_too_is_referenced_th
     changes, copies, problem = tenancy.chart_source_in_tenant(release, "devenv-x", moved)
     assert copies == [] and problem is None and "the environment's own" in changes[0]
     assert release["spec"]["chart"]["spec"]["sourceRef"] == {"kind": "HelmRepository", "name": "charts"}
+
+
+def test_a_helmreleases_chart_source_in_flux_system_becomes_the_environments_copy_in_the_render(tmp_path):
+    """The render of a namespace environment rewrites a HelmRelease's chart sourceRef into flux-system (which a
+    locked-down Flux refuses) to a copy of that HelmRepository in the environment's namespace, and hands the
+    copy to the target to apply; a source defined nowhere is reported, not rewritten."""
+    import shutil
+
+    from devenv.profiles import EMBEDDED_PLATFORM
+
+    root = tmp_path / "platform"
+    shutil.copytree(EMBEDDED_PLATFORM, root)
+    (root / "apps/base/web/release.yaml").write_text(
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: cache}\n"
+        "spec:\n  interval: 1h\n  chart: {spec: {chart: redis, sourceRef: "
+        "{kind: HelmRepository, name: charts, namespace: flux-system}}}\n"
+        "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: queue}\n"
+        "spec:\n  interval: 1h\n  chart: {spec: {chart: rabbitmq, sourceRef: "
+        "{kind: HelmRepository, name: nowhere, namespace: flux-system}}}\n")
+    kustomization = root / "apps/base/web/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace("resources:\n", "resources:\n  - release.yaml\n"))
+    (root / "clusters/production/charts.yaml").write_text(
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\n"
+        "metadata: {name: charts, namespace: flux-system}\nspec: {url: 'https://charts.example.com', interval: 1h}\n")
+    cluster = root / "clusters/production/kustomization.yaml"
+    cluster.write_text(cluster.read_text() + "  - charts.yaml\n")
+    result = render_environment(load_profile("branch"), "x", platform=root)
+    releases = {r["metadata"]["name"]: r for _, r in result.resources() if r["kind"] == "HelmRelease"}
+    assert releases["cache"]["spec"]["chart"]["spec"]["sourceRef"] == {"kind": "HelmRepository", "name": "charts"}
+    (copy,) = result.tenant_sources
+    assert (copy["kind"], copy["metadata"]["namespace"], copy["spec"]["url"]) == \
+        ("HelmRepository", "devenv-x", "https://charts.example.com")
+    assert releases["queue"]["spec"]["chart"]["spec"]["sourceRef"]["namespace"] == "flux-system"
+    assert any("HelmRepository flux-system/nowhere" in w.message and "cross-namespace" in w.message
+               for w in result.warnings)
