@@ -76,19 +76,12 @@ def test_the_flux_patch_of_the_dropped_namespace_selects_it_by_the_name_the_plat
 
 
 def test_a_helmrelease_of_a_namespace_environment_is_installed_as_its_service_account(tmp_path):
-    import shutil
-
-    from devenv.profiles import EMBEDDED_PLATFORM
-
-    root = tmp_path / "platform"
-    shutil.copytree(EMBEDDED_PLATFORM, root)
-    (root / "apps/base/web/release.yaml").write_text(
+    root = _platform_with_web_resource(
+        tmp_path,
         "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: cache}\n"
         "spec:\n  interval: 1h\n  chart: {spec: {chart: redis, sourceRef: {kind: HelmRepository, name: charts}}}\n"
         "---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata: {name: charts}\n"
         "spec: {url: 'https://charts.example.com', interval: 1h}\n")
-    kustomization = root / "apps/base/web/kustomization.yaml"
-    kustomization.write_text(kustomization.read_text().replace("resources:\n", "resources:\n  - release.yaml\n"))
     result = render_environment(load_profile("branch"), "x", platform=root)
     (release,) = [r for _, r in result.resources() if r["kind"] == "HelmRelease"]
     assert release["spec"]["serviceAccountName"] == tenancy.SERVICE_ACCOUNT
@@ -371,21 +364,14 @@ def test_a_helmreleases_chart_source_in_flux_system_becomes_the_environments_cop
     """The render of a namespace environment rewrites a HelmRelease's chart sourceRef into flux-system (which a
     locked-down Flux refuses) to a copy of that HelmRepository in the environment's namespace, and hands the
     copy to the target to apply; a source defined nowhere is reported, not rewritten."""
-    import shutil
-
-    from devenv.profiles import EMBEDDED_PLATFORM
-
-    root = tmp_path / "platform"
-    shutil.copytree(EMBEDDED_PLATFORM, root)
-    (root / "apps/base/web/release.yaml").write_text(
+    root = _platform_with_web_resource(
+        tmp_path,
         "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: cache}\n"
         "spec:\n  interval: 1h\n  chart: {spec: {chart: redis, sourceRef: "
         "{kind: HelmRepository, name: charts, namespace: flux-system}}}\n"
         "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata: {name: queue}\n"
         "spec:\n  interval: 1h\n  chart: {spec: {chart: rabbitmq, sourceRef: "
         "{kind: HelmRepository, name: nowhere, namespace: flux-system}}}\n")
-    kustomization = root / "apps/base/web/kustomization.yaml"
-    kustomization.write_text(kustomization.read_text().replace("resources:\n", "resources:\n  - release.yaml\n"))
     (root / "clusters/production/charts.yaml").write_text(
         "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\n"
         "metadata: {name: charts, namespace: flux-system}\nspec: {url: 'https://charts.example.com', interval: 1h}\n")
@@ -400,3 +386,17 @@ def test_a_helmreleases_chart_source_in_flux_system_becomes_the_environments_cop
     assert releases["queue"]["spec"]["chart"]["spec"]["sourceRef"]["namespace"] == "flux-system"
     assert any("HelmRepository flux-system/nowhere" in w.message and "cross-namespace" in w.message
                for w in result.warnings)
+
+
+def _platform_with_web_resource(tmp_path, manifest: str):
+    """A copy of the embedded platform whose web app also holds `manifest` (release.yaml)."""
+    import shutil
+
+    from devenv.profiles import EMBEDDED_PLATFORM
+
+    root = tmp_path / "platform"
+    shutil.copytree(EMBEDDED_PLATFORM, root)
+    (root / "apps/base/web/release.yaml").write_text(manifest)
+    kustomization = root / "apps/base/web/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace("resources:\n", "resources:\n  - release.yaml\n"))
+    return root
