@@ -83,6 +83,17 @@ def run(
     return result
 
 
+def detach(argv: Sequence[str], *, log_file: str | os.PathLike) -> int:
+    """Start `argv` in a session of its own, detached from this process (stdin closed, stdout and stderr
+    appended to `log_file`, cwd /), so that it outlives its caller and a signal to the caller's process group;
+    returns its PID. For devenv's own watchers only: everything else runs to completion through `run`."""
+    log.debug("detached: %s", pasteable(argv))
+    with open(log_file, "ab") as out:
+        child = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=out,  # noqa: S603
+                                 start_new_session=True, close_fds=True, cwd="/")
+    return child.pid
+
+
 def _tail(text: str | bytes | None, redact: Sequence[str], lines: int = 15) -> str:
     if isinstance(text, bytes):
         text = text.decode(errors="replace")

@@ -13,12 +13,11 @@ import argparse
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from devenv import labels
+from devenv import labels, process
 
 POLL_INTERVAL = 0.25  # seconds between looks at the session's process
 REAP_DEADLINE = 600  # seconds a reap may take (an engine that hangs must not keep the watcher forever)
@@ -35,15 +34,11 @@ def start(session: str, token: str, records: str | os.PathLike) -> int | None:
         marker = os.open(folder / "reaper.pid", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return None
-    with open(folder / "reaper.log", "ab") as log:
-        # devenv.process runs commands to completion; this one is meant to outlive the call (see the report)
-        child = subprocess.Popen(  # noqa: S603 - an argument list of our own interpreter and module
-            [sys.executable, "-m", "devenv.reaper", "--session", session, "--process", token, "--records", str(folder)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
-            cwd="/")
-    os.write(marker, str(child.pid).encode())
+    pid = process.detach([sys.executable, "-m", "devenv.reaper", "--session", session, "--process", token,
+                          "--records", str(folder)], log_file=folder / "reaper.log")
+    os.write(marker, str(pid).encode())
     os.close(marker)
-    return child.pid
+    return pid
 
 
 def watch(session: str, token: str, records: Path, *, poll: float = POLL_INTERVAL) -> list[str]:
