@@ -12,17 +12,19 @@ from typing import Any, Mapping
 import yaml
 
 from devenv.errors import ProfileError
+from devenv.profile_secrets import SecretSpec, parse_secrets
 
 PROFILE_VERSION = 1
 TARGETS = ("kind", "namespace", "docker")
 DELIVERIES = ("apply", "flux")
-SERVICE_TYPES = ("mariadb", "opensearch")
+SERVICE_TYPES = ("mariadb", "opensearch", "aws")
 # The connection facts each kind of swap exposes, usable as {services.<name>.<fact>}.
 FACTS = {
     "mariadb": ("host", "port", "url", "user", "password", "database"),
     "opensearch": ("host", "port", "url"),
+    "aws": ("host", "port", "url", "region", "access_key_id", "secret_access_key"),
 }
-DEFAULT_VERSIONS = {"mariadb": "10.11", "opensearch": "2"}
+DEFAULT_VERSIONS = {"mariadb": "10.11", "opensearch": "2", "aws": "5.2.3"}  # aws: moto's release
 DEFAULT_PORTS = {"mariadb": 3306, "opensearch": 9200}
 SEED_SUFFIXES = {"mariadb": (".sql", ".sql.gz"), "opensearch": (".json", ".ndjson")}
 # The kind node image when the profile pins none: devenv documents no kind release, so this is a node image
@@ -171,6 +173,7 @@ class Profile:
     kind: KindSpec = field(default_factory=KindSpec)
     namespace: NamespaceSpec = field(default_factory=NamespaceSpec)
     contexts: tuple[str, ...] = ()  # the kubeconfig contexts a namespace environment may be made in
+    secrets: tuple[SecretSpec, ...] = ()  # Secrets Manager secrets seeded into the profile's aws service
 
     def service(self, name: str) -> ServiceSpec:
         for svc in self.services:
@@ -351,7 +354,7 @@ class _Validator:
     def profile(self, data: Any) -> Profile:
         top = ("version", "name", "description", "target", "delivery", "mirror", "exclude", "services",
                "environment", "substituteFrom", "secretStores", "ingressClass", "storageClass", "ttl", "sources", "kind",
-               "namespace", "contexts")
+               "namespace", "contexts", "secrets")
         data = self.mapping(data, (), top, required=("version", "name", "target"))
         if "version" in data and data["version"] != PROFILE_VERSION:
             self.problem(("version",), f"unsupported version {data['version']!r} (this devenv reads version {PROFILE_VERSION})")
@@ -379,6 +382,11 @@ class _Validator:
         kind = self.kind(data["kind"], target) if "kind" in data else KindSpec()
         namespace = self.namespace(data["namespace"], target) if "namespace" in data else NamespaceSpec()
         contexts = self.string_list(data.get("contexts", []), ("contexts",))
+        secrets = parse_secrets(self, data.get("secrets", {}), services)
+        for svc in services:
+            if svc.type == "aws" and target == "namespace":
+                self.problem(("services", svc.name, "type"), "the namespace target runs no aws stand-in yet (the "
+                                                             "docker and kind targets do)")
         if self.problems:
             raise ProfileError(f"profile {self.path} is invalid ({len(self.problems)} problem"
                                f"{'s' if len(self.problems) > 1 else ''})", context=self.problems)
@@ -387,7 +395,7 @@ class _Validator:
             path=self.path, delivery=delivery, exclude=tuple(exclude), services=services,
             environment=environment, ingress_class=ingress, storage_class=storage, ttl=str(ttl),
             ttl_seconds=ttl_seconds, sources=sources, substitute_from=substitute_from, secret_stores=secret_stores,
-            kind=kind, namespace=namespace, contexts=tuple(contexts),
+            kind=kind, namespace=namespace, contexts=tuple(contexts), secrets=secrets,
         )
 
     def namespace(self, value: Any, target: str | None) -> NamespaceSpec:

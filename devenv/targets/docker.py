@@ -323,7 +323,7 @@ class _Run:
         this machine's on the docker target, the kind network's on a kind cluster (its pods read them)."""
         from devenv.services.aws import SeedingFailed, converge_secrets, secret_strings
 
-        declared = getattr(self.plan.profile, "secrets", ())  # (a profile without the section has none)
+        declared = self.plan.profile.secrets
         stand_ins = [s for s in states if s.type == "aws"]
         if not stand_ins:
             return []

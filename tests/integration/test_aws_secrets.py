@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -40,17 +40,10 @@ def _aws_image_present():
                     "`export DEVENV_AWS_IMAGE=$(make -s moto-image)`")
 
 
-@dataclass(frozen=True)
-class _Profile(Profile):
-    """A profile with the `secrets:` section (until the profile loader reads it from YAML)."""
-
-    secrets: tuple[SecretSpec, ...] = ()
-
-
-def _profile(tmp_path: Path, *secrets: SecretSpec) -> _Profile:
+def _profile(tmp_path: Path, *secrets: SecretSpec) -> Profile:
     path = tmp_path / "aws.yaml"
     path.write_text("# made by the test\n")
-    return _Profile(
+    return Profile(
         name="aws-test", description="", target="docker", mirror="", path=path, ttl="1h", ttl_seconds=3600,
         services=(ServiceSpec(name="db", type="mariadb", version="10.11", user="loans", database="loans"),
                   ServiceSpec(name="aws", type="aws", version="")),
