@@ -218,6 +218,9 @@ class _Run:
         self.progress.note(f"• pulling {image} (not present locally)")
         try:
             docker.pull(self.client, image)
+        except docker.CredentialsMissing as err:  # its own context and hint name `docker login` and the helper
+            raise ImageUnavailable(f"image {image} is not present locally and could not be pulled",
+                                   context=[err.message, *err.context], hint=err.hint) from None
         except DevenvError as err:
             raise ImageUnavailable(
                 f"image {image} is not present locally and could not be pulled",

@@ -185,6 +185,8 @@ def test_without_credentials_up_says_docker_login_and_creates_nothing(registry, 
     assert error.startswith(f"error: image {private_image} is not present locally and could not be pulled")
     print(error)
     assert f"`docker login {registry.host}`" in result.stderr
+    assert "check the registry is reachable" not in result.stderr  # the refusal's own hint, not a network one
+    assert "the registry said:" in result.stderr
     if missing == "helper not on PATH":
         assert "docker-credential-ecr-login" in result.stderr
     assert "Traceback" not in result.stderr and registry.secret not in result.stderr
