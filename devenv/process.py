@@ -9,6 +9,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -83,15 +84,26 @@ def run(
     return result
 
 
+# Starts the command in a session of its own and exits at once, so the command is nobody's child here: no
+# Popen object is left running in the caller (its __del__ warns, an error under a test suite's
+# `filterwarnings = error`), no zombie is left when it ends, and init reaps it.
+_LAUNCHER = ("import subprocess, sys\n"
+             "with open(sys.argv[1], 'ab') as out:\n"
+             "    child = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=out, stderr=out,\n"
+             "                             start_new_session=True, close_fds=True, cwd='/')\n"
+             "print(child.pid)\n")
+
+
 def detach(argv: Sequence[str], *, log_file: str | os.PathLike) -> int:
-    """Start `argv` in a session of its own, detached from this process (stdin closed, stdout and stderr
-    appended to `log_file`, cwd /), so that it outlives its caller and a signal to the caller's process group;
-    returns its PID. For devenv's own watchers only: everything else runs to completion through `run`."""
+    """Start `argv` detached from this process (its own session, stdin closed, stdout and stderr appended to
+    `log_file`, cwd /), so that it outlives its caller and a signal to the caller's process group; returns
+    its PID. For devenv's own watchers only: everything else runs to completion through `run`."""
     log.debug("detached: %s", pasteable(argv))
-    with open(log_file, "ab") as out:
-        child = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=out,  # noqa: S603
-                                 start_new_session=True, close_fds=True, cwd="/")
-    return child.pid
+    launched = subprocess.run([sys.executable, "-W", "ignore::ResourceWarning", "-c", _LAUNCHER, str(log_file),
+                               *argv], capture_output=True, text=True, timeout=60, check=False)
+    if launched.returncode != 0:
+        raise CommandFailed(f"could not start {argv[0]} in the background", context=[_tail(launched.stderr, ())])
+    return int(launched.stdout)
 
 
 def _tail(text: str | bytes | None, redact: Sequence[str], lines: int = 15) -> str:

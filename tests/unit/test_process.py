@@ -83,3 +83,24 @@ def test_docker_and_kind_get_the_engine_devenv_uses(tmp_path, monkeypatch) -> No
         ["DOCKER_HOST=unix:///tmp/proxied.sock", "DOCKER_CONTEXT=unset"]
     assert process.run(["kubectl", "version"], timeout=10).stdout.split() == \
         ["DOCKER_HOST=unset", "DOCKER_CONTEXT=proxied"]
+
+
+def test_detach_leaves_no_running_child_here_so_no_warning_and_no_zombie(tmp_path):
+    """The detached process is not this process's child (no Popen object left running here, whose __del__
+    warns: an error under a suite's `filterwarnings = error`), runs in its own session and writes its log."""
+    import gc
+    import os
+    import time
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pid = process.detach([sys.executable, "-c", "import os, time; print(os.getsid(0)); time.sleep(0.5)"],
+                             log_file=tmp_path / "out.log")
+        gc.collect()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "out.log").read_text().strip() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert int((tmp_path / "out.log").read_text().split()[0]) == pid  # its own session: it leads it
