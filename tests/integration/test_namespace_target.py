@@ -40,7 +40,8 @@ class Lab:
         if found is None or not found.registry:
             pytest.skip(why or "the namespace target's lab tests need the lab (its registry and Flux controllers)")
         self.cluster = found
-        self.run = uuid.uuid4().hex[:6]
+        # a letter first: a hex id such as 57e102 is a number to kubectl's YAML, and refused as a label value
+        self.run = "r" + uuid.uuid4().hex[:6]
         self.storage_class = f"devenv-test-{self.run}"
         self.tmp = tmp_path
         self.env = {**os.environ, "PATH": found.path, "KUBECONFIG": found.kubeconfig,
