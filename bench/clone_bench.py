@@ -1,4 +1,4 @@
-"""How to clone a snapshot of MariaDB's data into a new named volume, measured: the mechanism devenv.cache uses
+"""How to clone a snapshot of MariaDB's data into a new named volume, measured: the mechanism devenv.services.cache uses
 against the alternatives, side by side, interleaved, medians (the choice the README's "Warm starts" explains).
 
     image + copy-up   the data directory kept as an image of its own (`docker import`); creating, never

@@ -39,7 +39,8 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # the reaper imag
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from devenv import docker, environments  # noqa: E402
+from devenv.clients import docker  # noqa: E402
+from devenv.lifecycle import environments
 from devenv.errors import DevenvError  # noqa: E402
 
 IMAGE = os.environ.get("DEVENV_MARIADB_IMAGE") or "mariadb:10.11"

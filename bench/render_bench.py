@@ -117,7 +117,7 @@ def breakdown(runs: int) -> dict:
     parts = {
         "python start-up (python -c pass)": [sys.executable, "-c", "pass"],
         "python + devenv's imports for render": [sys.executable, "-c", "import devenv.cli, devenv.cli.render, "
-                                                 "devenv.flux.render, devenv.profiles, devenv.naming"],
+                                                 "devenv.flux.render, devenv.domain.profiles, devenv.domain.naming"],
         "devenv render of a case without kustomize": [sys.executable, "-m", "devenv", "render", "bench", "--profile",
                                                       str(case / "profile.yaml"), "--platform", str(case), "-o", "-"],
         "kustomize build of components' apps": kustomize_argv(ROOT / "components" / "apps" / "production"),

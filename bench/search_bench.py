@@ -7,7 +7,7 @@ which is what devenv polls. Interleaved rounds in a fresh random order, one warm
 medians and ratios to the floor, as in up_bench.py.
 
     floor            `docker run -d` of both images at once, then both polls in parallel
-    devenv (lib)     devenv.environments.up() in this process (both services start in parallel)
+    devenv (lib)     devenv.lifecycle.environments.up() in this process (both services start in parallel)
     devenv (cli)     the `devenv up` command (includes Python's start-up)
     testcontainers   MySqlContainer and OpenSearchContainer (it waits for green through opensearch-py),
                      started in parallel threads, then the same polls
@@ -40,7 +40,7 @@ os.environ.setdefault("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
 import up_bench  # noqa: E402 - puts the repository on sys.path; its polls, helpers and report are shared
 from up_bench import DATABASE, PASSWORD, SETTLE, TIMEOUT, USER, docker_cli, wait_for_query
 
-from devenv import environments  # noqa: E402
+from devenv.lifecycle import environments  # noqa: E402
 from devenv.targets.docker import free_port  # noqa: E402
 
 ROOT = up_bench.ROOT

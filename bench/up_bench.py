@@ -8,9 +8,9 @@ pause between tools so the engine settles; one warm-up round is not counted. Rep
 ratios to the floor.
 
     floor            `docker run -d` of the image, then the poll
-    devenv (lib)     devenv.environments.up() in this process
+    devenv (lib)     devenv.lifecycle.environments.up() in this process
     devenv (cli)     the `devenv up` command (includes Python's start-up)
-    devenv (script)  a script calling devenv.environments.up() in its own process: Python's start-up and
+    devenv (script)  a script calling devenv.lifecycle.environments.up() in its own process: Python's start-up and
                      devenv's imports without the CLI, so that cli / script is what the CLI itself adds
     compose          `docker compose up --wait` with an equivalent healthcheck (when docker compose v2 exists)
     testcontainers   testcontainers' MySqlContainer on the same image, then the poll
@@ -43,7 +43,7 @@ import pymysql  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from devenv import environments  # noqa: E402
+from devenv.lifecycle import environments  # noqa: E402
 from devenv.targets.docker import free_port  # noqa: E402
 
 IMAGE = os.environ.get("DEVENV_MARIADB_IMAGE") or "mariadb:10.11"

@@ -60,9 +60,10 @@ from up_bench import (  # noqa: E402
     has_testcontainers, load_average, testcontainers, wait_for_query,
 )
 
-from devenv import docker, environments  # noqa: E402
-from devenv.cache import Cache, cache_key  # noqa: E402
-from devenv.profiles import load_profile  # noqa: E402
+from devenv.clients import docker  # noqa: E402
+from devenv.lifecycle import environments
+from devenv.services.cache import Cache, cache_key  # noqa: E402
+from devenv.domain.profiles import load_profile  # noqa: E402
 from devenv.services import swap_for  # noqa: E402
 from devenv.targets.docker import free_port  # noqa: E402
 

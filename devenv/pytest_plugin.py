@@ -1,7 +1,7 @@
 """pytest fixtures giving tests the data services (or a whole environment) of a devenv profile: one
 environment per profile per test session, shared by pytest-xdist workers, removed when the run ends (by
-devenv.reaper when the run is killed).
-Fixtures and options only: creating, attaching and removing are `devenv.environments`' job."""
+devenv.lifecycle.reaper when the run is killed).
+Fixtures and options only: creating, attaching and removing are `devenv.lifecycle.environments`' job."""
 
 from __future__ import annotations
 
@@ -149,8 +149,8 @@ class DevenvServices:
     services: Mapping[str, ServiceFacts]
     values: Mapping[str, str]
     secrets: Mapping[str, str] = dataclasses.field(repr=False)
-    environment: Any = dataclasses.field(repr=False, compare=False)  # devenv.environments.Environment
-    profile_spec: Any = dataclasses.field(repr=False, compare=False)  # devenv.profiles.Profile
+    environment: Any = dataclasses.field(repr=False, compare=False)  # devenv.lifecycle.environments.Environment
+    profile_spec: Any = dataclasses.field(repr=False, compare=False)  # devenv.domain.profiles.Profile
 
     def __getitem__(self, service: str) -> ServiceFacts:
         return self.services[service]
@@ -342,7 +342,7 @@ class _Run:
                   reuse=reuse, require=tuple(sorted(require)), session=session)
         if config.getoption("devenv_name"):
             from devenv.errors import InvalidName
-            from devenv.naming import resolve
+            from devenv.domain.naming import resolve
 
             try:
                 rewritten = resolve(base)[1]
@@ -378,10 +378,10 @@ class _Run:
         return value
 
     def _bring_up(self, ref: str, cluster: bool) -> DevenvServices:
-        from devenv import environments
+        from devenv.lifecycle import environments
         from devenv.errors import DevenvError, DockerUnavailable, ImageUnavailable, InvalidInput, ToolMissing
-        from devenv.naming import environment_name
-        from devenv.profiles import load_profile
+        from devenv.domain.naming import environment_name
+        from devenv.domain.profiles import load_profile
 
         fixture = "devenv_environment" if cluster else "devenv_services"
         try:
@@ -400,7 +400,7 @@ class _Run:
         except NotImplementedError as exc:
             self.unavailable(f"{fixture}: {exc}", _REQUIRES_CLUSTER)
         except InvalidInput as err:
-            from devenv.contexts import ContextNotAllowed
+            from devenv.domain.contexts import ContextNotAllowed
 
             if _NOT_IN_THIS_BUILD in err.message or isinstance(err, ContextNotAllowed):  # no shared cluster here
                 self.unavailable(f"{fixture}: {err.message}", _REQUIRES_CLUSTER)
@@ -434,7 +434,7 @@ class _Run:
         """What the fixture's `up` creates is labelled for the session (DEVENV_SESSION, read when the labels
         are made), so the reaper, `gc` and the next session remove it once the session is gone; kept and
         reused environments are not tied to it. Only the fixtures' own: a `devenv up` a test runs is not."""
-        from devenv import labels
+        from devenv.domain import labels
 
         before = os.environ.get(labels.SESSION_VARIABLE)
         if self.session:
@@ -455,7 +455,7 @@ class _Run:
         for the session within a second or so."""
         if not self.session:
             return
-        from devenv import reaper
+        from devenv.lifecycle import reaper
 
         ident, _, token = self.session.partition(":")
         reaper.start(ident, token, self.records)
@@ -473,7 +473,7 @@ class _Run:
                 self.summary += [(f"kept environment {r['name']} ({why}); remove it with `devenv down {r['name']}`",
                                   False) for r in records if r["up"]]
                 return
-            from devenv import environments
+            from devenv.lifecycle import environments
             from devenv.errors import DevenvError, DockerUnavailable
 
             for name in names:
@@ -497,7 +497,7 @@ _RUN = pytest.StashKey[_Run]()
 
 
 def _process_token() -> str:
-    from devenv.labels import process_token
+    from devenv.domain.labels import process_token
 
     return process_token()
 
@@ -546,7 +546,7 @@ def _admin_login(services: DevenvServices, svc: ServiceFacts) -> tuple[str, str]
     key = (services.name, svc.name)
     if key in _admin_passwords:
         return "root", _admin_passwords[key]
-    from devenv import environments
+    from devenv.lifecycle import environments
 
     password = environments.credentials(services.name, svc.name).get("root_password")
     if password:
@@ -570,7 +570,7 @@ def _admin_sql(svc: ServiceFacts, user: str, password: str, statements: list[str
 
 
 def _database(services: DevenvServices, svc: ServiceFacts, name: str) -> Database:
-    from devenv.facts import environment_values
+    from devenv.domain.facts import environment_values
 
     facts = {s: f.as_dict() for s, f in services.services.items()}
     facts[svc.name].update(database=name, url=f"mysql://{svc.user}@{svc.host}:{svc.port}/{name}")

@@ -19,7 +19,7 @@ SEED_ROWS = [("ada", 1250), ("grace", 4200), ("linus", 999)]
 @functools.cache
 def engine() -> tuple[object | None, str | None]:
     """(client, None), or (None, why Docker cannot be used)."""
-    from devenv import docker
+    from devenv.clients import docker
 
     try:
         return docker.connect(timeout=10), None
@@ -37,7 +37,7 @@ def opensearch_image() -> str:
 
 def managed(name: str):
     """The environment's labelled resources."""
-    from devenv import docker
+    from devenv.clients import docker
 
     return docker.managed(engine()[0], name)
 
@@ -62,7 +62,8 @@ def cache_resources() -> set[str]:
     client = engine()[0]
     if client is None:
         return set()
-    from devenv import docker, labels
+    from devenv.clients import docker
+    from devenv.domain import labels
 
     images = docker.labelled_images(client, {labels.MANAGED: "true", labels.CACHE_ROLE: "snapshot"})
     found = docker.labelled(client, {labels.MANAGED: "true"})

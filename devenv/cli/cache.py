@@ -17,7 +17,7 @@ def list_command(fmt: Format = typer.Option(Format.table, "--output", "-o", help
 
     Example: devenv cache list -o json
     """
-    from devenv import cache
+    from devenv.services import cache
 
     ttl = cache.ttl_seconds()
     store = cache.Cache()
@@ -56,7 +56,8 @@ def prune_command(
 
     Example: devenv cache prune --all
     """
-    from devenv import cache, labels
+    from devenv.services import cache
+    from devenv.domain import labels
 
     ttl = cache.ttl_seconds()
     owners = labels.Owners.chosen(all_owners, owner)

@@ -35,7 +35,7 @@ def command(
       devenv components --platform ../fleet --profile ./profiles/dev-eu.yaml -o json
     """
     from devenv.flux.render import render_environment
-    from devenv.profiles import load_profile
+    from devenv.domain.profiles import load_profile
 
     prof = load_profile(profile)
     with output.step(f"reading {prof.mirror} (profile {prof.name})"):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from devenv import process
+from devenv.clients import process
 from devenv.cli import output
 from devenv.errors import DevenvError
 
@@ -36,7 +36,7 @@ def _version(argv: list[str], pick=lambda out: out.strip().splitlines()[0] if ou
 def _docker() -> Check:
     """The engine, and which one and why (DOCKER_HOST, DOCKER_CONTEXT or the docker config's current context):
     the same engine every docker and kind process devenv runs is given."""
-    from devenv import docker  # only doctor and the lifecycle commands talk to the engine
+    from devenv.clients import docker  # only doctor and the lifecycle commands talk to the engine
 
     try:
         endpoint, reason = docker.engine_origin()

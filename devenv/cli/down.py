@@ -33,7 +33,8 @@ def command(
 
       devenv down feature-x --dry-run
     """
-    from devenv import environments, labels
+    from devenv.lifecycle import environments
+    from devenv.domain import labels
 
     env_name = output.environment_name(name)
     removed = environments.down(env_name, keep_data=keep_data, dry_run=dry_run, progress=output, context=context,

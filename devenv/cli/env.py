@@ -40,7 +40,7 @@ def command(
 
       eval "$(devenv env feature-x --format shell)"; kubectl get pods -A
     """
-    from devenv import environments
+    from devenv.lifecycle import environments
 
     env_name = output.environment_name(name)
     env = environments.attach(env_name)

@@ -30,7 +30,7 @@ def command(
 
       devenv extend feature-x --ttl 0          never expires
     """
-    from devenv import environments
+    from devenv.lifecycle import environments
 
     env_name = output.environment_name(name)
     before, after = environments.extend(env_name, ttl, dry_run=dry_run, context=context)

@@ -39,15 +39,15 @@ collected at once.
 
     Example: devenv gc --dry-run
     """
-    from devenv import environments
-    from devenv.profiles import parse_duration
+    from devenv.lifecycle import environments
+    from devenv.domain.profiles import parse_duration
 
     grace_seconds = parse_duration(grace)
     if grace_seconds is None:
         from devenv.errors import InvalidInput
 
         raise InvalidInput(f"--grace {grace!r} is not a duration", hint="e.g. --grace 60s, 5m; 0 to collect at once")
-    from devenv import labels
+    from devenv.domain import labels
 
     owners = labels.Owners.chosen(all_owners, owner)
     if all_owners or owner:

@@ -33,7 +33,7 @@ def command(
       devenv init --platform ~/src/fleet --mirror clusters/staging -o -
     """
     from devenv.flux.starter import starter_profile
-    from devenv.profiles import _NAME
+    from devenv.domain.profiles import _NAME
 
     if not _NAME.match(name):
         raise InvalidInput(f"--name {name!r} must be lowercase letters, digits and '-'")

@@ -37,7 +37,7 @@ def command(
 
       devenv kubeconfig feature-x -o json | jq -r .path
     """
-    from devenv import environments
+    from devenv.lifecycle import environments
 
     if raw and fmt is Format.json:
         raise InvalidInput("--raw prints the kubeconfig itself, -o json its path: pick one",

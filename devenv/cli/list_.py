@@ -25,7 +25,7 @@ def command(
 
     Example: devenv list -o json
     """
-    from devenv import environments
+    from devenv.lifecycle import environments
 
     found = environments.list_environments(context)
     if fmt is Format.json:

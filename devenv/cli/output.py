@@ -43,7 +43,7 @@ def choice(enum: type[E], default: E, *names: str, help: str) -> Any:
 def environment_name(raw: str | None) -> str:
     """The environment name for NAME (or the git branch), saying on stderr which name is used when it is not
     exactly what was typed."""
-    from devenv.naming import resolve
+    from devenv.domain.naming import resolve
 
     name, explanation = resolve(raw)
     if explanation:
@@ -53,7 +53,7 @@ def environment_name(raw: str | None) -> str:
 
 def timestamp(seconds: int | float | None) -> str:
     """A point in time for people: local time with its UTC offset (2026-12-02 18:08:22+01:00); "never" for None."""
-    from devenv.environments import timestamp
+    from devenv.lifecycle.environments import timestamp
 
     return "never" if seconds is None else timestamp(seconds)
 

@@ -13,7 +13,7 @@ def command(
 
     Example: devenv profiles -o json | jq '.[].name'
     """
-    from devenv.profiles import list_profiles, load_profile  # it loads yaml: not on every command's start-up
+    from devenv.domain.profiles import list_profiles, load_profile  # it loads yaml: not on every command's start-up
 
     rows = []
     for path in list_profiles():

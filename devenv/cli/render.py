@@ -67,8 +67,8 @@ def command(
 
       devenv render --platform ../fleet --profile ./profiles/dev-eu.yaml --format json | jq '.excluded'
     """
-    from devenv.naming import resolve_name
-    from devenv.profiles import EMBEDDED_PLATFORM, load_profile
+    from devenv.domain.naming import resolve_name
+    from devenv.domain.profiles import EMBEDDED_PLATFORM, load_profile
 
     if out in ("json", "yaml", "table") and not Path(out).exists():
         raise InvalidInput(f"-o {out}: for `devenv render`, -o names a folder to write (one file per "

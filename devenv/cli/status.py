@@ -25,7 +25,7 @@ def command(
 
     Example: devenv status demo -o json | jq '.services[].health'
     """
-    from devenv import environments
+    from devenv.lifecycle import environments
 
     env = environments.status(output.environment_name(name), context=context)
     if fmt is Format.json:

@@ -37,7 +37,7 @@ def command(
 
       devenv sync feature-x --platform ~/src/platform-flux -o json
     """
-    from devenv import environments
+    from devenv.lifecycle import environments
 
     env_name = output.environment_name(name)
     started = time.monotonic()

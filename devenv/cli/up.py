@@ -75,7 +75,7 @@ def command(
 
       devenv up feature-x --profile branch --context dev-eks --dry-run -o json
     """
-    from devenv import environments
+    from devenv.lifecycle import environments
 
     env_name = output.environment_name(name)
     cache = False if no_cache else None

@@ -16,11 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from devenv import labels as label_keys
+from devenv.domain import labels as label_keys
 from devenv.delivery import Progress, Quiet
 from devenv.errors import DevenvError
 from devenv.flux.kustomizations import is_flux_kustomization
-from devenv.kube import Kube, describe
+from devenv.clients.kube import Kube, describe
 
 # kustomize-controller's labels on what it applies (and what its inventory is keyed by)
 FLUX_NAME = "kustomize.toolkit.fluxcd.io/name"

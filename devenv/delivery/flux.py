@@ -26,12 +26,12 @@ from typing import Callable, Iterable, Mapping
 
 import yaml
 
-from devenv import process
+from devenv.clients import process
 from devenv.delivery import Progress, Quiet
 from devenv.errors import DeliveryFailed, InvalidInput
 from devenv.flux.kustomizations import dependency_id, is_flux_kustomization
-from devenv.kube import Kube
-from devenv.registry import Registry
+from devenv.clients.kube import Kube
+from devenv.clients.registry import Registry
 from devenv.timings import phase
 
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
@@ -550,7 +550,7 @@ class FluxDelivery:
                  substitute_from: list[dict] | None = None, progress: Progress | None = None,
                  run: Callable[..., process.Result] = process.run, git: GitSource | None = None,
                  registry_auth: Mapping[str, object] | None = None):
-        from devenv import labels as label_keys
+        from devenv.domain import labels as label_keys
         from devenv.delivery.apply import ApplyDelivery
 
         self.kube = kube

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import yaml
 
-from devenv import aws
+from devenv.domain import aws
 
 FLUX_SOURCE_GROUP = "source.toolkit.fluxcd.io"
 SUBSTITUTE_DISABLED = "kustomize.toolkit.fluxcd.io/substitute"

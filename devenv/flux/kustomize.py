@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Mapping
 import yaml
 from yaml.resolver import BaseResolver
 
-from devenv import process
+from devenv.clients import process
 from devenv.errors import CommandFailed, PlatformError, ToolMissing
 from devenv.flux.buildcache import BuildCache  # noqa: F401 - where render, up and delivery import it from
 

@@ -10,7 +10,7 @@ storage classes, secret stores) — each exclusion and adaptation with its reaso
 see or build is "not rendered"; strict substitution problems are reported together at the end.
 
 For a namespace-target profile (a branch in a shared cluster) every Kustomization moves into the
-environment's namespace with `targetNamespace` set to it (devenv.tenancy): one whose output, built as the
+environment's namespace with `targetNamespace` set to it (devenv.domain.tenancy): one whose output, built as the
 platform wrote it, holds cluster-scoped objects is shared infrastructure and left out, a kept one's own
 Namespace becomes the environment's (devenv creates it), HelmReleases run as the environment's
 ServiceAccount, and the cluster folder's own objects (the bootstrap) stay the cluster's.
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from devenv import aws, facts, labels as labelkeys, tenancy
+from devenv.domain import aws, facts, labels as labelkeys, tenancy
 from devenv.errors import CommandFailed, PlatformError, SubstitutionError
 from devenv.flux import adapt, secrets
 from devenv.flux.adapt import Adaptation, Exclusion
@@ -40,7 +40,7 @@ from devenv.flux.kustomize import (
     resolve_path,
 )
 from devenv.flux.sources import SourceResolver, merge_values
-from devenv.profiles import EMBEDDED_PLATFORM, Profile
+from devenv.domain.profiles import EMBEDDED_PLATFORM, Profile
 
 KEPT, EXCLUDED, NOT_RENDERED, PENDING = "kept", "excluded", "not-rendered", "pending"
 SOURCE_ANNOTATION = "devenv.io/kustomization"  # how output names the Kustomization of each document

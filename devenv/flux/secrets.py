@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping
 
-from devenv import aws
-from devenv.profiles import Profile, render_template
+from devenv.domain import aws
+from devenv.domain.profiles import Profile, render_template
 
 ESO_GROUP = "external-secrets.io"
 STORE_KINDS = ("SecretStore", "ClusterSecretStore")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from devenv.errors import PlatformError
 from devenv.flux.render import MissingObject, UndefinedVariable, render_environment
-from devenv.profiles import EnvironmentSpec, Profile
+from devenv.domain.profiles import EnvironmentSpec, Profile
 
 # Which swap a variable's name points at, and which fact its suffix asks for.
 _SERVICES = (("db", "mariadb", re.compile(r"(^|_)(RDS|DB|DATABASE|MYSQL|MARIADB)(_|$)")),

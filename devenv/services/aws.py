@@ -12,9 +12,9 @@ import os
 from typing import Iterable, Mapping
 
 from devenv.errors import DevenvError
-from devenv.facts import AWS_REGION, LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY, Endpoint
-from devenv.profile_secrets import Generated, SecretSpec
-from devenv.profiles import ServiceSpec, render_template
+from devenv.domain.facts import AWS_REGION, LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY, Endpoint
+from devenv.domain.profile_secrets import Generated, SecretSpec
+from devenv.domain.profiles import ServiceSpec, render_template
 from devenv.services.base import Swap
 
 MOTO_VERSION = "5.2.3"  # PyPI moto[server] and the upstream motoserver/moto tag; tests/lab/moto builds the same

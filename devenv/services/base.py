@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from devenv.errors import DevenvError, ReadinessTimeout
-from devenv.facts import Endpoint, service_facts
-from devenv.profiles import ServiceSpec
+from devenv.domain.facts import Endpoint, service_facts
+from devenv.domain.profiles import ServiceSpec
 
 
 class SeedFailed(DevenvError):
@@ -31,7 +31,7 @@ class Swap:
     readiness_timeout: float = 120.0
     poll_interval: float = 0.05
     credential_keys: tuple[str, ...] = ()  # generated per environment, kept on the data volume
-    # The data directory can be cached (devenv.cache): initialised and seeded once per cache key, then
+    # The data directory can be cached (devenv.services.cache): initialised and seeded once per cache key, then
     # copied into each new environment's volume, which starts with `warm_start` instead of `init_files`.
     snapshots: bool = False
     clean_exit_codes: tuple[int, ...] = (0,)  # how the server exits when stopped cleanly (a JVM: 143 on SIGTERM)

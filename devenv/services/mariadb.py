@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from devenv.facts import Endpoint
-from devenv.profiles import ServiceSpec
+from devenv.domain.facts import Endpoint
+from devenv.domain.profiles import ServiceSpec
 from devenv.services.base import Swap, read_seed
 
 INITDB = "/docker-entrypoint-initdb.d"

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Mapping
 
 from devenv.errors import DevenvError
-from devenv.facts import Endpoint
-from devenv.profiles import ServiceSpec
+from devenv.domain.facts import Endpoint
+from devenv.domain.profiles import ServiceSpec
 from devenv.services.base import SeedFailed, Swap, read_seed
 
 MAX_MAP_COUNT = Path("/proc/sys/vm/max_map_count")

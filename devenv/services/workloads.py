@@ -10,9 +10,9 @@ import base64
 from dataclasses import dataclass
 from typing import Mapping
 
-from devenv import labels as keys
+from devenv.domain import labels as keys
 from devenv.errors import ProfileError
-from devenv.profiles import NamespaceSpec, ServiceSpec
+from devenv.domain.profiles import NamespaceSpec, ServiceSpec
 from devenv.services import swap_for
 
 CONFIGMAP_LIMIT = 1024 * 1024  # the API server's limit on a ConfigMap (etcd's request size)

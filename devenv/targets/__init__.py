@@ -9,8 +9,8 @@ from typing import Any, Mapping, Protocol
 
 from devenv.delivery import Progress, Quiet as Silent  # noqa: F401 - where a long operation reports to
 from devenv.errors import DevenvError
-from devenv.facts import Endpoint
-from devenv.plan import Plan
+from devenv.domain.facts import Endpoint
+from devenv.domain.plan import Plan
 
 MASK = "********"
 

@@ -2,7 +2,7 @@
 environment, one named data volume per service, ports on 127.0.0.1; everything found by its labels.
 
 An `up` creates the network, then the volumes (holding the generated credentials in their labels),
-then the containers, all labelled with the run that created them. With the cache (devenv.cache) a new
+then the containers, all labelled with the run that created them. With the cache (devenv.services.cache) a new
 volume starts as a copy of the snapshot of its initialised, seeded data, and its container starts with
 this environment's credentials instead of initialising and seeding. A container Docker reports as
 `created` was never started: its `up` did not complete. If an `up` fails or is interrupted, it
@@ -16,12 +16,13 @@ import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Callable
 
-from devenv import docker, labels
-from devenv.cache import Cache
+from devenv.clients import docker
+from devenv.domain import labels
+from devenv.services.cache import Cache
 from devenv.errors import DevenvError, ImageUnavailable, InvalidInput, PortTaken
-from devenv.facts import Endpoint, cluster_facts
-from devenv.plan import Plan, ServicePlan
-from devenv.profiles import FACTS, ServiceSpec
+from devenv.domain.facts import Endpoint, cluster_facts
+from devenv.domain.plan import Plan, ServicePlan
+from devenv.domain.profiles import FACTS, ServiceSpec
 from devenv.services import SWAPS, swap_for
 from devenv.services.base import wait_until_ready
 from devenv.targets import EnvironmentState, Progress, ServiceState, Silent, UpResult, say_retained

@@ -2,7 +2,7 @@
 kind network, the `environment` ConfigMap written, and the rendered Flux Kustomizations applied in order.
 
 Delivery `apply` (the fast inner loop): devenv renders every Flux Kustomization itself and applies the
-result through devenv.kube as kustomize-controller would (devenv.delivery.apply); when the render holds
+result through devenv.clients.kube as kustomize-controller would (devenv.delivery.apply); when the render holds
 HelmReleases, Flux's source and helm controllers reconcile them (installed unless the cluster has them).
 The cluster and the containers come up concurrently.
 """
@@ -14,16 +14,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from devenv import docker, labels, process
+from devenv.clients import docker, process
+from devenv.domain import labels
 from devenv.delivery.apply import ApplyDelivery
 from devenv.delivery.flux import FluxDelivery
 from devenv.errors import DevenvError, InvalidInput, PortTaken, ToolMissing
 from devenv.flux.kustomize import BuildCache
-from devenv.kind import KIND_NETWORK, KindClusters, cluster_name, context_name
-from devenv.kube import CURRENT, Kube
-from devenv.plan import Plan
-from devenv.profiles import KindSpec
-from devenv.registry import Registry
+from devenv.clients.kind import KIND_NETWORK, KindClusters, cluster_name, context_name
+from devenv.clients.kube import CURRENT, Kube
+from devenv.domain.plan import Plan
+from devenv.domain.profiles import KindSpec
+from devenv.clients.registry import Registry
 from devenv.targets import EnvironmentState, Progress, Silent, UpResult, annotated, say_retained
 from devenv.targets.docker import DockerTarget
 from devenv.timings import phase, timed
@@ -46,7 +47,7 @@ class KindTarget:
         self.services = services or DockerTarget()
         self.clusters = clusters or KindClusters(run=run)
         self.run = run
-        self.connect = connect  # the kube seam: a cluster's kubeconfig -> devenv.kube.Kube
+        self.connect = connect  # the kube seam: a cluster's kubeconfig -> devenv.clients.kube.Kube
 
     # -- up ----------------------------------------------------------------------------------
 
@@ -182,7 +183,7 @@ class KindTarget:
 
     def deliver(self, plan: Plan, kubeconfig: Path, passwords: dict[str, str], progress: Progress,
                 reconcile: bool = False, builds: BuildCache | None = None) -> list[str]:
-        """Delivery `apply` through devenv.kube: the environment objects, then every Kustomization in
+        """Delivery `apply` through devenv.clients.kube: the environment objects, then every Kustomization in
         dependsOn waves (devenv.delivery.apply). Secrets travel in request bodies, never on a command line."""
         flux = plan.profile.delivery == "flux"
         with phase("render"):
@@ -210,8 +211,8 @@ class KindTarget:
 
     def registry(self, plan: Plan) -> Registry:
         """Where the platform's artifact goes: `$DEVENV_REGISTRY` (a registry this machine and the cluster
-        both reach, as the lab's), else the local registry devenv runs beside kind (devenv.registry)."""
-        from devenv import registry
+        both reach, as the lab's), else the local registry devenv runs beside kind (devenv.clients.registry)."""
+        from devenv.clients import registry
 
         return registry.for_kind(self.services.client, self.clusters, plan.environment)
 
@@ -247,7 +248,7 @@ class KindTarget:
             removed.append(f"kubeconfig context {context_name(environment)} (its cluster and user too) in {merged}")
         removed += self.services.down(environment, keep_data=keep_data, dry_run=dry_run)
         if not dry_run and removed:
-            from devenv import registry  # the shared registry of delivery `flux`: kept while a cluster uses it
+            from devenv.clients import registry  # the shared registry of delivery `flux`: kept while a cluster uses it
 
             removed += registry.release(self.services.client, len(self.clusters.names()))
         return removed

@@ -1,9 +1,9 @@
 """The namespace target: an environment as one namespace in a shared cluster that already runs Flux (the
 shared EKS cluster), for reviews and demos a laptop cannot host.
 
-`up` refuses a context that is not allowed (devenv.contexts) before any call, and a namespace of that name
+`up` refuses a context that is not allowed (devenv.domain.contexts) before any call, and a namespace of that name
 that devenv did not make for this environment. It applies the namespace and its guard rails
-(devenv.tenancy: quota, limits, network isolation, the ServiceAccount Flux runs the environment as), the
+(devenv.domain.tenancy: quota, limits, network isolation, the ServiceAccount Flux runs the environment as), the
 data services as StatefulSets (devenv.services.workloads) with credentials generated into a Secret there,
 the `environment` ConfigMap and Secret pointing at them, then delivers the platform through the cluster's
 own Flux: the working tree pushed to the profile's registry, an OCIRepository for it, the environment's
@@ -23,17 +23,18 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
-from devenv import contexts, labels, process, tenancy
+from devenv.domain import contexts, labels, tenancy
+from devenv.clients import process
 from devenv.delivery.flux import (
     KUSTOMIZE_API, PLATFORM, SOURCE_API, SOURCE_NAME, Artifact, FluxDelivery, fingerprint, git_source,
     git_source_object, kustomization_objects, ready_state, registry_auth, source_object, working_tree,
 )
 from devenv.errors import DeliveryFailed, DevenvError, InvalidInput, KubeError, ReadinessTimeout, ToolMissing
-from devenv.facts import Endpoint, cluster_endpoint
+from devenv.domain.facts import Endpoint, cluster_endpoint
 from devenv.flux.kustomize import BuildCache
-from devenv.kube import CURRENT, FAILED, Kube, describe
-from devenv.plan import Plan
-from devenv.registry import ENV as REGISTRY_ENV, Registry
+from devenv.clients.kube import CURRENT, FAILED, Kube, describe
+from devenv.domain.plan import Plan
+from devenv.clients.registry import ENV as REGISTRY_ENV, Registry
 from devenv.services import swap_for
 from devenv.services.base import readiness_timeout
 from devenv.services.workloads import Workload, credentials_secret, objects as workload_objects
@@ -53,7 +54,7 @@ class NamespaceTarget:
 
     def __init__(self, connect: Callable[..., Kube] = Kube, run: Callable[..., process.Result] = process.run,
                  known_contexts: Callable[[], tuple[str, ...]] = contexts.known):
-        self.connect = connect  # the kube seam: (kubeconfig, context) -> devenv.kube.Kube
+        self.connect = connect  # the kube seam: (kubeconfig, context) -> devenv.clients.kube.Kube
         self.run = run
         self.known_contexts = known_contexts
 
@@ -615,8 +616,8 @@ def _from_labels(namespace: Mapping, context: str) -> EnvironmentState:
 
 
 def _service_state(name: str, kind: str, ns: str, sts: Mapping, state: str, creds: Mapping[str, str]) -> ServiceState:
-    from devenv.facts import CONTAINER_PORTS, service_facts
-    from devenv.profiles import ServiceSpec
+    from devenv.domain.facts import CONTAINER_PORTS, service_facts
+    from devenv.domain.profiles import ServiceSpec
 
     endpoint = Endpoint(f"{name}.{ns}.svc.cluster.local", CONTAINER_PORTS[kind])
     env = {e.get("name"): e.get("value") for e in
@@ -632,7 +633,7 @@ def _service_state(name: str, kind: str, ns: str, sts: Mapping, state: str, cred
 
 def _planned_state(plan: Plan, svc, creds: Mapping[str, str]) -> ServiceState:
     """A data service `up` has just seen Ready: its facts as the environment's workloads see them."""
-    from devenv.facts import service_facts
+    from devenv.domain.facts import service_facts
 
     endpoint = cluster_endpoint(plan.profile, plan.environment, svc.spec, plan.namespace)
     return ServiceState(name=svc.name, type=svc.type, container=f"StatefulSet {plan.namespace}/{svc.name}",

@@ -16,7 +16,7 @@ from devenv.lock import lock_path
 
 @functools.cache
 def _image_present(image: str) -> bool:
-    from devenv import docker
+    from devenv.clients import docker
 
     client, _ = engine()
     return client is not None and docker.image_present(client, image)
@@ -47,7 +47,7 @@ def census(env_names):
     client, _ = engine()
     if client is None:
         return
-    from devenv import docker
+    from devenv.clients import docker
 
     left = []
     for name in env_names:
@@ -61,7 +61,7 @@ def census(env_names):
 @pytest.fixture
 def client():
     """The Docker SDK client of the engine the tests use."""
-    from devenv import docker
+    from devenv.clients import docker
 
     return docker.connect()
 

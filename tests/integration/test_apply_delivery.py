@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from lab_env import cluster
 
-from devenv import labels
+from devenv.domain import labels
 from devenv.delivery.apply import ApplyDelivery, FLUX_NAME
 from devenv.errors import KubeError, ReadinessTimeout
 from devenv.flux.render import render_environment
-from devenv.kube import Kube
-from devenv.plan import make_plan
-from devenv.profiles import load_profile
+from devenv.clients.kube import Kube
+from devenv.domain.plan import make_plan
+from devenv.domain.profiles import load_profile
 
 pytestmark = [pytest.mark.cluster, pytest.mark.kustomize]
 REPO = Path(__file__).resolve().parents[2]

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from devenv import environments
-from devenv.profile_secrets import Generated, SecretSpec
-from devenv.profiles import EnvironmentSpec, Profile, ServiceSpec
+from devenv.lifecycle import environments
+from devenv.domain.profile_secrets import Generated, SecretSpec
+from devenv.domain.profiles import EnvironmentSpec, Profile, ServiceSpec
 
 pytestmark = [pytest.mark.docker, pytest.mark.mariadb_image]
 
@@ -30,7 +30,7 @@ def aws_image() -> str:
 def _aws_image_present():
     from docker_env import engine
 
-    from devenv import docker
+    from devenv.clients import docker
 
     client, why = engine()
     if client is None:

@@ -61,7 +61,7 @@ def test_up_status_and_down_go_through_the_current_context(context, profile_file
 
 
 def test_the_docker_processes_devenv_runs_get_the_same_engine(context):
-    """devenv.process hands DOCKER_HOST (the context's endpoint) to `docker` (and `kind`, which runs the docker
+    """devenv.clients.process hands DOCKER_HOST (the context's endpoint) to `docker` (and `kind`, which runs the docker
     CLI): the real docker CLI's requests cross the proxy, and it was told the endpoint, not the context."""
     proxy, env = context
     probe = ("import json; from devenv import docker, process; "

@@ -1,4 +1,4 @@
-"""devenv.docker on the real engine (through the docker SDK): what the rest of devenv relies on, beyond what
+"""devenv.clients.docker on the real engine (through the docker SDK): what the rest of devenv relies on, beyond what
 the lifecycle tests use every day. A container is created as devenv creates them (ports on 127.0.0.1, a
 volume, a memory limit, labels), files go in and an image comes out of a container's directory as tar
 streams, logs are read, and the engine's refusals arrive as DockerErrors worded as the engine words them
@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from it_helpers import mariadb_image
 
-from devenv import docker, labels
+from devenv.clients import docker
+from devenv.domain import labels
 
 pytestmark = [pytest.mark.docker, pytest.mark.mariadb_image]
 

@@ -16,7 +16,7 @@ import pymysql
 import pytest
 from it_helpers import db_service, devenv, mariadb_image, sigint_as_in_a_terminal
 
-from devenv import docker
+from devenv.clients import docker
 from devenv.targets.docker import free_port
 
 def test_an_unreachable_engine_is_one_clear_error(new_env, profile_file):

@@ -26,8 +26,9 @@ from test_kind_standin import (DEPLOYMENT, INGRESS_CLASS, REPO, charts_from, dev
                                platform_with_local_charts, standin_env, the_lab, web_never_schedules,
                                without_search)
 
-from devenv import docker, labels
-from devenv.facts import GENERATED_PLACEHOLDER
+from devenv.clients import docker
+from devenv.domain import labels
+from devenv.domain.facts import GENERATED_PLACEHOLDER
 
 pytestmark = [pytest.mark.cluster, pytest.mark.flux, pytest.mark.docker, pytest.mark.mariadb_image,
               pytest.mark.opensearch_image, pytest.mark.kustomize, pytest.mark.timeout(900)]

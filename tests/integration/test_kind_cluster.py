@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from it_helpers import devenv
 
-from devenv.kind import KindClusters
+from devenv.clients.kind import KindClusters
 
 pytestmark = [pytest.mark.kind, pytest.mark.docker, pytest.mark.mariadb_image]
 REPO = Path(__file__).parents[2]

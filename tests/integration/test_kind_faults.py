@@ -21,7 +21,8 @@ from docker_env import engine
 from test_kind_standin import REPO, devenv, local_profile, platform_with_local_charts, standin_env, the_lab, \
     without_search
 
-from devenv import docker, labels
+from devenv.clients import docker
+from devenv.domain import labels
 
 pytestmark = [pytest.mark.cluster, pytest.mark.flux, pytest.mark.docker, pytest.mark.mariadb_image,
               pytest.mark.kustomize, pytest.mark.timeout(900)]

@@ -25,7 +25,8 @@ from docker_env import engine
 from it_helpers import mariadb_image, opensearch_image
 from lab_env import cluster, push_helm_chart
 
-from devenv import docker, labels
+from devenv.clients import docker
+from devenv.domain import labels
 
 pytestmark = [pytest.mark.cluster, pytest.mark.flux, pytest.mark.docker, pytest.mark.mariadb_image,
               pytest.mark.opensearch_image, pytest.mark.kustomize, pytest.mark.timeout(900)]

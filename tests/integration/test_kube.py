@@ -1,4 +1,4 @@
-"""devenv.kube against the lab's real API server: apply, conflicts, list by label, delete, waits with kstatus
+"""devenv.clients.kube against the lab's real API server: apply, conflicts, list by label, delete, waits with kstatus
 semantics, RBAC refusals and an unreachable server, each error a KubeError (exit 10) naming verb and object.
 Each test works in a namespace of its own and proves it is gone afterwards."""
 
@@ -14,7 +14,7 @@ import yaml
 from lab_env import cluster
 
 from devenv.errors import KubeError, ReadinessTimeout
-from devenv.kube import CURRENT, FAILED, Kube, KubeConflict
+from devenv.clients.kube import CURRENT, FAILED, Kube, KubeConflict
 
 pytestmark = pytest.mark.cluster
 

@@ -11,7 +11,9 @@ import pymysql
 import pytest
 from it_helpers import db_service, devenv, mariadb_image, up_json
 
-from devenv import docker, environments, labels
+from devenv.clients import docker
+from devenv.lifecycle import environments
+from devenv.domain import labels
 from devenv.lock import environment_lock
 from devenv.targets.docker import free_port
 

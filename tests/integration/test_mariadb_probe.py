@@ -11,9 +11,10 @@ import pymysql
 import pytest
 from it_helpers import mariadb_image
 
-from devenv import docker, labels
-from devenv.facts import Endpoint
-from devenv.profiles import ServiceSpec
+from devenv.clients import docker
+from devenv.domain import labels
+from devenv.domain.facts import Endpoint
+from devenv.domain.profiles import ServiceSpec
 from devenv.services import mariadb
 from devenv.services.base import wait_until_ready
 

@@ -18,8 +18,9 @@ import pytest
 from dotenv import dotenv_values
 from it_helpers import db_service, devenv, sigint_as_in_a_terminal, up_json
 
-from devenv import docker, labels
-from devenv.profiles import DEFAULT_PORTS
+from devenv.clients import docker
+from devenv.domain import labels
+from devenv.domain.profiles import DEFAULT_PORTS
 
 pytestmark = [pytest.mark.docker, pytest.mark.mariadb_image]
 

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from it_helpers import REPO, db_service, devenv
 
-from devenv import docker
+from devenv.clients import docker
 from devenv.targets.docker import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.opensearch_image]

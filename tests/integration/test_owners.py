@@ -63,7 +63,8 @@ class Owner:
 
 
 def snapshots_of(owner: Owner) -> list[str]:
-    from devenv import docker, labels
+    from devenv.clients import docker
+    from devenv.domain import labels
 
     images = docker.labelled_images(engine()[0], {labels.MANAGED: "true", labels.CACHE_ROLE: "snapshot",
                                                   labels.OWNER: owner.name})

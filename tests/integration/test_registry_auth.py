@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 from docker_env import REPO, devenv, leftovers, mariadb_image
 
-from devenv import docker
+from devenv.clients import docker
 
 pytestmark = [pytest.mark.docker, pytest.mark.mariadb_image]
 
@@ -195,7 +195,7 @@ def test_without_credentials_up_says_docker_login_and_creates_nothing(registry, 
 
 
 def test_the_pull_shows_layers_and_bytes_on_a_terminal(registry, tmp_path):
-    """A layer the engine has not seen (random bytes, so it must be downloaded) pulled by devenv.docker.pull
+    """A layer the engine has not seen (random bytes, so it must be downloaded) pulled by devenv.clients.docker.pull
     with stderr on a pseudo-terminal: the progress line counts layers and megabytes."""
     ref = f"{registry.host}/platform/progress:{uuid.uuid4().hex[:8]}"
     (tmp_path / "blob").write_bytes(os.urandom(3_000_000))

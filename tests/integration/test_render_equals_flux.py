@@ -20,8 +20,8 @@ from it_helpers import at, leaves
 from lab_env import cluster
 
 from devenv.flux.render import render_environment
-from devenv.kube import Kube
-from devenv.profiles import load_profile
+from devenv.clients.kube import Kube
+from devenv.domain.profiles import load_profile
 
 pytestmark = [pytest.mark.cluster, pytest.mark.flux, pytest.mark.kustomize, pytest.mark.timeout(400)]
 

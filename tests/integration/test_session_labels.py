@@ -13,7 +13,7 @@ import uuid
 import pytest
 from docker_env import devenv, leftovers
 
-from devenv import labels
+from devenv.domain import labels
 
 pytestmark = [pytest.mark.docker]
 

@@ -16,8 +16,10 @@ import pytest
 from docker_env import REPO, SEED_ROWS, cache_resources, engine
 from it_helpers import devenv
 
-from devenv import docker, environments, labels
-from devenv.cache import Cache
+from devenv.clients import docker
+from devenv.lifecycle import environments
+from devenv.domain import labels
+from devenv.services.cache import Cache
 from devenv.errors import ReadinessTimeout
 from devenv.services.mariadb import MariaDB
 

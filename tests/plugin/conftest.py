@@ -16,7 +16,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     client, why = engine()
     if client is None:
         pytest.skip(why)
-    from devenv import docker
+    from devenv.clients import docker
 
     for marker, image, variable in (("mariadb_image", mariadb_image(), "DEVENV_MARIADB_IMAGE"),
                                     ("opensearch_image", opensearch_image(), "DEVENV_OPENSEARCH_IMAGE")):
@@ -44,7 +44,7 @@ def census(env_names):
     left = [item for name in env_names for item in leftovers(name)]
     for name in env_names:
         if leftovers(name):
-            from devenv import environments
+            from devenv.lifecycle import environments
 
             environments.down(name)
     assert not left, f"left behind: {', '.join(left)}"

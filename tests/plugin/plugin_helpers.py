@@ -7,7 +7,7 @@ from docker_env import engine, leftovers, mariadb_image, opensearch_image  # noq
 
 def root_password(name: str, service: str = "db") -> str:
     """The generated root password of a MariaDB service."""
-    from devenv import environments
+    from devenv.lifecycle import environments
 
     return environments.credentials(name, service)["root_password"]
 

@@ -52,7 +52,7 @@ def test_plugin_is_inert_when_its_fixtures_are_unused(pytester):
 
         def test_plain(pytestconfig):
             assert pytestconfig.pluginmanager.has_plugin("devenv")
-            heavy = [m for m in ("docker", "testcontainers", "pymysql", "devenv.environments") if m in sys.modules]
+            heavy = [m for m in ("docker", "testcontainers", "pymysql", "devenv.lifecycle.environments") if m in sys.modules]
             assert heavy == []
     """)
     result = run(pytester)
@@ -162,7 +162,7 @@ def test_services_give_facts_and_environment_values_then_teardown_removes_everyt
     pytester.makeconftest(RECORDER)
     pytester.makepyfile("""
         import pymysql
-        from devenv import environments
+        from devenv.lifecycle import environments
 
         def test_facts(devenv_services, record):
             db = devenv_services["db"]
@@ -234,7 +234,7 @@ def test_each_test_gets_its_own_database_dropped_afterwards(pytester, new_env):
     result.stdout.fnmatch_lines([f"*kept environment {name} (--devenv-keep)*devenv down {name}*"])
     made = {r["database"] for r in results(pytester).values()}
     assert len(made) == 3
-    from devenv import environments
+    from devenv.lifecycle import environments
 
     port = int(environments.attach(name).services["db"]["port"])
     databases = {row[0] for row in query(port, "root", root_password(name), "SHOW DATABASES")}
@@ -315,7 +315,7 @@ def test_reuse_leaves_the_environment_up_and_the_next_run_attaches(pytester, env
     assert after["name"] == name  # the stable name for this checkout and profile
     assert after["visits"] == 1 and after["password"] == before["password"]
     assert after["changes"] == ["db: unchanged"]
-    from devenv import environments
+    from devenv.lifecycle import environments
 
     environments.down(name)
 
@@ -399,7 +399,7 @@ def test_index_prefixes_isolate_tests_under_xdist(pytester, new_env):
     with urllib.request.urlopen(f"{url}/_cat/indices?format=json&expand_wildcards=all", timeout=30) as answer:
         left = [index["index"] for index in json.loads(answer.read())]
     assert not [index for index in left if any(index.startswith(r["prefix"]) for r in seen.values())], left
-    from devenv import environments
+    from devenv.lifecycle import environments
 
     environments.down(name)
 

@@ -8,14 +8,15 @@ import uuid
 import pytest
 from docker_env import cache_resources
 
-from devenv.cache import Cache
+from devenv.services.cache import Cache
 
 RUN_TIMEOUT = 240
 
 INNER = """
 import json, pathlib
 import pymysql
-from devenv import docker, labels
+from devenv.clients import docker
+from devenv.domain import labels
 
 def test_seeded(devenv_services):
     db = devenv_services["db"]

@@ -52,7 +52,8 @@ def wait_until_up(proc: subprocess.Popen, folder: Path) -> dict:
 
 
 def labelled_for(session_id: str) -> list[str]:
-    from devenv import docker, labels
+    from devenv.clients import docker
+    from devenv.domain import labels
 
     found = docker.labelled(engine()[0], {labels.MANAGED: "true", labels.SESSION: session_id})
     networks = [n for n in docker.managed(engine()[0]).networks if docker.label_of(n, labels.SESSION) == session_id]
@@ -101,7 +102,7 @@ def test_a_killed_session_is_reaped_within_seconds_and_a_parallel_one_is_untouch
         assert not running(watcher), "the watcher outlived its job"
         assert not Path(gone["records"]).exists()
 
-        from devenv import environments
+        from devenv.lifecycle import environments
 
         assert resource_ids(kept["name"]) == before  # the parallel session's environment: untouched
         assert environments.status(kept["name"]).state == "ready"
@@ -124,7 +125,7 @@ def test_a_killed_session_is_reaped_within_seconds_and_a_parallel_one_is_untouch
 
 
 def test_devenv_keep_keeps_a_killed_sessions_environment(tmp_path, env_names):
-    from devenv import environments
+    from devenv.lifecycle import environments
 
     proc = start_session(tmp_path / "keep", "--devenv-keep")
     try:
@@ -151,7 +152,7 @@ def test_the_next_session_reaps_an_earlier_dead_sessions_environment(tmp_path, e
     job) left a labelled environment: the next session's watcher removes it as it starts."""
     import uuid
 
-    from devenv import labels
+    from devenv.domain import labels
 
     owner, earlier = f"reap-{uuid.uuid4().hex[:6]}", f"pytest-{uuid.uuid4().hex[:8]}"
     env_names.append(earlier)

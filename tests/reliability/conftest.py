@@ -21,7 +21,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     client, why = engine()
     if client is None:
         pytest.skip(why)
-    from devenv import docker
+    from devenv.clients import docker
 
     if "mariadb_image" in needs and not docker.image_present(client, mariadb_image()):
         pytest.skip(f"image {mariadb_image()} is not present locally and tests never pull: "
@@ -52,7 +52,7 @@ def census(env_names):
     TALLY["census after each test"].update(environments=len(env_names), leftovers=len(left))
     for name in env_names:
         if leftovers(name):
-            from devenv import environments
+            from devenv.lifecycle import environments
 
             environments.down(name)
     assert not left, f"left behind: {', '.join(left)}"

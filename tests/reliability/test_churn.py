@@ -15,7 +15,7 @@ PARALLEL = 5
 
 
 def test_twenty_environments_up_and_down_leave_nothing(tmp_path, new_env, tally):
-    from devenv import environments
+    from devenv.lifecycle import environments
 
     profile = write_profile(tmp_path)
     names = [new_env("churn") for _ in range(ENVIRONMENTS)]

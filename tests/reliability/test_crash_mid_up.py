@@ -41,7 +41,8 @@ def kill_mid_up(name: str, profile, *extra: str, tmp_path) -> dict[str, str]:
         proc.wait(timeout=30)
         log.close()
     assert proc.returncode == -signal.SIGKILL
-    from devenv import docker, labels
+    from devenv.clients import docker
+    from devenv.domain import labels
 
     return {docker.label_of(c, labels.SERVICE): c.status for c in managed(name).containers}
 
@@ -78,7 +79,8 @@ def test_up_after_kill_9_converges(attempt, tmp_path, new_env, tally):
 
 @pytest.mark.parametrize("attempt", range(KILLS))
 def test_gc_spares_a_fresh_incomplete_environment_and_removes_it_once_expired(attempt, tmp_path, new_env, tally):
-    from devenv import docker, labels
+    from devenv.clients import docker
+    from devenv.domain import labels
 
     profile = write_profile(tmp_path, services=SERVICES)
     name = new_env("killgc")
@@ -110,7 +112,7 @@ def test_gc_spares_a_fresh_incomplete_environment_and_removes_it_once_expired(at
 
 
 def test_gc_removes_what_killed_ups_left_after_the_grace_period(tmp_path, new_env, tally):
-    from devenv import environments
+    from devenv.lifecycle import environments
 
     profile = write_profile(tmp_path, services=SERVICES)
     killed = {}

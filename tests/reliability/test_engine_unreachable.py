@@ -47,7 +47,7 @@ def test_every_command_fails_clearly_without_an_engine(dead_engine, command, new
 
 @pytest.mark.mariadb_image
 def test_engine_going_away_while_status_runs(new_env, tally):
-    from devenv import environments
+    from devenv.lifecycle import environments
 
     name = new_env("vanish")
     environments.up(name, "test")

@@ -28,14 +28,14 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 @pytest.fixture(scope="session")
 def local_profile():
-    from devenv.profiles import load_profile
+    from devenv.domain.profiles import load_profile
 
     return load_profile("local")
 
 
 @pytest.fixture(scope="session")
 def acme_profile():
-    from devenv.profiles import load_profile
+    from devenv.domain.profiles import load_profile
 
     return load_profile(ACME_PROFILE)
 

@@ -1,10 +1,10 @@
-"""devenv.aws: which objects only work on AWS, and the reason given for each."""
+"""devenv.domain.aws: which objects only work on AWS, and the reason given for each."""
 
 from __future__ import annotations
 
 import pytest
 
-from devenv import aws
+from devenv.domain import aws
 
 
 def release(chart: str, values: dict | None = None, *, source: str = "charts", **spec) -> dict:
@@ -153,7 +153,7 @@ def _release(chart: str, values: dict | None = None) -> dict:
 
 
 def test_cilium_is_aws_only_when_chained_on_the_vpc_cni_or_in_eni_mode() -> None:
-    from devenv.aws import aws_only_reason
+    from devenv.domain.aws import aws_only_reason
 
     assert "aws-cni" in aws_only_reason(_release("cilium", {"cni": {"chainingMode": "aws-cni"}}))
     assert "ENI" in aws_only_reason(_release("cilium", {"ipam": {"mode": "eni"}}))
@@ -161,7 +161,7 @@ def test_cilium_is_aws_only_when_chained_on_the_vpc_cni_or_in_eni_mode() -> None
 
 
 def test_terraform_objects_are_judged_by_their_module_source_and_backend() -> None:
-    from devenv.aws import aws_only_reason
+    from devenv.domain.aws import aws_only_reason
 
     def tf(**spec) -> dict:
         return {"apiVersion": "infra.contrib.fluxcd.io/v1alpha2", "kind": "Terraform",
@@ -178,7 +178,7 @@ def test_terraform_objects_are_judged_by_their_module_source_and_backend() -> No
 
 
 def test_cluster_api_aws_provider_objects_and_what_is_built_on_them() -> None:
-    from devenv.aws import aws_only_reason
+    from devenv.domain.aws import aws_only_reason
 
     assert "CAPA" in aws_only_reason({"apiVersion": "infrastructure.cluster.x-k8s.io/v1beta2", "kind": "AWSClusterStaticIdentity",
                                       "metadata": {"name": "i"}})
@@ -194,7 +194,7 @@ def test_cluster_api_aws_provider_objects_and_what_is_built_on_them() -> None:
 
 
 def test_a_crossplane_configuration_of_an_aws_package_is_aws_only() -> None:
-    from devenv.aws import aws_only_reason
+    from devenv.domain.aws import aws_only_reason
 
     def conf(package: str) -> dict:
         return {"apiVersion": "pkg.crossplane.io/v1", "kind": "Configuration", "metadata": {"name": "c"},
@@ -206,7 +206,7 @@ def test_a_crossplane_configuration_of_an_aws_package_is_aws_only() -> None:
 
 
 def test_the_deciding_value_of_external_dns_is_known_or_not() -> None:
-    from devenv.aws import assumes_default
+    from devenv.domain.aws import assumes_default
 
     assert assumes_default(_release("external-dns", {}), None, {}) == ("external-dns", "provider", "aws")
     assert assumes_default(_release("external-dns"), None, {"provider": "cloudflare"}) is None

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from devenv.facts import Endpoint, environment_objects, environment_values, service_facts
-from devenv.profile_secrets import Generated, SecretSpec, parse_secrets
-from devenv.profiles import EnvironmentSpec, Profile, ServiceSpec, _parse, _Validator
+from devenv.domain.facts import Endpoint, environment_objects, environment_values, service_facts
+from devenv.domain.profile_secrets import Generated, SecretSpec, parse_secrets
+from devenv.domain.profiles import EnvironmentSpec, Profile, ServiceSpec, _parse, _Validator
 from devenv.services import swap_for
 from devenv.services.aws import (MANAGED_TAG, SeedingFailed, converge_secrets, generated_value, list_secrets,
                                  secret_strings, secretsmanager)
@@ -212,7 +212,7 @@ def test_secrets_need_an_aws_service(tmp_path) -> None:
 def test_secrets_hold_the_facts_their_readers_see() -> None:
     """On the docker target the secrets name this machine's ports; on kind the pods' view: the containers on the
     kind network, at their container ports, with the same generated password."""
-    from devenv.plan import make_plan
+    from devenv.domain.plan import make_plan
     from devenv.targets import ServiceState
     from devenv.targets.docker import readers_facts
 
@@ -241,7 +241,7 @@ def test_a_session_from_the_facts_reaches_the_stand_in(clean) -> None:
 def test_env_of_an_existing_environment_carries_the_stand_in() -> None:
     """`devenv env` (environments.attach) computes the values as `up` does: the stand-in's variables too, the
     profile's own template winning where it writes the same key."""
-    from devenv.environments import _values_present
+    from devenv.lifecycle.environments import _values_present
 
     facts = {"db": service_facts(DB, Endpoint("127.0.0.1", 3306), "pw"),
              "aws": service_facts(AWS, Endpoint("127.0.0.1", 45123), None)}
@@ -255,7 +255,7 @@ def test_env_of_an_existing_environment_carries_the_stand_in() -> None:
 
 def test_the_plugins_devenv_aws_reaches_the_stand_in(clean) -> None:
     """devenv_aws's value, from an environment as `up` returns it: a client that reads what devenv seeded."""
-    from devenv.environments import Environment
+    from devenv.lifecycle.environments import Environment
     from devenv.pytest_plugin import DevenvServices, _service_facts, aws_stand_in
 
     facts = {"db": service_facts(DB, Endpoint("127.0.0.1", 3306), "pw"), "aws": service_facts(AWS, clean, None)}

@@ -11,10 +11,10 @@ import uuid
 import pytest
 from typer.testing import CliRunner
 
-from devenv import cache
+from devenv.services import cache
 from devenv.cli import app
 from devenv.errors import InvalidInput
-from devenv.profiles import ServiceSpec
+from devenv.domain.profiles import ServiceSpec
 from devenv.services import swap_for
 
 MARIADB = swap_for("mariadb")
@@ -142,7 +142,7 @@ def cli(monkeypatch):
 
 def test_the_plan_says_whether_the_cache_is_used(monkeypatch):
     # (`up --dry-run` prints this plan; it needs Docker, so the CLI side is in the integration tests)
-    from devenv import environments
+    from devenv.lifecycle import environments
 
     monkeypatch.delenv("DEVENV_CACHE", raising=False)
     assert environments.plan("demo", "test").to_dict()["cache"] is True

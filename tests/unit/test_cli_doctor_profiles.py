@@ -34,7 +34,7 @@ def test_doctor_names_what_is_missing_and_how_to_fix_it(tmp_path, monkeypatch) -
 
 
 def test_a_bug_is_one_paragraph_with_its_own_exit_code_not_a_traceback(monkeypatch) -> None:
-    from devenv import environments
+    from devenv.lifecycle import environments
 
     def broken(context=None):
         raise RuntimeError("boom")
@@ -47,10 +47,10 @@ def test_a_bug_is_one_paragraph_with_its_own_exit_code_not_a_traceback(monkeypat
 
 
 def test_an_api_server_that_went_away_is_devenvs_one_error_not_urllib3s_retries_too(monkeypatch) -> None:
-    """urllib3 warns of each retry before devenv.kube's KubeError says the same once; -v shows its lines."""
+    """urllib3 warns of each retry before devenv.clients.kube's KubeError says the same once; -v shows its lines."""
     import logging
 
-    from devenv import environments
+    from devenv.lifecycle import environments
     from devenv.errors import KubeError
 
     def unanswered(context=None):

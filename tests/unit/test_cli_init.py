@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from devenv.cli import app
 from devenv.flux.starter import fact_for
-from devenv.profiles import load_profile
+from devenv.domain.profiles import load_profile
 
 APPS = {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
         "metadata": {"name": "apps", "namespace": "flux-system"},

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from devenv.cli import app
-from devenv.facts import Endpoint
+from devenv.domain.facts import Endpoint
 
 REPO = Path(__file__).resolve().parents[2]
 NOBODY = f"unix:///tmp/devenv-nobody-{uuid.uuid4().hex[:8]}.sock"
@@ -96,7 +96,7 @@ def test_status_and_list_json_carry_ports_as_numbers():
 
 
 def test_env_json_uses_the_names_and_types_of_status():
-    from devenv.environments import Environment
+    from devenv.lifecycle.environments import Environment
 
     env = Environment(name="x", profile="test", services={"db": {"host": "127.0.0.1", "port": "33061"}},
                       values={"RDS_PORT": "33061"}, secrets={}).to_dict()
@@ -128,7 +128,7 @@ def test_rendering_a_docker_profile_without_mirror_says_there_is_nothing_to_rend
 
 
 def test_times_for_people_carry_their_utc_offset(monkeypatch):
-    from devenv.environments import timestamp
+    from devenv.lifecycle.environments import timestamp
 
     monkeypatch.setenv("TZ", "America/St_Johns")  # -03:30 in December: an offset no default hides
     import time

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from dead_sockets import dead_socket
 
-# docker (the SDK: devenv.docker, only in the commands that talk to the engine) and its requests and urllib3;
-# testcontainers; kubernetes: devenv.kube; pydantic: typer >= 0.29's option parsing (and the kubernetes client);
+# docker (the SDK: devenv.clients.docker, only in the commands that talk to the engine) and its requests and urllib3;
+# testcontainers; kubernetes: devenv.clients.kube; pydantic: typer >= 0.29's option parsing (and the kubernetes client);
 # pymysql: MariaDB's readiness probe and the plugin's connections.
 HEAVY = ("docker", "testcontainers", "kubernetes", "pydantic", "pymysql", "requests", "urllib3")
 

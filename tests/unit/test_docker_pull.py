@@ -1,4 +1,4 @@
-"""devenv.docker's pull, without an engine: the refusal for want of credentials says the registry, the docker
+"""devenv.clients.docker's pull, without an engine: the refusal for want of credentials says the registry, the docker
 config it read and the helper that config names, and what to run; the progress line counts layers and bytes
 from the engine's progress events (the real pull, against an authenticated registry, is in
 tests/integration/test_registry_auth.py)."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 
-from devenv import docker
+from devenv.clients import docker
 
 
 def test_a_refusal_names_the_registry_the_helper_and_docker_login(tmp_path, monkeypatch):

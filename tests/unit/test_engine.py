@@ -1,4 +1,4 @@
-"""Which engine devenv uses, as the docker CLI chooses it (devenv.engine): DOCKER_HOST, else DOCKER_CONTEXT,
+"""Which engine devenv uses, as the docker CLI chooses it (devenv.clients.engine): DOCKER_HOST, else DOCKER_CONTEXT,
 else the docker config's currentContext, else the default socket; a context named but missing is one clear
 DockerUnavailable. Contexts are written as `docker context create` writes them (meta.json under the SHA-256 of
 the name); tests/integration/test_docker_context.py checks the same against contexts the docker CLI made."""
@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from devenv import docker, engine
+from devenv.clients import docker, engine
 from devenv.errors import DockerUnavailable
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devenv import process
+from devenv.clients import process
 from devenv.errors import CommandFailed, DevenvError, KubeError
-from devenv.kind import KindClusters, cluster_config
+from devenv.clients.kind import KindClusters, cluster_config
 
 
 class FakeRunner:

@@ -14,13 +14,14 @@ import socket
 import pytest
 import yaml
 
-from devenv import environments, process
-from devenv.docker import free_port
+from devenv.lifecycle import environments
+from devenv.clients import process
+from devenv.clients.docker import free_port
 from devenv.errors import CommandFailed, KubeError, PlatformError, PortTaken, ToolMissing
-from devenv.facts import Endpoint
-from devenv.kind import KindClusters
-from devenv.plan import make_plan
-from devenv.profiles import load_profile
+from devenv.domain.facts import Endpoint
+from devenv.clients.kind import KindClusters
+from devenv.domain.plan import make_plan
+from devenv.domain.profiles import load_profile
 from devenv.targets import ServiceState, UpResult
 from devenv.targets.kind import KindTarget
 

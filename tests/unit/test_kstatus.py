@@ -1,11 +1,11 @@
-"""kstatus as devenv.kube computes it, for the states the lab cannot produce (KWOK runs no containers, so
+"""kstatus as devenv.clients.kube computes it, for the states the lab cannot produce (KWOK runs no containers, so
 no Job completes or fails and no rollout stalls): table tests over the status the real controllers write."""
 
 from __future__ import annotations
 
 import pytest
 
-from devenv.kube import compute_status
+from devenv.clients.kube import compute_status
 
 
 def obj(kind, api="apps/v1", spec=None, status=None, generation=1):

@@ -1,4 +1,4 @@
-"""devenv.kube against a small local HTTP server standing in for an API server at the wire: bounded retries of
+"""devenv.clients.kube against a small local HTTP server standing in for an API server at the wire: bounded retries of
 429 and 5xx honouring Retry-After, the version warning only for a real skew, and the in-cluster configuration
 (the pod's service account) when KUBERNETES_SERVICE_HOST is set."""
 
@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devenv import contexts, kube as kube_module
+from devenv.domain import contexts
+from devenv.clients import kube as kube_module
 from devenv.errors import KubeError
-from devenv.kube import IN_CLUSTER, RETRIES, Kube, retry_after
+from devenv.clients.kube import IN_CLUSTER, RETRIES, Kube, retry_after
 
 
 class Server:

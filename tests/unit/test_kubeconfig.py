@@ -15,11 +15,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from devenv import kubeconfig
+from devenv.clients import kubeconfig
 from devenv.cli import app
-from devenv.environments import Environment
+from devenv.lifecycle.environments import Environment
 from devenv.errors import DevenvError, InvalidInput
-from devenv.kind import KindClusters
+from devenv.clients.kind import KindClusters
 
 
 def kind_kubeconfig(environment: str, server: str = "https://127.0.0.1:40001") -> str:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from devenv import naming
+from devenv.domain import naming
 from devenv.errors import InvalidName
 
 

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from devenv import environments, labels
+from devenv.lifecycle import environments
+from devenv.domain import labels
 from devenv.targets import EnvironmentState
 
 

@@ -50,7 +50,7 @@ def test_an_installed_devenv_finds_its_profiles_and_platform_without_a_checkout(
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site)}
     where = subprocess.run(
-        [sys.executable, "-c", "import json, devenv, devenv.profiles as p; print(json.dumps([devenv.__file__, "
+        [sys.executable, "-c", "import json, devenv, devenv.domain.profiles as p; print(json.dumps([devenv.__file__, "
                                "str(p.BUILTIN_PROFILES), str(p.EMBEDDED_PLATFORM)]))"],
         cwd=elsewhere, env=env, capture_output=True, text=True, timeout=60)
     assert where.returncode == 0, where.stderr

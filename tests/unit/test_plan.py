@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from devenv import labels
+from devenv.domain import labels
 from devenv.errors import InvalidInput, InvalidName, ProfileError
-from devenv.plan import make_plan
-from devenv.profiles import load_profile
+from devenv.domain.plan import make_plan
+from devenv.domain.profiles import load_profile
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from devenv import process
+from devenv.clients import process
 from devenv.errors import CommandFailed, ToolMissing
 
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import write_profile
 
 from devenv.errors import ProfileError
-from devenv.profiles import BUILTIN_PROFILES, find_profile, load_profile, parse_duration, render_template
+from devenv.domain.profiles import BUILTIN_PROFILES, find_profile, load_profile, parse_duration, render_template
 
 DATA = Path(__file__).parents[1] / "data" / "profiles"
 VALID = sorted(DATA.glob("valid-*.yaml")) + sorted(BUILTIN_PROFILES.glob("*.yaml"))
@@ -90,7 +90,7 @@ def test_render_template_fills_service_facts_and_env() -> None:
 
 
 def test_several_substitution_objects_and_literal_braces_render_into_objects() -> None:
-    from devenv import facts
+    from devenv.domain import facts
     from devenv.flux.secrets import store_values
 
     profile = load_profile(DATA / "valid-substitute-from.yaml")
@@ -108,7 +108,7 @@ def test_several_substitution_objects_and_literal_braces_render_into_objects() -
 
 
 def test_the_single_environment_form_still_gives_configmap_and_secret() -> None:
-    from devenv import facts
+    from devenv.domain import facts
 
     profile = load_profile(DATA / "valid-full.yaml")
     objects = facts.environment_objects(profile, "demo", facts.cluster_facts(profile, "demo"), {})
@@ -117,7 +117,7 @@ def test_the_single_environment_form_still_gives_configmap_and_secret() -> None:
 
 
 def test_a_kind_profile_pins_its_node_image_and_ingress_ports_and_defaults_are_unprivileged() -> None:
-    from devenv.profiles import DEFAULT_NODE_IMAGE
+    from devenv.domain.profiles import DEFAULT_NODE_IMAGE
 
     pinned = load_profile(DATA / "valid-kind.yaml").kind
     assert pinned.node_image.startswith("registry.example.com:5000/kindest/node:v1.31.4@sha256:")

@@ -13,9 +13,9 @@ import yaml
 
 from conftest import REPO, by_id, find, names, write_profile
 from devenv.errors import CommandFailed, PlatformError, SubstitutionError
-from devenv.facts import GENERATED_PLACEHOLDER
+from devenv.domain.facts import GENERATED_PLACEHOLDER
 from devenv.flux.render import render_environment
-from devenv.profiles import load_profile
+from devenv.domain.profiles import load_profile
 
 pytestmark = pytest.mark.kustomize
 COMPONENTS = REPO / "components"

@@ -12,7 +12,7 @@ import pytest
 from conftest import ACME, ACME_PROFILE, by_id, find, names, write_profile
 from devenv.errors import PlatformError
 from devenv.flux.render import render_environment
-from devenv.profiles import load_profile
+from devenv.domain.profiles import load_profile
 
 pytestmark = pytest.mark.kustomize
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import find
 
 from devenv.flux import adapt
-from devenv.profiles import ServiceSpec
+from devenv.domain.profiles import ServiceSpec
 
 pytestmark = pytest.mark.kustomize
 

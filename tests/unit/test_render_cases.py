@@ -15,7 +15,7 @@ from conftest import DATA, by_id, find, names
 from devenv.cli import app
 from devenv.errors import PlatformError
 from devenv.flux.render import render_environment
-from devenv.profiles import load_profile
+from devenv.domain.profiles import load_profile
 
 CASES = DATA / "render-cases"
 

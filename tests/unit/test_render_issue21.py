@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from devenv.cli import app
 from devenv.errors import DevenvError, PlatformError, SubstitutionError
 from devenv.flux.render import render_environment
-from devenv.profiles import load_profile
+from devenv.domain.profiles import load_profile
 
 PROFILE = """\
 version: 1

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import ACME, BROKEN, REPO
-from devenv import process
+from devenv.clients import process
 from devenv.errors import CommandFailed, PlatformError, ToolMissing
 from devenv.flux import kustomize
 from devenv.flux.kustomize import FluxSpec, Workspace, apply_flux_spec, legacy_sorted, load_documents, read_plain

@@ -12,7 +12,7 @@ import yaml
 from conftest import by_id, find, names, write_profile
 from devenv.errors import PlatformError
 from devenv.flux.render import render_environment
-from devenv.profiles import load_profile
+from devenv.domain.profiles import load_profile
 
 PROFILE = """name: small
 target: kind

@@ -13,7 +13,7 @@ from conftest import find, write_profile
 from test_render_pipeline import kustomization, write
 from devenv.flux import render as render_module
 from devenv.flux.render import render_environment
-from devenv.profiles import load_profile
+from devenv.domain.profiles import load_profile
 
 PROFILE = """name: small
 target: kind

@@ -16,7 +16,7 @@ from conftest import by_id, find, names, write_profile
 from devenv.cli import app
 from devenv.errors import PlatformError, SubstitutionError
 from devenv.flux.render import render_environment
-from devenv.profiles import load_profile
+from devenv.domain.profiles import load_profile
 from test_render_pipeline import PROFILE, configmap, kustomization, platform, profile, write  # noqa: F401 - fixtures
 
 

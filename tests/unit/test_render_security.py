@@ -54,7 +54,7 @@ def _race_platform(root) -> None:
 @pytest.mark.kustomize
 def test_parallel_builds_do_not_disturb_each_other(tmp_path) -> None:
     from devenv.flux.render import render_environment
-    from devenv.profiles import load_profile
+    from devenv.domain.profiles import load_profile
 
     _race_platform(tmp_path / "platform")
     profile = tmp_path / "p.yaml"

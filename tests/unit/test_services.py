@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from devenv.errors import ReadinessTimeout
-from devenv.facts import Endpoint
-from devenv.profiles import ServiceSpec
+from devenv.domain.facts import Endpoint
+from devenv.domain.profiles import ServiceSpec
 from devenv.services import SWAPS, swap_for
 from devenv.services.base import SeedFailed, Swap, wait_until_ready
 from devenv.targets.docker import free_port

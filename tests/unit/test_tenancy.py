@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from devenv import labels, tenancy
+from devenv.domain import labels, tenancy
 from devenv.errors import ProfileError
 from devenv.flux.render import render_environment
-from devenv.profiles import BUILTIN_PROFILES as EMBEDDED_PROFILES, load_profile
+from devenv.domain.profiles import BUILTIN_PROFILES as EMBEDDED_PROFILES, load_profile
 from devenv.services.workloads import memory_quantity, objects as workload_objects
 
 pytestmark = pytest.mark.kustomize
@@ -136,8 +136,8 @@ def test_from_git_delivers_the_branch_from_its_remote_with_paths_inside_the_repo
     import shutil
     import subprocess
 
-    from devenv.plan import make_plan
-    from devenv.profiles import EMBEDDED_PLATFORM
+    from devenv.domain.plan import make_plan
+    from devenv.domain.profiles import EMBEDDED_PLATFORM
     from devenv.targets.namespace import NamespaceTarget
 
     repo = tmp_path / "repo"
@@ -175,7 +175,7 @@ def _git_checkout(tmp_path, origin: str):
     import shutil
     import subprocess
 
-    from devenv.profiles import EMBEDDED_PLATFORM
+    from devenv.domain.profiles import EMBEDDED_PLATFORM
 
     repo = tmp_path / "repo"
     shutil.copytree(EMBEDDED_PLATFORM, repo / "platform")
@@ -186,7 +186,7 @@ def _git_checkout(tmp_path, origin: str):
 
 
 def test_from_git_converts_an_scp_style_origin_and_writes_the_profiles_git_secret(tmp_path, monkeypatch):
-    from devenv.plan import make_plan
+    from devenv.domain.plan import make_plan
     from devenv.targets.namespace import NamespaceTarget
 
     platform = _git_checkout(tmp_path, "git@git.example.com:platform/flux.git")
@@ -220,8 +220,8 @@ def test_a_local_origin_is_refused_before_anything_is_sent(tmp_path):
     ("registry.corp.example/devenv", {}),
 ])
 def test_the_oci_repository_logs_in_as_the_profile_says(tmp_path, monkeypatch, registry, expected):
-    from devenv.plan import make_plan
-    from devenv.profiles import EMBEDDED_PLATFORM
+    from devenv.domain.plan import make_plan
+    from devenv.domain.profiles import EMBEDDED_PLATFORM
     from devenv.targets.namespace import NamespaceTarget
 
     monkeypatch.setenv("DEVENV_CONTEXTS", "dev-eks")
@@ -325,8 +325,8 @@ class _Reads:
 def test_up_warns_of_a_profile_secret_the_namespace_lacks_and_of_an_unlocked_flux(tmp_path, monkeypatch, caplog):
     import logging
 
-    from devenv.plan import make_plan
-    from devenv.profiles import EMBEDDED_PLATFORM
+    from devenv.domain.plan import make_plan
+    from devenv.domain.profiles import EMBEDDED_PLATFORM
     from devenv.targets.namespace import NamespaceTarget
 
     monkeypatch.setenv("DEVENV_CONTEXTS", "dev-eks")
@@ -392,7 +392,7 @@ def _platform_with_web_resource(tmp_path, manifest: str):
     """A copy of the embedded platform whose web app also holds `manifest` (release.yaml)."""
     import shutil
 
-    from devenv.profiles import EMBEDDED_PLATFORM
+    from devenv.domain.profiles import EMBEDDED_PLATFORM
 
     root = tmp_path / "platform"
     shutil.copytree(EMBEDDED_PLATFORM, root)

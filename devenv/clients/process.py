@@ -1,5 +1,5 @@
 """The only place that runs subprocesses: argument lists, timeouts, redacted logging, clear errors; the
-`docker` and `kind` processes get the engine devenv itself uses (devenv.engine: DOCKER_HOST, else the docker
+`docker` and `kind` processes get the engine devenv itself uses (devenv.clients.engine: DOCKER_HOST, else the docker
 context), whatever their own reading of the docker context would be."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from devenv import engine
+from devenv.clients import engine
 from devenv.errors import CommandFailed, ToolMissing
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from devenv import process
+from devenv.clients import process
 from devenv.errors import DevenvError, InvalidName
 
 MAX_LENGTH = 40

@@ -2,7 +2,7 @@
 gone without having removed its environments (SIGKILL, a cancelled CI job), removes what is labelled for it.
 
 It never signals or kills a process: it only reads whether one runs (by PID and start time, see
-devenv.labels.process_token). It ends as soon as its session finished on its own (the session removes its
+devenv.domain.labels.process_token). It ends as soon as its session finished on its own (the session removes its
 record folder last) or once it has reaped; before it watches, it also reaps this owner's sessions of this
 machine that died earlier (their labels say so), so nothing of a killed session waits for its TTL.
 """
@@ -17,7 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from devenv import labels, process
+from devenv.domain import labels
+from devenv.clients import process
 
 POLL_INTERVAL = 0.25  # seconds between looks at the session's process
 REAP_DEADLINE = 600  # seconds a reap may take (an engine that hangs must not keep the watcher forever)
@@ -34,7 +35,7 @@ def start(session: str, token: str, records: str | os.PathLike) -> int | None:
         marker = os.open(folder / "reaper.pid", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return None
-    pid = process.detach([sys.executable, "-m", "devenv.reaper", "--session", session, "--process", token,
+    pid = process.detach([sys.executable, "-m", "devenv.lifecycle.reaper", "--session", session, "--process", token,
                           "--records", str(folder)], log_file=folder / "reaper.log")
     os.write(marker, str(pid).encode())
     os.close(marker)
@@ -67,7 +68,8 @@ def watch(session: str, token: str, records: Path, *, poll: float = POLL_INTERVA
 def reap(session: str) -> list[str]:
     """Remove everything labelled for the session: an environment all of whose resources carry the label
     through devenv's own `down` (its kind cluster too); of any other, only the labelled resources."""
-    from devenv import docker, environments
+    from devenv.clients import docker
+    from devenv.lifecycle import environments
 
     client = docker.connect(timeout=30)
     removed = []
@@ -90,7 +92,7 @@ def reap(session: str) -> list[str]:
 def dead_sessions(owner: str | None = None) -> set[str]:
     """This owner's test sessions of this machine whose process is gone while resources labelled for them
     remain (a watcher that could not run, or a machine that rebooted)."""
-    from devenv import docker
+    from devenv.clients import docker
 
     owner = owner or labels.owner()
     client = docker.connect(timeout=30)
@@ -104,7 +106,7 @@ def _say(line: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devenv.reaper", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m devenv.lifecycle.reaper", description=__doc__.splitlines()[0])
     parser.add_argument("--session", required=True, help="the session's id (label devenv.session)")
     parser.add_argument("--process", required=True, help="the session's process token (pid-starttime)")
     parser.add_argument("--records", required=True, help="the session's record folder; gone when it finished")

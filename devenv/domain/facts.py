@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from devenv.profiles import Profile, ServiceSpec, render_template
+from devenv.domain.profiles import Profile, ServiceSpec, render_template
 
 CONTAINER_PORTS = {"mariadb": 3306, "opensearch": 9200, "aws": 5000}
 # The local AWS stand-in (an `aws` service, moto): its region, and the access key an AWS SDK needs to sign a

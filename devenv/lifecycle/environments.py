@@ -21,15 +21,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
-from devenv import cache as data_cache, labels
+from devenv.services import cache as data_cache
+from devenv.domain import labels
 from devenv.errors import DevenvError, EnvironmentBusy, EnvironmentNotFound, InvalidInput, InvalidName, ProfileError
-from devenv.facts import aws_values, environment_values
-from devenv.kind import KindClusters, cluster_name, context_name
+from devenv.domain.facts import aws_values, environment_values
+from devenv.clients.kind import KindClusters, cluster_name, context_name
 from devenv.lock import environment_lock, lock_dir
-from devenv.naming import validate_name
-from devenv.process import which
-from devenv.plan import Plan, make_plan
-from devenv.profiles import Profile, load_profile, parse_duration, render_template
+from devenv.domain.naming import validate_name
+from devenv.clients.process import which
+from devenv.domain.plan import Plan, make_plan
+from devenv.domain.profiles import Profile, load_profile, parse_duration, render_template
 from devenv.targets import MASK, EnvironmentState, Progress, Silent, Target, json_facts, mask, target_for
 
 DEFAULT_TARGET = "docker"  # every environment has its containers there (kind ones too): list/status/gc look there
@@ -403,14 +404,14 @@ def _collect_namespaces(now: float, dry_run: bool, owners: labels.Owners) -> lis
 
 def _labels_by_environment(target) -> dict[str, list[dict[str, str]]]:
     """The labels of every resource of every environment on the engine, by environment."""
-    from devenv import docker
+    from devenv.clients import docker
 
     return {name: [docker.labels_of(r) for r in res.containers + res.volumes + res.networks]
             for name, res in docker.managed(target.client).by_environment().items()}
 
 
 def _labels_of(target, name: str) -> list[dict[str, str]]:
-    from devenv import docker
+    from devenv.clients import docker
 
     found = docker.managed(target.client, name)
     return [docker.labels_of(r) for r in found.containers + found.volumes + found.networks]
@@ -511,7 +512,7 @@ def _namespace_target(context: str | None = None):
     """The namespace target, looking in every known context, or only in `context` (refused unless known)."""
     if context is None:
         return target_for("namespace")
-    from devenv import contexts
+    from devenv.domain import contexts
     from devenv.targets.namespace import NamespaceTarget
 
     contexts.check_known(context)

@@ -50,7 +50,7 @@ def user_contexts() -> tuple[str, ...]:
 def current_context(kubeconfig: str | None = None) -> str | None:
     """The kubeconfig's current-context (the first file of $KUBECONFIG, else ~/.kube/config), read from the
     file: no call to any cluster. In a pod with no kubeconfig at all: `in-cluster` (its service account)."""
-    from devenv.kube import IN_CLUSTER, in_cluster
+    from devenv.clients.kube import IN_CLUSTER, in_cluster
 
     if in_cluster(kubeconfig):
         return IN_CLUSTER
@@ -119,7 +119,7 @@ def check_known(context: str) -> str:
 def known() -> tuple[str, ...]:
     """Every context where namespace environments may exist: the user's, those of devenv's namespace profiles,
     and those this machine has made one in."""
-    from devenv.profiles import list_profiles, load_profile
+    from devenv.domain.profiles import list_profiles, load_profile
 
     found = list(user_contexts())
     path = remembered_file()

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 import yaml
 
 from devenv.errors import ProfileError
-from devenv.profile_secrets import SecretSpec, parse_secrets
+from devenv.domain.profile_secrets import SecretSpec, parse_secrets
 
 PROFILE_VERSION = 1
 TARGETS = ("kind", "namespace", "docker")
@@ -49,7 +49,7 @@ EGRESS_POLICIES = ("open", "restricted")
 def _shipped(in_package: str, in_repository: str) -> Path:
     """A folder devenv ships: inside the package in a regular install (pyproject.toml maps it there), at the
     top of the repository in a checkout or an editable install."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # devenv/
     return package / in_package if (package / in_package).is_dir() else package.parent / in_repository
 
 

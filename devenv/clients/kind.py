@@ -13,11 +13,11 @@ from typing import Callable, Mapping
 
 import yaml
 
-from devenv import kubeconfig as user_kubeconfig
-from devenv import labels as label_keys
-from devenv import process
+from devenv.clients import kubeconfig as user_kubeconfig
+from devenv.domain import labels as label_keys
+from devenv.clients import process
 from devenv.errors import DevenvError, KubeError
-from devenv.kube import Kube
+from devenv.clients.kube import Kube
 
 CLUSTER_PREFIX = "devenv-"
 KIND_NETWORK = "kind"  # the Docker network kind puts its nodes on

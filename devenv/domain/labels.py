@@ -29,7 +29,7 @@ PROFILE_PATH = "devenv.profile-path"  # the profile file, so `devenv env` can fi
 USER = "devenv.user"  # on containers: the facts a client needs, as the container was created
 DATABASE = "devenv.database"
 SECRET_PREFIX = "devenv.secret."  # on data volumes: the generated credentials that volume was initialised with
-# the cache of initialised, seeded data (devenv.cache): snapshots, and the containers and volumes that make them
+# the cache of initialised, seeded data (devenv.services.cache): snapshots, and the containers and volumes that make them
 CACHE_KEY = "devenv.cache-key"  # what determines the data; on a service container: the snapshot it started from
 CACHE_ROLE = "devenv.cache-role"  # snapshot (an image), build (a container and volume making one)
 CACHE_IMAGE = "devenv.cache-image"  # the service image the snapshot was made with, as the profile named it

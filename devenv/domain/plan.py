@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from devenv import labels, tenancy
+from devenv.domain import labels, tenancy
 from devenv.errors import InvalidInput, PlatformError, ProfileError
-from devenv.facts import Endpoint, container_name
-from devenv.naming import validate_name
-from devenv.profiles import EMBEDDED_PLATFORM, Profile, ServiceSpec, parse_duration
+from devenv.domain.facts import Endpoint, container_name
+from devenv.domain.naming import validate_name
+from devenv.domain.profiles import EMBEDDED_PLATFORM, Profile, ServiceSpec, parse_duration
 from devenv.services import swap_for
 
 
@@ -61,7 +61,7 @@ class Plan:
     warnings: tuple[str, ...] = ()
     platform: Path | None = None  # the Flux repository a cluster target renders (None: no cluster)
     allow_other_port: bool = False  # a port pinned in the profile may be replaced by a free one when taken
-    cache: bool = True  # new data volumes start from the snapshot of their seeded data (devenv.cache)
+    cache: bool = True  # new data volumes start from the snapshot of their seeded data (devenv.services.cache)
     context: str | None = None  # namespace target: the kubeconfig context (allowed) of the shared cluster
     namespace: str | None = None  # namespace target: <prefix>-<environment>
     from_git: bool = False  # namespace target: Flux pulls the platform's branch from its remote (a GitRepository)
@@ -106,7 +106,7 @@ def make_plan(environment: str, profile: Profile, *, ttl: str | int | None = Non
               allow_other_port: bool = False, cache: bool = True, context: str | None = None,
               from_git: bool = False) -> Plan:
     """Validate the inputs and compute the plan; raise InvalidInput (nothing is created) when they do not fit.
-    `context` (namespace target): the kubeconfig context, refused unless allowed (devenv.contexts)."""
+    `context` (namespace target): the kubeconfig context, refused unless allowed (devenv.domain.contexts)."""
     validate_name(environment)
     if profile.target not in AVAILABLE_TARGETS:
         raise InvalidInput(f"profile {profile.name!r} uses the {profile.target} target, which is not available",
@@ -120,7 +120,7 @@ def make_plan(environment: str, profile: Profile, *, ttl: str | int | None = Non
     root = _platform(profile, platform) if profile.target in CLUSTER_TARGETS else None
     namespace = None
     if profile.target == "namespace":
-        from devenv import contexts
+        from devenv.domain import contexts
 
         context = contexts.choose(context, profile.contexts, profile.path)
         namespace = tenancy.namespace_name(profile, environment)
@@ -147,7 +147,8 @@ def make_plan(environment: str, profile: Profile, *, ttl: str | int | None = Non
 def _origin(root: Path | None) -> dict[str, str]:
     """Where a namespace environment comes from, on its namespace: the platform checkout's branch and commit
     (labels, so `list` can show and select them) and devenv's version."""
-    from devenv import __version__, process
+    from devenv import __version__
+    from devenv.clients import process
     from devenv.errors import DevenvError
 
     def git(*args: str) -> str:

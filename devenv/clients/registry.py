@@ -14,7 +14,8 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
-from devenv import docker, labels
+from devenv.clients import docker
+from devenv.domain import labels
 from devenv.errors import DevenvError
 
 ENV = "DEVENV_REGISTRY"
@@ -59,7 +60,7 @@ def hosting_configmap(host_port: int) -> dict:
 
 def ensure_container(client):
     """The shared registry container, running and on the kind network (created when missing)."""
-    from devenv.kind import KIND_NETWORK
+    from devenv.clients.kind import KIND_NETWORK
 
     container = docker.get(client.containers, CONTAINER)
     if container is not None and not docker.is_managed(container):

@@ -19,11 +19,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from devenv import docker, labels
+from devenv.clients import docker
+from devenv.domain import labels
 from devenv.errors import DevenvError, EnvironmentBusy, InvalidInput
-from devenv.facts import Endpoint
+from devenv.domain.facts import Endpoint
 from devenv.lock import environment_lock
-from devenv.profiles import FACTS, ServiceSpec, parse_duration
+from devenv.domain.profiles import FACTS, ServiceSpec, parse_duration
 from devenv.services import swap_for
 from devenv.services.base import Swap, read_seed, wait_until_ready
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import copy
 from typing import Callable, Iterable, Mapping
 
-from devenv import labels as keys
+from devenv.domain import labels as keys
 from devenv.errors import InvalidInput
-from devenv.profiles import NamespaceSpec, Profile
+from devenv.domain.profiles import NamespaceSpec, Profile
 
 SERVICE_ACCOUNT = "devenv-flux"  # what the environment's Kustomizations and HelmReleases run as
 ROLE_BINDING = "devenv-flux"

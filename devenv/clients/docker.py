@@ -1,5 +1,5 @@
 """devenv's seam to the Docker engine, and the only importer of the docker SDK: a client of the engine the
-docker CLI would use (devenv.engine) that fails with one clear DockerUnavailable, pulls as `docker pull` does
+docker CLI would use (devenv.clients.engine) that fails with one clear DockerUnavailable, pulls as `docker pull` does
 (credentials from the docker config, progress on a terminal), label-filtered listing of devenv's containers,
 volumes and networks, and small helpers. Every engine error becomes a DockerError naming what devenv was doing.
 The SDK (and requests) is imported on the first call that talks to the engine, never at import."""
@@ -17,8 +17,9 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from devenv import engine, labels
-from devenv.engine import DEFAULT_HOST
+from devenv.clients import engine
+from devenv.domain import labels
+from devenv.clients.engine import DEFAULT_HOST
 from devenv.errors import DevenvError, DockerUnavailable, ImageUnavailable
 
 
