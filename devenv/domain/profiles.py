@@ -383,10 +383,6 @@ class _Validator:
         namespace = self.namespace(data["namespace"], target) if "namespace" in data else NamespaceSpec()
         contexts = self.string_list(data.get("contexts", []), ("contexts",))
         secrets = parse_secrets(self, data.get("secrets", {}), services)
-        for svc in services:
-            if svc.type == "aws" and target == "namespace":
-                self.problem(("services", svc.name, "type"), "the namespace target runs no aws stand-in yet (the "
-                                                             "docker and kind targets do)")
         if self.problems:
             raise ProfileError(f"profile {self.path} is invalid ({len(self.problems)} problem"
                                f"{'s' if len(self.problems) > 1 else ''})", context=self.problems)
