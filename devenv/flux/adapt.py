@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import yaml
 
 from devenv.domain import aws
+from devenv.flux.registry_credentials import use_registry_credentials
 
 FLUX_SOURCE_GROUP = "source.toolkit.fluxcd.io"
 SUBSTITUTE_DISABLED = "kustomize.toolkit.fluxcd.io/substitute"
@@ -275,13 +276,14 @@ class Adapter:
     def __init__(self, *, ingress_class: str, storage_class: str, aws_storage: set[str],
                  excluded_kustomizations: set[str], excluded_objects: set[tuple[str, str, str]],
                  irsa_accounts: set[tuple[str, str]] = frozenset(), aws_env: Mapping[str, str] | None = None,
-                 tenant: str | None = None):
+                 tenant: str | None = None, registries: Iterable[str] = ()):
         # The workloads of these ServiceAccounts (namespace, name) get `aws_env` (the variables that point an AWS
         # SDK at the profile's aws stand-in; empty without one). `tenant`: every object is moved into that one
         # namespace, so a ServiceAccount is matched by its name alone.
         self.irsa_accounts = set(irsa_accounts)
         self.aws_env = dict(aws_env or {})
         self.tenant = tenant
+        self.registries = frozenset(registries)  # hosts whose sources read devenv's credentials Secret
         self.ingress_class = ingress_class
         self.storage_class = storage_class
         self.aws_storage = aws_storage
@@ -309,6 +311,8 @@ class Adapter:
             changes += self.rewire_kustomization(resource)
         elif kind in ("ClusterIssuer", "Issuer") and group == "cert-manager.io":
             changes += self._issuer(resource)
+        elif kind in ("HelmRepository", "OCIRepository"):
+            changes += use_registry_credentials(resource, self.registries)
         elif group and not group.endswith((".k8s.io", ".fluxcd.io")) and "." in group:
             spec = resource.get("spec")
             if isinstance(spec, (dict, list)):  # a custom resource: storage classes wherever it names one

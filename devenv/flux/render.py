@@ -39,6 +39,7 @@ from devenv.flux.kustomize import (
     BuildCache, FluxSpec, RemoteResource, Workspace, build_files, display, load_documents, read_manifest,
     resolve_path,
 )
+from devenv.flux.registry_credentials import registry_hosts
 from devenv.flux.sources import SourceResolver, merge_values
 from devenv.domain.profiles import EMBEDDED_PLATFORM, Profile
 
@@ -1142,7 +1143,8 @@ class _Renderer:
             aws_storage=adapt.aws_storage_classes(self.seen, kept_resources) - {self.profile.storage_class},
             excluded_kustomizations={e.k.id for e in self.entries.values() if e.status in (EXCLUDED, NOT_RENDERED)},
             excluded_objects={(x.kind, x.namespace or "default", x.name) for x in self.excluded},
-            irsa_accounts=self.irsa_accounts, aws_env=self.aws_env, tenant=self.tenant)
+            irsa_accounts=self.irsa_accounts, aws_env=self.aws_env, tenant=self.tenant,
+            registries=registry_hosts(self.profile))
         values_keys = adapt.values_keys([r for e in ordered for r in e.resources])
         out: list[Adaptation] = []
         for e in ordered:
