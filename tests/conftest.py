@@ -34,7 +34,10 @@ def new_env(env_names, request):
 # ---------------------------------------------------------------- prerequisites
 # A test marked with what it needs skips, saying why, when that is absent; DEVENV_REQUIRE (a comma list of
 # marker names, or `all`) turns those skips into failures, so CI cannot go green without running them.
-PREREQUISITES = ("docker", "mariadb_image", "opensearch_image", "kind", "cluster", "flux", "kustomize")
+PREREQUISITES = ("docker", "mariadb_image", "opensearch_image", "kind", "cluster", "flux", "kustomize", "shared")
+
+# Tests that read a fixture of these need the prerequisite, marked or not (the mark is added at collection).
+FIXTURE_NEEDS = {"crd_dir": "shared"}
 
 
 def required() -> set[str]:
@@ -49,8 +52,29 @@ def pytest_configure(config) -> None:
                                 f"known: {', '.join(PREREQUISITES)}, all")
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        for fixture, need in FIXTURE_NEEDS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(need)
+
+
+def missing_tool(needs: set[str]) -> str | None:
+    """Why a tool a marker names is absent, or None. Checked when the test runs (never by a collection-time
+    skip mark), so DEVENV_REQUIRE can turn the skip into a failure."""
+    import shutil
+
+    if "kind" in needs and (absent := [t for t in ("kind", "kubectl") if shutil.which(t) is None]):
+        return f"needs {' and '.join(absent)} on PATH to create a real kind cluster (not installed here)"
+    if "kustomize" in needs and not (shutil.which("kustomize") or shutil.which("kubectl")):
+        return "needs `kustomize` or `kubectl` (for `kubectl kustomize`) on PATH; neither is"
+    return None
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     needs = {mark.name for mark in item.iter_markers()}
+    if why := missing_tool(needs):
+        pytest.skip(why)
     if needs & {"cluster", "flux"}:
         from lab_env import cluster, flux_ready
 

@@ -87,16 +87,3 @@ def profile_file(tmp_path):
         return path
 
     return write
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    import shutil
-
-    missing = [tool for tool in ("kind", "kubectl") if shutil.which(tool) is None]
-    if not missing:
-        return
-    skip = pytest.mark.skip(reason=f"needs {' and '.join(missing)} on PATH to create a real kind cluster "
-                                   f"(not installed here)")
-    for item in items:
-        if "kind" in item.keywords:
-            item.add_marker(skip)

@@ -12,7 +12,7 @@ from test_aws_secrets import _aws_image_present, _sdk, aws_image  # noqa: F401 -
 
 pytestmark = [pytest.mark.docker, pytest.mark.mariadb_image]
 
-pymysql = pytest.importorskip("pymysql")
+import pymysql  # noqa: E402 - a dependency of devenv
 
 
 def test_the_cli_env_json_is_all_an_sdk_needs(new_env, monkeypatch) -> None:

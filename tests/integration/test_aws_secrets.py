@@ -18,8 +18,8 @@ from devenv.domain.profiles import EnvironmentSpec, Profile, ServiceSpec
 
 pytestmark = [pytest.mark.docker, pytest.mark.mariadb_image]
 
-boto3 = pytest.importorskip("boto3", reason="boto3 (devenv's dependency for the aws service) is not installed")
-pymysql = pytest.importorskip("pymysql")
+import boto3  # noqa: E402 - a dependency of devenv: missing is an error, not a skip
+import pymysql  # noqa: E402 - a dependency of devenv
 
 
 def aws_image() -> str:

@@ -1,4 +1,4 @@
-"""Shared fixtures of the unit tests: the `kustomize` marker's skip, profiles and renders of the
+"""Shared fixtures of the unit tests: profiles and renders of the
 test platforms (computed once per session: they are read-only), the Flux CRDs folder."""
 
 from __future__ import annotations
@@ -13,17 +13,6 @@ PLATFORMS = DATA / "platforms"
 ACME = PLATFORMS / "acme"
 BROKEN = PLATFORMS / "broken"
 ACME_PROFILE = DATA / "profiles" / "valid-acme.yaml"
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    from devenv.flux.kustomize import kustomize_available
-
-    if kustomize_available():
-        return
-    skip = pytest.mark.skip(reason="needs `kustomize` or `kubectl` (for `kubectl kustomize`) on PATH; neither is")
-    for item in items:
-        if "kustomize" in item.keywords:
-            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

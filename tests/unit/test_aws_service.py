@@ -19,7 +19,7 @@ from devenv.services import swap_for
 from devenv.services.aws import (MANAGED_TAG, SeedingFailed, converge_secrets, generated_value, list_secrets,
                                  secret_strings, secretsmanager)
 
-moto_server = pytest.importorskip("moto.server", reason="moto[server] (a test dependency) is not installed")
+import moto.server as moto_server  # noqa: E402 - a test dependency (pyproject [test]): missing is an error
 
 DB = ServiceSpec(name="db", type="mariadb", version="10.11", user="loans", database="loans")
 AWS = ServiceSpec(name="aws", type="aws", version="")
