@@ -12,6 +12,8 @@ from typing import Any, Mapping
 import yaml
 
 from devenv.errors import ProfileError
+from devenv.domain.profile_namespace import NamespaceSpec, parse_namespace
+from devenv.domain.profile_registries import parse_registries
 from devenv.domain.profile_secrets import SecretSpec, parse_secrets
 
 PROFILE_VERSION = 1
@@ -32,18 +34,6 @@ SEED_SUFFIXES = {"mariadb": (".sql", ".sql.gz"), "opensearch": (".json", ".ndjso
 DEFAULT_NODE_IMAGE = "kindest/node:v1.32.2"
 # Host ports (on 127.0.0.1) for the cluster's ingress: unprivileged, so a laptop needs no root for them.
 DEFAULT_INGRESS_PORTS = {"http": 8080, "https": 8443}
-# A namespace environment's guard rails when the profile sets none: room for a small platform, not a cluster's worth.
-DEFAULT_QUOTA = {"requests.cpu": "8", "requests.memory": "16Gi", "limits.memory": "32Gi", "pods": "50",
-                 "persistentvolumeclaims": "10", "services.loadbalancers": "0", "services.nodeports": "0"}
-DEFAULT_LIMITS = {"default": {"cpu": "500m", "memory": "512Mi"}, "defaultRequest": {"cpu": "50m", "memory": "64Mi"}}
-_QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i?|[mkMGTPE])?$")
-_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:\d+)?(/[a-z0-9._/-]+)?$")
-# A Kubernetes object name (DNS-1123 subdomain): a Secret's
-_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_CIDR = re.compile(r"^[0-9a-fA-F:.]+/\d{1,3}$")
-REGISTRY_PROVIDERS = ("generic", "aws", "azure", "gcp")  # Flux's OCIRepository spec.provider
-POD_SECURITY_LEVELS = ("privileged", "baseline", "restricted")  # Pod Security Standards
-EGRESS_POLICIES = ("open", "restricted")
 
 
 def _shipped(in_package: str, in_repository: str) -> Path:
@@ -127,30 +117,6 @@ class KindSpec:
 
 
 @dataclass(frozen=True)
-class NamespaceSpec:
-    """The namespace of a `target: namespace` profile in a shared cluster, and its guard rails."""
-
-    prefix: str = "devenv"  # the namespace is <prefix>-<environment>
-    quota: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_QUOTA))  # ResourceQuota spec.hard
-    limits: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_LIMITS.items()})
-    ingress_namespace: str = "ingress-nginx"  # the ingress controller's namespace, admitted by the NetworkPolicy
-    role: str = "admin"  # the ClusterRole the environment's ServiceAccount is bound to, in its namespace only
-    registry: str | None = None  # host[:port][/path]: where the working tree is pushed (DEVENV_REGISTRY wins)
-    # How the cluster's source-controller logs in to that registry: OCIRepository spec.provider (the cluster's
-    # workload identity: aws, azure, gcp), or spec.secretRef / spec.certSecretRef, Secrets the shared cluster
-    # already holds in the environment's namespace.
-    registry_provider: str | None = None
-    registry_secret: str | None = None
-    registry_cert_secret: str | None = None
-    git_secret: str | None = None  # `--from-git`: the GitRepository's spec.secretRef (SSH key or HTTPS token)
-    storage_class: str | None = None  # the data services' PVCs; None: the cluster's default StorageClass
-    volume_size: str = "1Gi"
-    pod_security: str = "baseline"  # pod-security.kubernetes.io/enforce on the namespace
-    egress: str = "open"  # open: any; restricted: the namespace itself, the cluster's DNS, and egress_cidrs
-    egress_cidrs: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -174,6 +140,9 @@ class Profile:
     namespace: NamespaceSpec = field(default_factory=NamespaceSpec)
     contexts: tuple[str, ...] = ()  # the kubeconfig contexts a namespace environment may be made in
     secrets: tuple[SecretSpec, ...] = ()  # Secrets Manager secrets seeded into the profile's aws service
+    # Hosts (host[:port], lower-case) of the private registries the kind target logs its node and Flux's OCI
+    # sources in to, with the credentials the user's docker configuration resolves for each at every up/sync.
+    registries: tuple[str, ...] = ()
 
     def service(self, name: str) -> ServiceSpec:
         for svc in self.services:
@@ -354,7 +323,7 @@ class _Validator:
     def profile(self, data: Any) -> Profile:
         top = ("version", "name", "description", "target", "delivery", "mirror", "exclude", "services",
                "environment", "substituteFrom", "secretStores", "ingressClass", "storageClass", "ttl", "sources", "kind",
-               "namespace", "contexts", "secrets")
+               "namespace", "contexts", "secrets", "registries")
         data = self.mapping(data, (), top, required=("version", "name", "target"))
         if "version" in data and data["version"] != PROFILE_VERSION:
             self.problem(("version",), f"unsupported version {data['version']!r} (this devenv reads version {PROFILE_VERSION})")
@@ -380,9 +349,10 @@ class _Validator:
         substitute_from = self.substitute_from(data.get("substituteFrom", []), services, environment)
         secret_stores = self.secret_stores(data.get("secretStores", {}), services)
         kind = self.kind(data["kind"], target) if "kind" in data else KindSpec()
-        namespace = self.namespace(data["namespace"], target) if "namespace" in data else NamespaceSpec()
+        namespace = parse_namespace(self, data["namespace"], target) if "namespace" in data else NamespaceSpec()
         contexts = self.string_list(data.get("contexts", []), ("contexts",))
         secrets = parse_secrets(self, data.get("secrets", {}), services)
+        registries = parse_registries(self, data["registries"], target) if "registries" in data else ()
         if self.problems:
             raise ProfileError(f"profile {self.path} is invalid ({len(self.problems)} problem"
                                f"{'s' if len(self.problems) > 1 else ''})", context=self.problems)
@@ -392,80 +362,8 @@ class _Validator:
             environment=environment, ingress_class=ingress, storage_class=storage, ttl=str(ttl),
             ttl_seconds=ttl_seconds, sources=sources, substitute_from=substitute_from, secret_stores=secret_stores,
             kind=kind, namespace=namespace, contexts=tuple(contexts), secrets=secrets,
+            registries=registries,
         )
-
-    def namespace(self, value: Any, target: str | None) -> NamespaceSpec:
-        at = ("namespace",)
-        if target is not None and target != "namespace":
-            self.problem(at, f"only a `target: namespace` profile has a namespace section (this one has target {target})")
-            return NamespaceSpec()
-        fields = ("prefix", "quota", "limits", "ingressNamespace", "role", "registry", "git", "storageClass",
-                  "volumeSize", "podSecurity", "egress", "egressCIDRs")
-        value = self.mapping(value, at, fields)
-        prefix = self.string(value.get("prefix", "devenv"), at + ("prefix",), pattern=_NAME,
-                             hint="lowercase letters, digits and '-'") or "devenv"
-        if len(prefix) > 20:
-            self.problem(at + ("prefix",), f"{prefix!r} is longer than 20 characters: <prefix>-<environment> must fit "
-                                           "a namespace name (63)")
-        quota = self.quantities(value.get("quota", DEFAULT_QUOTA), at + ("quota",))
-        limits_in = self.mapping(value.get("limits", DEFAULT_LIMITS), at + ("limits",),
-                                 ("default", "defaultRequest", "max", "min"))
-        limits = {key: self.quantities(limits_in[key], at + ("limits", key)) for key in limits_in}
-        ingress = self.string(value.get("ingressNamespace", "ingress-nginx"), at + ("ingressNamespace",),
-                              pattern=_NAME) or "ingress-nginx"
-        role = self.string(value.get("role", "admin"), at + ("role",), pattern=re.compile(r"^[a-z0-9:.-]+$"),
-                           hint="a ClusterRole name, e.g. admin or edit") or "admin"
-        registry, provider, secret, cert = self.registry(value.get("registry"), at + ("registry",))
-        git = self.mapping(value.get("git", {}), at + ("git",), ("secretRef",))
-        git_secret = self.string(git.get("secretRef"), at + ("git", "secretRef"), pattern=_SUBDOMAIN,
-                                 hint="the name of a Secret in the environment's namespace")
-        storage = self.string(value.get("storageClass"), at + ("storageClass",), pattern=_NAME)
-        size = self.string(value.get("volumeSize", "1Gi"), at + ("volumeSize",), pattern=_QUANTITY,
-                           hint="a Kubernetes quantity, e.g. 1Gi") or "1Gi"
-        pod_security = self.string(value.get("podSecurity", "baseline"), at + ("podSecurity",),
-                                   choices=POD_SECURITY_LEVELS) or "baseline"
-        egress = self.string(value.get("egress", "open"), at + ("egress",), choices=EGRESS_POLICIES) or "open"
-        cidrs = self.string_list(value.get("egressCIDRs", []), at + ("egressCIDRs",))
-        for i, cidr in enumerate(cidrs):
-            if not _valid_cidr(cidr):
-                self.problem(at + ("egressCIDRs", i), f"{cidr!r} is not a CIDR (e.g. 10.0.0.0/16)")
-        if cidrs and egress != "restricted":
-            self.problem(at + ("egressCIDRs",), "only with `egress: restricted` (open egress allows every address)")
-        return NamespaceSpec(prefix=prefix, quota=quota, limits=limits, ingress_namespace=ingress, role=role,
-                             registry=registry, registry_provider=provider, registry_secret=secret,
-                             registry_cert_secret=cert, git_secret=git_secret, storage_class=storage,
-                             volume_size=size, pod_security=pod_security, egress=egress,
-                             egress_cidrs=tuple(c for c in cidrs if _valid_cidr(c)))
-
-    def registry(self, value: Any, at: tuple) -> tuple[str | None, str | None, str | None, str | None]:
-        """`registry: HOST[/PATH]`, or `{host, provider | secretRef, certSecretRef}`."""
-        hint = "host[:port][/path] of an OCI registry, e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/devenv"
-        if value is None or isinstance(value, str):
-            return self.string(value, at, pattern=_REGISTRY, hint=hint), None, None, None
-        value = self.mapping(value, at, ("host", "provider", "secretRef", "certSecretRef"), required=("host",))
-        host = self.string(value.get("host"), at + ("host",), pattern=_REGISTRY, hint=hint)
-        provider = self.string(value.get("provider"), at + ("provider",), choices=REGISTRY_PROVIDERS)
-        refs = [self.string(value.get(key), at + (key,), pattern=_SUBDOMAIN,
-                            hint="the name of a Secret in the environment's namespace")
-                for key in ("secretRef", "certSecretRef")]
-        if provider not in (None, "generic") and value.get("secretRef") is not None:
-            self.problem(at + ("secretRef",), f"name either provider ({provider}: the cluster's workload identity "
-                                              "logs in) or secretRef (a Secret with the registry's credentials)")
-        return host, provider, refs[0], refs[1]
-
-    def quantities(self, value: Any, at: tuple) -> dict[str, str]:
-        """A map of resource name to Kubernetes quantity (numbers are taken as they would be written)."""
-        if not isinstance(value, dict):
-            self.problem(at, f"must be a mapping of resource to quantity, not {_type_name(value)}")
-            return {}
-        out = {}
-        for key, quantity in value.items():
-            text = str(quantity) if isinstance(quantity, (int, float)) and not isinstance(quantity, bool) else quantity
-            if not isinstance(text, str) or not _QUANTITY.match(text):
-                self.problem(at + (key,), f"{quantity!r} is not a Kubernetes quantity (e.g. 500m, 2, 1Gi)")
-                continue
-            out[str(key)] = text
-        return out
 
     def kind(self, value: Any, target: str | None) -> KindSpec:
         at = ("kind",)
@@ -669,16 +567,6 @@ class _Validator:
             if self.string(folder, at + (ref,)) is not None:
                 out[ref] = (self.path.parent / folder).resolve()
         return out
-
-
-def _valid_cidr(text: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        return False
-    return bool(_CIDR.match(text))
 
 
 def _type_name(value: Any) -> str:
