@@ -299,6 +299,35 @@ def pull(client, image: str) -> None:
         shown.close()
 
 
+def _docker_config():
+    """The docker CLI's config as the SDK reads it (auths, credsStore, credHelpers), or None when there is none."""
+    from docker import auth
+
+    config = engine.config_dir(os.environ) / "config.json"
+    with warnings.catch_warnings():  # a credential helper missing from PATH is the caller's to say
+        warnings.simplefilter("ignore")
+        return auth.load_config(str(config)) if config.is_file() else None
+
+
+def credential_helper(registry: str) -> str | None:
+    """The credential helper the docker config names for `registry` (credHelpers, else credsStore), or None."""
+    found = _docker_config()
+    return found.get_credential_store(registry) if found is not None else None
+
+
+def registry_auth(registry: str) -> dict[str, str] | None:
+    """The credentials `docker pull` would send to `registry`, resolved now through the user's docker config and
+    its helper (an ECR token is fresh each time): {username, password, serveraddress} or {identitytoken}; None
+    when the config and helper have none. Never stored by devenv."""
+    found = _docker_config()
+    if found is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auth = found.resolve_authconfig(registry)
+    return {k.lower() if k != "IdentityToken" else "identitytoken": v for k, v in auth.items() if v} if auth else None
+
+
 def _wants_credentials(said: str) -> bool:
     text = said.lower()
     return any(words in text for words in ("no basic auth credentials", "unauthorized", "authentication required",
