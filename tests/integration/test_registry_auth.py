@@ -205,7 +205,7 @@ def test_the_pull_shows_layers_and_bytes_on_a_terminal(registry, tmp_path):
     docker_cli("rmi", ref, env=registry.env())
     primary, secondary = pty.openpty()
     try:
-        pull = subprocess.run([sys.executable, "-c", f"from devenv import docker; docker.pull(docker.connect(), {ref!r})"],
+        pull = subprocess.run([sys.executable, "-c", f"from devenv.clients import docker; docker.pull(docker.connect(), {ref!r})"],
                               stdout=subprocess.PIPE, stderr=secondary, env={**os.environ, **registry.env()},
                               timeout=120)
         os.close(secondary)
