@@ -28,7 +28,7 @@ def test_render_prints_a_yaml_stream_each_document_labelled_with_its_kustomizati
     assert result.exit_code == 0, result.stderr
     docs = [d for d in yaml.safe_load_all(result.stdout) if d is not None]
     assert [d["kind"] for d in docs[:2]] == ["ConfigMap", "Secret"]  # the environment devenv writes
-    assert len(docs) == 2 + 6 + 1 + 16
+    assert len(docs) == 2 + 6 + 1 + 16 + 3  # apps: ledger (ServiceAccount, scripts, Deployment) is the 3
     labels = [line for line in result.stdout.splitlines() if line.startswith("# devenv.io/kustomization: ")]
     assert len(labels) == len(docs)
     assert labels[2] == "# devenv.io/kustomization: flux-system/infra-controllers"
@@ -67,7 +67,7 @@ def test_output_folder_gets_one_file_per_kustomization(tmp_path: Path) -> None:
         "00-environment.yaml", "01-flux-system-infra-controllers.yaml", "02-flux-system-infra-configs.yaml",
         "03-flux-system-apps.yaml"]
     apps = list(yaml.safe_load_all((tmp_path / "out" / "03-flux-system-apps.yaml").read_text()))
-    assert len(apps) == 16
+    assert len(apps) == 16 + 3  # ledger: ServiceAccount, scripts, Deployment
     assert "wrote 4 files" in result.stderr
 
 

@@ -184,7 +184,8 @@ def test_up_creates_the_cluster_writes_the_environment_and_applies_in_dependency
         "flux-system/infra-controllers", "flux-system/infra-configs", "flux-system/apps"]
     assert not any(o.get("kind") == "TargetGroupBinding" for o in applied)  # AWS-only left out
     assert any(argv[:2] == ["flux", "install"] for argv, _ in runner.calls)  # HelmReleases need helm-controller
-    assert target.services.network.connected == [("devenv-feat-x-db", ["devenv-feat-x-db"])]
+    assert target.services.network.connected == [("devenv-feat-x-db", ["devenv-feat-x-db"]),
+                                                  ("devenv-feat-x-aws", ["devenv-feat-x-aws"])]  # local's aws service
     # the profile's path cannot be a label value: it travels as an annotation
     assert config["metadata"]["annotations"]["devenv.profile-path"] == str(profile.path)
     assert "devenv.profile-path" not in config["metadata"]["labels"]

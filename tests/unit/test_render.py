@@ -31,7 +31,9 @@ KEPT = {
         "ConfigMap/shop/catalog-scripts", "ConfigMap/shop/orders-config", "Secret/shop/orders-db",
         "Service/shop/catalog", "Service/shop/orders", "Service/shop/web", "PersistentVolumeClaim/shop/orders-exports",
         "Deployment/shop/catalog", "Deployment/shop/orders", "Deployment/shop/web", "Ingress/shop/orders",
-        "Ingress/shop/web", "NetworkPolicy/shop/orders"},
+        "Ingress/shop/web", "NetworkPolicy/shop/orders",
+        # ledger: reads its database credentials from Secrets Manager with its IRSA role
+        "ServiceAccount/shop/ledger", "ConfigMap/shop/ledger-scripts", "Deployment/shop/ledger"},
 }
 EXCLUDED = {
     # (kind, namespace/name, Kustomization holding it)
@@ -98,10 +100,12 @@ def test_only_escaped_or_opted_out_references_keep_a_dollar_brace(components_ren
         text = json.dumps(resource)
         if "${" in text:
             leftovers.append(f"{resource['kind']}/{resource['metadata']['name']}")
-    assert sorted(leftovers) == ["ConfigMap/catalog-config", "ConfigMap/catalog-scripts"]
+    assert sorted(leftovers) == ["ConfigMap/catalog-config", "ConfigMap/catalog-scripts", "ConfigMap/ledger-scripts"]
     assert find(components_render, "ConfigMap", "catalog-config")["data"]["INDEX_NAME_TEMPLATE"] == "catalog-${LOCALE}"
     source = yaml.safe_load((COMPONENTS / "apps/base/catalog/scripts.yaml").read_text())
     assert find(components_render, "ConfigMap", "catalog-scripts")["data"] == source["data"]  # opted out
+    source = yaml.safe_load((COMPONENTS / "apps/base/ledger/scripts.yaml").read_text())
+    assert find(components_render, "ConfigMap", "ledger-scripts")["data"] == source["data"]
 
 
 def test_every_resource_is_a_complete_object(components_render) -> None:
@@ -147,12 +151,18 @@ def test_what_stays_is_adapted_off_aws_and_each_change_is_reported(components_re
     assert not [a for a in ingress["metadata"].get("annotations", {}) if a.startswith("alb.ingress.kubernetes.io/")]
     assert ingress["spec"]["rules"][0]["host"] == "orders.demo.localtest.me"
     assert find(components_render, "PersistentVolumeClaim", "orders-exports")["spec"]["storageClassName"] == "standard"
-    changes = {(a.kind, a.namespace, a.name): a.change for a in components_render.adapted if a.kind != "Ingress"}
+    changes = {(a.kind, a.namespace, a.name, a.change) for a in components_render.adapted if a.kind != "Ingress"}
+    irsa = "metadata.annotations: removed eks.amazonaws.com/role-arn (IRSA: IAM roles exist only on EKS)"
+    sdk = ("env: added AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_REGION, AWS_DEFAULT_REGION, "
+           "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (the local aws stand-in, in place of ServiceAccount {}'s IRSA role)")
     assert changes == {
-        ("Kustomization", "flux-system", "infra-configs"): "spec.dependsOn: removed flux-system/infra-aws (left out)",
-        ("ServiceAccount", "shop", "orders"):
-            "metadata.annotations: removed eks.amazonaws.com/role-arn (IRSA: IAM roles exist only on EKS)",
-        ("PersistentVolumeClaim", "shop", "orders-exports"): "spec.storageClassName: gp3 -> standard (an AWS storage class)",
+        ("Kustomization", "flux-system", "infra-configs", "spec.dependsOn: removed flux-system/infra-aws (left out)"),
+        ("ServiceAccount", "shop", "orders", irsa), ("ServiceAccount", "shop", "ledger", irsa),
+        ("PersistentVolumeClaim", "shop", "orders-exports", "spec.storageClassName: gp3 -> standard (an AWS storage class)"),
+        # the local profile's aws service: the IRSA workloads' SDKs pointed at it
+        ("Deployment", "shop", "orders", "spec.template.spec.containers[0]." + sdk.format("orders")),
+        ("Deployment", "shop", "ledger", "spec.template.spec.initContainers[0]." + sdk.format("ledger")),
+        ("Deployment", "shop", "ledger", "spec.template.spec.containers[0]." + sdk.format("ledger")),
     }
     assert len([a for a in components_render.adapted if a.kind == "Ingress" and a.name == "orders"]) == 2
     # ingress-nginx's NLB annotations are inert off AWS: kept as they are
@@ -168,7 +178,7 @@ def test_json_document(components_render) -> None:
     apps = doc["kustomizations"][2]
     assert {k: apps[k] for k in ("name", "namespace", "path", "dependsOn")} == {
         "name": "apps", "namespace": "flux-system", "path": "./apps/production", "dependsOn": ["flux-system/infra-configs"]}
-    assert len(apps["resources"]) == 16
+    assert len(apps["resources"]) == 19  # ledger's ServiceAccount, scripts and Deployment among them
     assert set(doc["excluded"][0]) == {"kind", "name", "namespace", "kustomization", "reason"}
     assert set(doc["adapted"][0]) == {"kind", "name", "namespace", "kustomization", "change"}
     assert doc["environmentConfigMap"]["metadata"]["name"] == "environment"

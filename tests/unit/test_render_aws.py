@@ -10,7 +10,7 @@ import pytest
 from conftest import find
 
 from devenv.flux import adapt
-from devenv.domain.profiles import ServiceSpec
+
 
 pytestmark = pytest.mark.kustomize
 
@@ -18,11 +18,8 @@ AWS_VARIABLES = ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_RE
                  "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
 
 
-def test_an_irsa_workload_reaches_the_stand_in(local_profile) -> None:
-    from devenv.flux.render import render_environment
-
-    profile = replace(local_profile, services=local_profile.services + (ServiceSpec(name="aws", type="aws", version=""),))
-    result = render_environment(profile, "demo")
+def test_an_irsa_workload_reaches_the_stand_in(components_render) -> None:
+    result = components_render  # the local profile declares an aws service
     orders = find(result, "Deployment", "orders")
     env = {e["name"]: e.get("value") for e in orders["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert {k: env[k] for k in AWS_VARIABLES} == {
@@ -34,10 +31,31 @@ def test_an_irsa_workload_reaches_the_stand_in(local_profile) -> None:
     assert result.environment_configmap["data"]["AWS_ENDPOINT_URL"] == "http://devenv-demo-aws:5000"
 
 
-def test_without_a_stand_in_nothing_is_added(components_render) -> None:
-    orders = find(components_render, "Deployment", "orders")
-    names = {e["name"] for e in orders["spec"]["template"]["spec"]["containers"][0].get("env") or []}
-    assert not names & set(AWS_VARIABLES)
+def test_the_embedded_ledger_reads_its_rds_secret_through_the_stand_in(components_render, local_profile) -> None:
+    """ledger's init container asks Secrets Manager for the secret the local profile seeds from its MariaDB
+    service, with nothing but the SDK's variables that the adaptation gave it."""
+    ledger = find(components_render, "Deployment", "ledger")["spec"]["template"]["spec"]
+    init = ledger["initContainers"][0]
+    env = {e["name"]: e.get("value") for e in init["env"]}
+    assert env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] == "http://devenv-demo-aws:5000"
+    assert env["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert ledger["serviceAccountName"] == "ledger"
+    declared = {s.name: s.from_service for s in local_profile.secrets}
+    assert declared == {env["DB_SECRET_ID"]: "db"}
+    sa = find(components_render, "ServiceAccount", "ledger")
+    assert "eks.amazonaws.com/role-arn" not in (sa["metadata"].get("annotations") or {})
+
+
+def test_without_a_stand_in_nothing_is_added(local_profile) -> None:
+    from devenv.flux.render import render_environment
+
+    profile = replace(local_profile, services=tuple(s for s in local_profile.services if s.type != "aws"), secrets=())
+    result = render_environment(profile, "demo")
+    for name in ("orders", "ledger"):
+        spec = find(result, "Deployment", name)["spec"]["template"]["spec"]
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            assert not {e["name"] for e in container.get("env") or []} & set(AWS_VARIABLES), name
+    assert not [a for a in result.adapted if a.kind == "Deployment"]
 
 
 def _adapter(accounts, **kw):
