@@ -1,8 +1,7 @@
 """Pulls as the docker CLI pulls, against a registry that wants credentials (standing in for ECR): the lab's
-distribution registry, started by the fixture as its own process on 127.0.0.1 with htpasswd (bcrypt)
-authentication, and a stub `docker-credential-ecr-login` on PATH answering the credential-helper protocol,
-named by `credHelpers` in a temporary DOCKER_CONFIG. The MariaDB image of the test profile exists only in
-that registry (the offline image pushed there, its local tag removed).
+distribution registry with htpasswd authentication and a stub `docker-credential-ecr-login` on PATH named by
+`credHelpers` in a temporary DOCKER_CONFIG (tests/integration/private_registry.py). The MariaDB image of the
+test profile exists only in that registry (the offline image pushed there, its local tag removed).
 
 - with the helper, `devenv up` pulls (the helper was asked for that registry) and the environment is ready;
 - without it (helper missing, or no credentials configured at all), `up` fails with one paragraph naming the
@@ -12,115 +11,26 @@ that registry (the offline image pushed there, its local tag removed).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pty
-import secrets
-import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-from docker_env import REPO, devenv, leftovers, mariadb_image
+from docker_env import devenv, leftovers, mariadb_image
+from private_registry import running_registry
 
 from devenv.clients import docker
 
 pytestmark = [pytest.mark.docker, pytest.mark.mariadb_image]
 
-HELPER = """#!{python}
-# the credential-helper protocol: `get` reads a server URL on stdin and answers JSON, or fails "not found"
-import json, sys
-with open({log!r}, "a") as log:
-    log.write(" ".join(sys.argv[1:]) + "\\n")
-server = sys.stdin.read().strip()
-if sys.argv[1:] == ["get"] and server.removeprefix("http://").removeprefix("https://").rstrip("/") == {host!r}:
-    print(json.dumps({{"ServerURL": server, "Username": {user!r}, "Secret": {secret!r}}}))
-else:
-    print("credentials not found in native keychain")
-    sys.exit(1)
-"""
-
-
-def registry_binary() -> Path:
-    """The lab's distribution registry (`python3 tests/lab/lab.py build`), or DEVENV_TEST_REGISTRY_BINARY."""
-    if os.environ.get("DEVENV_TEST_REGISTRY_BINARY"):
-        return Path(os.environ["DEVENV_TEST_REGISTRY_BINARY"])
-    spec = importlib.util.spec_from_file_location("devenv_lab", REPO / "tests" / "lab" / "lab.py")
-    lab = sys.modules.setdefault("devenv_lab", importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(lab)  # registered first: its dataclasses look their module up
-    return lab.binary("registry")
-
-
-@dataclass
-class Registry:
-    host: str
-    user: str
-    secret: str
-    helper_dir: Path  # holds docker-credential-ecr-login
-    helper_log: Path
-    config: Path  # a DOCKER_CONFIG whose credHelpers names ecr-login for host
-
-    def env(self, *, helper: bool = True, configured: bool = True) -> dict[str, str]:
-        path = os.environ["PATH"]
-        config = self.config if configured else self.config.with_name("empty-docker-config")
-        config.mkdir(exist_ok=True)
-        return {"DOCKER_CONFIG": str(config), "PATH": f"{self.helper_dir}:{path}" if helper else path}
-
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
-    binary = registry_binary()
-    if not binary.is_file():
-        pytest.skip(f"the lab's registry binary is not built ({binary}): `python3 tests/lab/lab.py build`")
-    import bcrypt
-
-    work = tmp_path_factory.mktemp("registry")
-    user, secret = "ci-puller", secrets.token_urlsafe(16)
-    (work / "htpasswd").write_text(f"{user}:{bcrypt.hashpw(secret.encode(), bcrypt.gensalt(rounds=5)).decode()}\n")
-    port = docker.free_port("127.0.0.1")
-    host = f"127.0.0.1:{port}"
-    (work / "config.yml").write_text(
-        "version: 0.1\nlog: {level: warn}\n"
-        f"storage: {{filesystem: {{rootdirectory: {work / 'data'}}}}}\n"
-        f"http: {{addr: {host}}}\n"
-        f"auth: {{htpasswd: {{realm: devenv-test, path: {work / 'htpasswd'}}}}}\n")
-    log = (work / "registry.log").open("w")
-    server = subprocess.Popen([str(binary), "serve", str(work / "config.yml")], stdout=log, stderr=subprocess.STDOUT,
-                              env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://{host}/v2/", timeout=2)
-            except urllib.error.HTTPError as refused:
-                if refused.code == 401:  # up, and wanting credentials
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None, (work / "registry.log").read_text()
-            time.sleep(0.1)
-        else:
-            raise AssertionError(f"the registry did not answer: {(work / 'registry.log').read_text()}")
-        helper_dir = work / "bin"
-        helper_dir.mkdir()
-        helper = helper_dir / "docker-credential-ecr-login"
-        helper.write_text(HELPER.format(python=sys.executable, log=str(work / "helper.log"), host=host, user=user,
-                                        secret=secret))
-        helper.chmod(0o755)
-        config = work / "docker-config"
-        config.mkdir()
-        (config / "config.json").write_text(json.dumps({"credHelpers": {host: "ecr-login"}}))
-        yield Registry(host, user, secret, helper_dir, work / "helper.log", config)
-    finally:
-        os.kill(server.pid, signal.SIGKILL)
-        server.wait(timeout=30)
-        log.close()
+    with running_registry(tmp_path_factory.mktemp("registry")) as started:
+        yield started
 
 
 def docker_cli(*args: str, env: dict[str, str]) -> None:
