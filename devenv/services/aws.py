@@ -14,7 +14,7 @@ from typing import Iterable, Mapping
 from devenv.errors import DevenvError
 from devenv.domain.facts import AWS_REGION, LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY, Endpoint
 from devenv.domain.profile_secrets import Generated, SecretSpec
-from devenv.domain.profiles import ServiceSpec, render_template
+from devenv.domain.profiles import Profile, ServiceSpec, render_template
 from devenv.services.base import Swap
 
 MOTO_VERSION = "5.2.3"  # PyPI moto[server] and the upstream motoserver/moto tag; tests/lab/moto builds the same
@@ -96,6 +96,18 @@ def secret_strings(declared: Iterable[SecretSpec], facts: Mapping[str, Mapping[s
                 key: generated_value(seed, secret.name, key, item.length) if isinstance(item, Generated)
                 else render_template(item, facts, env) for key, item in secret.data.items()})
     return out
+
+
+def namespace_seed(profile: Profile, environment: str, namespace: str, service: str,
+                   credentials: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """The SecretStrings the aws service `service` of a namespace environment is seeded with: from the facts as
+    the namespace's pods see them (the Services' in-cluster names) and the environment's real passwords."""
+    from devenv.domain.facts import cluster_facts
+
+    passwords = {name: c["password"] for name, c in credentials.items() if "password" in c}
+    facts = cluster_facts(profile, environment, namespace, passwords)
+    mine = [d for d in profile.secrets if d.service in (None, service)]
+    return secret_strings(mine, facts, {"name": environment, "namespace": namespace}, credentials[service]["seed"])
 
 
 def converge_secrets(endpoint: Endpoint, wanted: Mapping[str, str], *, environment: str) -> list[str]:

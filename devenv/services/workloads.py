@@ -2,12 +2,17 @@
 its seed files in a ConfigMap (where the image loads them at first start), a Service named after it, and a
 StatefulSet with one replica, a PersistentVolumeClaim for its data and a readiness probe that runs a real
 query in the pod (MariaDB: the image's healthcheck.sh connects and checks InnoDB; OpenSearch: cluster
-health at least yellow)."""
+health at least yellow). The `aws` stand-in, whose state lives in memory, is a Deployment instead: its
+Secrets Manager seed in a Secret, the script that starts moto and seeds it in a ConfigMap, a readiness probe
+that calls ListSecrets, and the seed's checksum on its pod template, so a changed seed rolls it."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
 
 from devenv.domain import labels as keys
@@ -16,7 +21,7 @@ from devenv.domain.profiles import NamespaceSpec, ServiceSpec
 from devenv.services import swap_for
 
 CONFIGMAP_LIMIT = 1024 * 1024  # the API server's limit on a ConfigMap (etcd's request size)
-MEMORY = {"mariadb": "1Gi", "opensearch": "2Gi"}  # a limit when the profile sets none: the defaults do not fit
+MEMORY = {"mariadb": "1Gi", "opensearch": "2Gi", "aws": "512Mi"}  # a limit when the profile sets none: the defaults do not fit
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,17 @@ class Workload:
         return {"apiVersion": "apps/v1", "kind": "StatefulSet",
                 "metadata": {"name": self.service, "namespace": self.namespace}}
 
+    def controller(self, service_type: str) -> dict:
+        """What runs the service's pod: a Deployment for the `aws` stand-in, a StatefulSet for the others."""
+        if service_type == "aws":
+            return {"apiVersion": "apps/v1", "kind": "Deployment",
+                    "metadata": {"name": self.service, "namespace": self.namespace}}
+        return self.statefulset
+
+    @property
+    def start(self) -> str:
+        return f"{self.service}-start"
+
 
 def credentials_secret(spec: ServiceSpec, namespace: str, tags: Mapping[str, str],
                        credentials: Mapping[str, str]) -> dict:
@@ -49,9 +65,12 @@ def credentials_secret(spec: ServiceSpec, namespace: str, tags: Mapping[str, str
 
 
 def objects(spec: ServiceSpec, namespace: str, tags: Mapping[str, str], image: str,
-            settings: NamespaceSpec) -> list[dict]:
+            settings: NamespaceSpec, seed: Mapping[str, str] | None = None) -> list[dict]:
     """The seed ConfigMap (when the image loads seeds itself), the Service and the StatefulSet; the
-    credentials Secret is made apart (its values are kept across `up`s)."""
+    credentials Secret is made apart (its values are kept across `up`s). For an `aws` service, its
+    objects (`aws_objects`) with `seed`, the SecretStrings of its Secrets Manager (name -> value)."""
+    if spec.type == "aws":
+        return aws_objects(spec, namespace, tags, image, seed or {})
     swap = swap_for(spec.type)
     names = Workload(spec.name, namespace)
     labelled = _tags(tags, spec)
@@ -90,6 +109,62 @@ def objects(spec: ServiceSpec, namespace: str, tags: Mapping[str, str], image: s
                                                "automountServiceAccountToken": False}},
                          "volumeClaimTemplates": [claim]}})
     return out
+
+
+AWS_SCRIPT = Path(__file__).with_name("aws_pod.py")  # the pod's start script and readiness probe
+AWS_SCRIPT_DIR, AWS_SEED_DIR = "/opt/devenv-aws", "/etc/devenv-aws"
+
+
+def aws_objects(spec: ServiceSpec, namespace: str, tags: Mapping[str, str], image: str,
+                seed: Mapping[str, str]) -> list[dict]:
+    """The `aws` stand-in: the seed Secret (`secrets.json`: name -> SecretString, the environment's real
+    passwords in it), the start script's ConfigMap, the Service and a Deployment of one pod (Recreate: never
+    two stand-ins at once) that runs the script, ready when ListSecrets holds every seeded secret. moto keeps
+    its state in memory, so a new pod starts from the seed alone: a changed seed (its checksum on the pod
+    template) rolls the pod, and the new one holds exactly the profile's secrets."""
+    from devenv.domain.facts import AWS_REGION, LOCAL_ACCESS_KEY_ID, LOCAL_SECRET_ACCESS_KEY
+
+    swap = swap_for(spec.type)
+    names = Workload(spec.name, namespace)
+    labelled = _tags(tags, spec)
+    selector = {"app.kubernetes.io/name": spec.name, keys.ENVIRONMENT: tags[keys.ENVIRONMENT], keys.SERVICE: spec.name}
+    meta = lambda name: {"name": name, "namespace": namespace, "labels": labelled}  # noqa: E731
+    seed_json = json.dumps(dict(seed), sort_keys=True)
+    script = AWS_SCRIPT.read_text()
+    checksum = hashlib.sha256(f"{seed_json}\0{script}".encode()).hexdigest()[:32]
+    probe = ["python3", f"{AWS_SCRIPT_DIR}/start.py", "ready"]
+    env = {**swap.environment(spec), "AWS_DEFAULT_REGION": AWS_REGION, "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY_ID,
+           "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_ACCESS_KEY, "DEVENV_AWS_PORT": str(swap.container_port),
+           "DEVENV_AWS_SEED": f"{AWS_SEED_DIR}/secrets.json", "DEVENV_ENVIRONMENT": tags[keys.ENVIRONMENT],
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    container = {
+        "name": spec.type, "image": image, "command": ["python3", f"{AWS_SCRIPT_DIR}/start.py"],
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "ports": [{"name": spec.type, "containerPort": swap.container_port}],
+        "volumeMounts": [{"name": "start", "mountPath": AWS_SCRIPT_DIR, "readOnly": True},
+                         {"name": "seed", "mountPath": AWS_SEED_DIR, "readOnly": True}],
+        # boto3's import alone takes a second on a busy node: the probe's timeout leaves room for it
+        "readinessProbe": {"exec": {"command": probe}, "periodSeconds": 5, "timeoutSeconds": 15,
+                           "failureThreshold": 3},
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                      "limits": {"memory": memory_quantity(spec.memory) or MEMORY[spec.type]}},
+    }
+    return [
+        {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": meta(names.seed),
+         "stringData": {"secrets.json": seed_json}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(names.start), "data": {"start.py": script}},
+        {"apiVersion": "v1", "kind": "Service", "metadata": meta(spec.name),
+         "spec": {"selector": selector, "ports": [{"name": spec.type, "port": swap.container_port,
+                                                   "targetPort": swap.container_port}]}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(spec.name),
+         "spec": {"replicas": 1, "strategy": {"type": "Recreate"}, "selector": {"matchLabels": selector},
+                  "template": {"metadata": {"labels": {**labelled, **selector},
+                                            "annotations": {keys.CONFIG_HASH: checksum}},
+                               "spec": {"containers": [container],
+                                        "volumes": [{"name": "start", "configMap": {"name": names.start}},
+                                                    {"name": "seed", "secret": {"secretName": names.seed}}],
+                                        "automountServiceAccountToken": False}}}},
+    ]
 
 
 # A real query in the pod: the image's own health check (it logs in over a socket with the account the
