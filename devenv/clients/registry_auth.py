@@ -1,5 +1,5 @@
 """Credentials for the private registries a kind profile lists (`registries:`): resolved at each use through the
-user's docker configuration and its credential helpers (the docker SDK's own resolution, as `docker pull` has it),
+user's docker configuration and its credential helpers (what `docker pull` would send: devenv.clients.docker),
 and handed on as kind's private-registry guide does: a docker config.json for each node's kubelet, and
 kubernetes.io/dockerconfigjson Secrets for Flux's sources. Nothing is kept on disk here (an ECR token lasts 12
 hours); a Credentials shows its hosts, never its values."""
@@ -11,11 +11,10 @@ import hashlib
 import json
 import os
 import shutil
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
-from devenv.clients import engine, process
+from devenv.clients import docker, engine, process
 from devenv.clients.docker import CredentialsMissing
 
 SECRET_TYPE = "kubernetes.io/dockerconfigjson"
@@ -85,38 +84,31 @@ class _Refused(Exception):
 
 
 def _login(config, host: str) -> tuple[str, str]:
-    """(username, password) for `host`, else _Refused(why, what to do). The docker SDK's resolution (imported on
-    use, as devenv.clients.docker does for pulls; a helper missing from PATH is said, not warned)."""
-    from docker import auth, errors
-
+    """(username, password) for `host`, else _Refused(why, what to do): what `docker pull` would send
+    (devenv.clients.docker, the SDK's resolution)."""
     login = f"run `docker login {host}`"
     try:
-        found = auth.load_config(str(config)) if config.is_file() else None
-    except errors.DockerException as exc:  # an `auths` entry that is not base64 of user:password
-        raise _Refused(f"the docker config cannot be read: {exc}", f"fix {config}, or {login}") from None
-    helper = found.get_credential_store(host) if found is not None else None
-    program = f"docker-credential-{helper}"
-    if helper and not shutil.which(program):
-        source = "credHelpers" if found.cred_helpers.get(host) else "credsStore"
-        raise _Refused(f"{source} names {program}, which is not on PATH",
-                       f"put {program} (the credential helper your docker config names) on PATH, or {login}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            resolved = found.resolve_authconfig(host) if found is not None else None
-    except errors.DockerException as exc:  # the helper ran and failed
+        helper = docker.credential_helper(host)
+        program = f"docker-credential-{helper}"
+        if helper and not shutil.which(program):
+            raise _Refused(f"the docker config names {program} for it, which is not on PATH",
+                           f"put {program} (the credential helper your docker config names) on PATH, or {login}")
+        resolved = docker.registry_auth(host)
+    except _Refused:
+        raise
+    except Exception as exc:  # the SDK's: an unreadable `auths` entry, or the helper ran and failed
         said = (str(exc).strip().splitlines() or [""])[0][:300]
-        raise _Refused(f"{program} failed: {said}", f"check that {program} works (its login may have expired), "
-                                                   f"or {login}") from None
+        what = f"check that {program} works (its login may have expired), or {login}" if helper else \
+            f"fix {config}, or {login}"
+        raise _Refused(f"{program + ' failed' if helper else 'the docker config cannot be read'}: {said}",
+                       what) from None
     if not resolved:
         raise _Refused(f"{program} has none for it" if helper else "the docker config has no entry for it", login)
-    user = resolved.get("Username") or resolved.get("username")
-    secret = resolved.get("Password") or resolved.get("password")
-    if not (user and secret):
+    if not (resolved.get("username") and resolved.get("password")):
         raise _Refused("the docker config holds an identity token for it (an OAuth login), which neither the "
                        "kubelet nor Flux can use", f"{login} with a username and password (or use a helper that "
                                                    "gives them)")
-    return user, secret
+    return resolved["username"], resolved["password"]
 
 
 def give_to_nodes(credentials: Credentials, cluster: str,

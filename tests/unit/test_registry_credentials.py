@@ -42,6 +42,9 @@ def docker_config(tmp_path, monkeypatch):
     helper = bin_dir / "docker-credential-ecr-login"
     helper.write_text(HELPER.format(python=sys.executable, host=HOST, secret=SECRET))
     helper.chmod(0o755)
+    broken = bin_dir / "docker-credential-broken"
+    broken.write_text(f"#!{sys.executable}\nimport sys\nprint('the SSO session has expired')\nsys.exit(1)\n")
+    broken.chmod(0o755)
 
     class Config:
         path = folder / "config.json"
@@ -82,13 +85,17 @@ def test_the_node_config_and_the_secret_hold_the_credentials_inline(docker_confi
     assert mask_secret(secret)["data"] == {".dockerconfigjson": SECRET_MASK}
 
 
-@pytest.mark.parametrize("case", ["helper not on PATH", "helper has none", "no docker config", "identity token"])
+@pytest.mark.parametrize("case", ["helper not on PATH", "helper has none", "helper fails", "no docker config",
+                                  "identity token"])
 def test_a_registry_without_credentials_is_one_paragraph_naming_it_and_docker_login(docker_config, case) -> None:
     other = "ghcr.io"
     if case == "helper not on PATH":
         docker_config.write({"credHelpers": {HOST: "ecr-login"}})
     elif case == "helper has none":
         docker_config.write({"credHelpers": {HOST: "ecr-login", other: "ecr-login"}})
+        docker_config.helper_on_path()
+    elif case == "helper fails":
+        docker_config.write({"credHelpers": {HOST: "broken"}})
         docker_config.helper_on_path()
     elif case == "identity token":
         docker_config.write({"auths": {HOST: {"identitytoken": SECRET}}})
@@ -106,9 +113,13 @@ def test_a_registry_without_credentials_is_one_paragraph_naming_it_and_docker_lo
     assert SECRET not in text and "Traceback" not in text
     if case == "helper not on PATH":
         assert "put docker-credential-ecr-login (the credential helper your docker config names) on PATH" in err.message
-        assert err.context[1] == f"{HOST}: credHelpers names docker-credential-ecr-login, which is not on PATH"
+        assert err.context[1] == f"{HOST}: the docker config names docker-credential-ecr-login for it, which is not on PATH"
     elif case == "helper has none":
         assert err.context[1] == f"{other}: docker-credential-ecr-login has none for it"
+    elif case == "helper fails":
+        assert err.context[1].startswith(f"{HOST}: docker-credential-broken failed: ")
+        assert "the SSO session has expired" in err.context[1]
+        assert "check that docker-credential-broken works (its login may have expired)" in err.message
     elif case == "no docker config":
         assert err.context == [f"looked in: {docker_config.path} (there is none)",
                                f"{HOST}: the docker config has no entry for it"]
