@@ -3,10 +3,11 @@
 devenv pushes the platform's working tree (uncommitted changes included, git-ignored files left out) as an
 OCI artifact, points an OCIRepository at exactly that digest, and writes the mirrored cluster's
 Kustomizations for the environment: AWS-only ones left out, `dependsOn` rewired, `sourceRef` to the
-OCIRepository, and every adaptation devenv's render makes expressed as Flux `spec.patches` (JSON 6902 ops, a
-`$patch: delete` for each object left out), which kustomize applies before post-build substitution: what
-Flux applies is what `devenv render` prints. Kustomizations a Kustomization applies (nested ones) get the
-same rewrite through their parent's patches, so Flux itself creates them.
+OCIRepository, and as `spec.patches` the very patches devenv's render applied (devenv.flux.patches: each
+adaptation's JSON 6902 operations, a `$patch: delete` for each object left out), which kustomize runs before
+post-build substitution as the render did: what Flux applies is what `devenv render` prints. Kustomizations a
+Kustomization applies (nested ones) get the same rewrite through their parent's patches, so Flux itself
+creates them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import yaml
 from devenv.clients import process
 from devenv.delivery import Progress, Quiet
 from devenv.errors import DeliveryFailed, InvalidInput
+from devenv.flux import patches
 from devenv.flux.kustomizations import dependency_id, is_flux_kustomization
 from devenv.clients.kube import Kube
 from devenv.clients.registry import Registry
@@ -296,74 +298,53 @@ class _Rewrite:
         return obj
 
     def patches(self, k) -> list[dict]:
-        """What turns the output Flux builds for `k` into what devenv rendered for it."""
-        if k.built is None:
-            raise ValueError("render_environment(baselines=True) is needed for Flux delivery")
+        """The render's own patches for `k` (each adaptation's operations, a delete for each object left out),
+        and for each Kustomization in its output the operations that rewrite it as devenv writes Kustomizations
+        (nested ones Flux creates itself); one left out of the render is deleted from Flux's build too."""
         spec = k.object.get("spec") or {}
         prefix, suffix = str(spec.get("namePrefix") or ""), str(spec.get("nameSuffix") or "")
-        out = []
-        for built in k.dropped_built:
-            out.append(_delete_patch(built, prefix, suffix))
-        for built, before, final in zip(k.built, k.before, k.resources):
-            if is_flux_kustomization(final):
-                child = self.by_id.get(_id(final, k))
-                if child is None:  # not rendered (or left out): Flux must not create it either
-                    out.append(_delete_patch(built, prefix, suffix))
-                    continue
-                final = self.kustomization(child)
-            ops = [op for op in json_patch(built, before) if op["op"] == "remove"] + json_patch(before, final)
-            if ops:
-                out.append({"patch": yaml.safe_dump(ops, sort_keys=False), "target": _target(built, prefix, suffix)})
+        out = list(k.patches)
+        for resource, built in zip(k.resources, k.built):
+            if not is_flux_kustomization(resource):
+                continue
+            child = self.by_id.get(_id(resource, k))
+            if child is None:  # not rendered (or left out): Flux must not create it either
+                out.append(patches.delete_patch(built, prefix, suffix))
+            else:
+                ops = self.rewrite_ops(resource, self.kustomization(child))
+                out.append(patches.ops_patch(built, ops, prefix, suffix))
         return out
+
+    def rewrite_ops(self, resource: Mapping, rewritten: Mapping) -> list[dict]:
+        """JSON 6902 operations setting on the object in the build the fields devenv's rewrite sets (labels,
+        source, dependsOn, patches; path, namespaces, service account and substituteFrom when it sets them)."""
+        meta, have, want = resource.get("metadata") or {}, resource.get("spec"), rewritten["spec"]
+        ops: list[dict] = [{"op": "add", "path": "/metadata/labels", "value": rewritten["metadata"]["labels"]}]
+        if rewritten["metadata"].get("namespace") != meta.get("namespace"):
+            ops.append({"op": "add", "path": "/metadata/namespace", "value": rewritten["metadata"]["namespace"]})
+        if not isinstance(have, dict):
+            ops.append({"op": "add", "path": "/spec", "value": {}})
+            have = {}
+        fields = ["sourceRef", "dependsOn", "patches"] + [name for name, rewrites in (
+            ("path", self.path_prefix), ("targetNamespace", self.target_namespace),
+            ("serviceAccountName", self.service_account)) if rewrites]
+        for name in fields:
+            if name in want:
+                ops.append({"op": "add", "path": f"/spec/{name}", "value": want[name]})
+            elif name in have:
+                ops.append({"op": "remove", "path": f"/spec/{name}"})
+        if self.substitute_from is not None:
+            if isinstance(have.get("postBuild"), dict):
+                ops.append({"op": "add", "path": "/spec/postBuild/substituteFrom",
+                            "value": want["postBuild"]["substituteFrom"]})
+            else:
+                ops.append({"op": "add", "path": "/spec/postBuild", "value": want["postBuild"]})
+        return ops
 
 
 def _id(obj: Mapping, parent) -> str:
     meta = obj.get("metadata") or {}
     return f"{meta.get('namespace') or parent.namespace}/{meta.get('name')}"
-
-
-def _original_name(name: str, prefix: str, suffix: str) -> str:
-    if prefix and name.startswith(prefix):
-        name = name[len(prefix):]
-    if suffix and name.endswith(suffix):
-        name = name[:-len(suffix)]
-    return name
-
-
-def _target(built: Mapping, prefix: str, suffix: str) -> dict:
-    """A kustomize patch target selecting this object in the build (patches run before namePrefix)."""
-    group, _, version = str(built.get("apiVersion") or "").rpartition("/")
-    name = _original_name(str((built.get("metadata") or {}).get("name")), prefix, suffix)
-    return {**({"group": group} if group else {}), "version": version, "kind": built.get("kind"),
-            "name": re.escape(name)}
-
-
-def _delete_patch(built: Mapping, prefix: str, suffix: str) -> dict:
-    target = _target(built, prefix, suffix)
-    patch = {"$patch": "delete", "apiVersion": built.get("apiVersion"), "kind": built.get("kind"),
-             "metadata": {"name": _original_name(str(built["metadata"]["name"]), prefix, suffix)}}
-    return {"patch": yaml.safe_dump(patch, sort_keys=False), "target": target}
-
-
-def _pointer(key: str) -> str:
-    return str(key).replace("~", "~0").replace("/", "~1")
-
-
-def json_patch(before, after, path: str = "") -> list[dict]:
-    """JSON 6902 ops turning `before` into `after` (maps key by key, lists of equal length item by item)."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        ops = [{"op": "remove", "path": f"{path}/{_pointer(key)}"} for key in before if key not in after]
-        for key, value in after.items():
-            if key not in before:
-                ops.append({"op": "add", "path": f"{path}/{_pointer(key)}", "value": value})
-            else:
-                ops += json_patch(before[key], value, f"{path}/{_pointer(key)}")
-        return ops
-    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
-        return [op for i, (b, a) in enumerate(zip(before, after)) for op in json_patch(b, a, f"{path}/{i}")]
-    if type(before) is type(after) and before == after:
-        return []
-    return [{"op": "replace", "path": path, "value": after}]
 
 
 # -- waiting ---------------------------------------------------------------------------------

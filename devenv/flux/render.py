@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from devenv.domain import aws, facts, labels as labelkeys, tenancy
 from devenv.errors import CommandFailed, PlatformError, SubstitutionError
-from devenv.flux import adapt, secrets
+from devenv.flux import adapt, patches, secrets
 from devenv.flux.adapt import Adaptation, Exclusion
 from devenv.flux.kustomizations import (
     FluxKustomization, check_cycles, dependency_order, is_flux_kustomization, read_cluster_folder,
@@ -73,11 +73,11 @@ class RenderedKustomization:
     kustomization: FluxKustomization
     source: str
     resources: list[dict]
-    # With render_environment(baselines=True), for Flux delivery: per resource, the object as kustomize built it
-    # and as post-build substitution left it, before devenv adapted it; and as built, each object left out.
-    built: list[dict] | None = None
-    before: list[dict] | None = None
-    dropped_built: list[dict] = field(default_factory=list)
+    # For Flux delivery: the `spec.patches` that turn Flux's build of this Kustomization into `resources` (each
+    # adaptation's operations, a delete for each object left out: what the render itself applied), and per
+    # resource its identity in the build (apiVersion, kind, metadata.name as kustomize built it: patches.target).
+    patches: list[dict] = field(default_factory=list)
+    built: list[dict] = field(default_factory=list)
     mirror: bool = False  # the cluster folder's own objects (what the bootstrap Kustomization applies)
 
     @property
@@ -240,8 +240,8 @@ def render_environment(profile: Profile, environment: str, *, platform: str | os
     (a remote resource, a failing kustomize build) instead of failing;
     `keep_going` (for `devenv components` and `devenv init`) also records every other problem of a
     Kustomization (as not rendered, or in `undefined` / `missing_objects`) instead of raising;
-    `baselines` keeps, for each object, what kustomize built and substitution gave before devenv adapted
-    it (RenderedKustomization.built/.before): Flux delivery turns the difference into `spec.patches`;
+    `baselines` is accepted for callers that asked for Flux delivery's patches, which every render now gives
+    (RenderedKustomization.patches);
     `build_cache` shares kustomize builds with another render of the same, unchanged tree (`up` renders twice);
     `cluster_scoped` (namespace target, with a cluster at hand) says from the cluster's discovery whether an
     object's kind is cluster-scoped (None: not known there), beyond the kinds devenv knows offline.
@@ -262,7 +262,6 @@ def render_environment(profile: Profile, environment: str, *, platform: str | os
         renderer = _Renderer(profile, environment, root, env_objects, strict, workspace,
                              skip_unbuildable=skip_unbuildable or keep_going, keep_going=keep_going,
                              secret_values=secrets.store_values(profile, environment, service_facts, namespace),
-                             baselines=baselines,
                              tenant=namespace if profile.target == "namespace" else None,
                              cluster_scoped=cluster_scoped, aws_env=_aws_env(profile, service_facts))
         return renderer.run(workers or _default_workers())
@@ -293,12 +292,14 @@ class _Entry:
     resources: list[dict] = field(default_factory=list)
     mirror: bool = False  # the cluster folder's own objects (applied by the bootstrap Kustomization)
     presubstituted: _Presubstituted | None = None
-    early: list[list[str]] | None = None  # per built object: what was removed before substitution
+    # per built object: the changes and patch operations of the adaptations made before substitution
+    early: list[tuple[list[str], list[dict]]] | None = None
     adapted: list[Adaptation] = field(default_factory=list)
-    # With baselines: the build's output as built; id(object kept or left out) -> as built; id(kept) -> before adapting
-    built: list[dict] | None = None
-    origin: dict[int, dict] = field(default_factory=dict)
-    before: dict[int, dict] = field(default_factory=dict)
+    built: list[dict] = field(default_factory=list)  # per built object: its identity (patches.identity)
+    index_of: dict[int, int] = field(default_factory=dict)  # id(object kept or left out) -> its index in the build
+    pre: dict[int, dict] = field(default_factory=dict)  # index -> a kept object before substitution (early ops run)
+    late: dict[int, list[dict]] = field(default_factory=dict)  # index -> the operations of the later adaptations
+    substitution: tuple[dict[str, str], bool] | None = None  # (variables, always) when postBuild substitutes
     tenant_original: list[dict] | None = None  # namespace target: the output built as the platform wrote it
     tenant_build_error: CommandFailed | None = None  # and the build into the environment's namespace, failed
 
@@ -332,7 +333,7 @@ def _key(obj: Mapping) -> tuple[str, str, str]:
 class _Renderer:
     def __init__(self, profile: Profile, environment: str, platform: Path, env_objects: list[dict],
                  strict: bool, workspace: Workspace, *, skip_unbuildable: bool = False, keep_going: bool = False,
-                 secret_values: Mapping[str, Mapping[str, str]] | None = None, baselines: bool = False,
+                 secret_values: Mapping[str, Mapping[str, str]] | None = None,
                  tenant: str | None = None, cluster_scoped: Callable[[Mapping], bool | None] | None = None,
                  aws_env: Mapping[str, str] | None = None):
         self.profile = profile
@@ -340,7 +341,6 @@ class _Renderer:
         self.discovered_scope = cluster_scoped
         self.cluster_scoped_crds: set[tuple[str, str]] = set()  # (group, kind) the render's CRDs declare Cluster
         self.written_targets: dict[str, Any] = {}  # namespace target: each Kustomization's own targetNamespace
-        self.baselines = baselines
         self.skip_unbuildable = skip_unbuildable
         self.keep_going = keep_going
         self.secret_values = dict(secret_values or {})
@@ -508,15 +508,10 @@ class _Renderer:
                 return original
         else:
             objects = self._build_objects(entry)
-        if self.tenant and self.baselines:  # the Namespace devenv drops: Flux's patch selects it by its own name
-            objects_built = [o if o.get("kind") != "Namespace" else next(
-                (n for n in original if n.get("kind") == "Namespace"), o) for o in objects]
-        else:
-            objects_built = objects
-        if self.baselines:
-            entry.built = copy.deepcopy(objects_built)
-        self.irsa_accounts |= adapt.irsa_service_accounts(objects)
-        entry.early = [adapt.remove_aws_annotations(obj) for obj in objects]
+        if self.tenant:  # the Namespace devenv drops: Flux's patch selects it by its own name
+            entry.built = [patches.identity(o if o.get("kind") != "Namespace" else next(
+                (n for n in original if n.get("kind") == "Namespace"), o)) for o in objects]
+        self._adapt_early(entry, objects)
         entry.presubstituted = self._presubstitute(entry.k, objects)
         return objects
 
@@ -706,10 +701,7 @@ class _Renderer:
         k = entry.k
         self.seen.extend(raw)
         if entry.early is None:
-            if self.baselines:
-                entry.built = copy.deepcopy(raw)
-            self.irsa_accounts |= adapt.irsa_service_accounts(raw)
-            entry.early = [adapt.remove_aws_annotations(obj) for obj in raw]
+            self._adapt_early(entry, raw)
         local = {_key(r): _as_stored(r) for r in raw
                  if r.get("kind") in ("ConfigMap", "Secret") and r.get("apiVersion") == "v1"}
         reasons = [self._reason(r, local) for r in raw]
@@ -735,13 +727,16 @@ class _Renderer:
         pre, entry.presubstituted = entry.presubstituted, None
         if pre is not None and pre.variables != variables:
             pre = None
+        if variables is not None and (variables or always):
+            entry.substitution = (variables, always)
         kept: list[dict] = []
         dropped: list[tuple[dict, str]] = []
         for index, (resource, why) in enumerate(zip(raw, reasons)):
             if why:
                 dropped.append((resource, why))
-                self._remember_built(entry, resource, index)
+                entry.index_of[id(resource)] = index
                 continue
+            entry.pre[index] = resource
             if variables is not None and (variables or always):
                 if pre is not None:  # substituted already, with these variables, if it has a `$`
                     if index in pre.results:
@@ -750,13 +745,13 @@ class _Renderer:
                 elif _has_reference(resource):
                     resource = self._substitute(k, resource, variables, always)
             why = self._reason(resource, local)
-            self._remember_built(entry, resource, index)
+            entry.index_of[id(resource)] = index
             if why:
                 dropped.append((resource, why))
             else:
                 kept.append(resource)
                 kind, namespace, name = adapt.identity(resource)
-                entry.adapted += [Adaptation(kind, name, namespace, k.id, change) for change in entry.early[index]]
+                entry.adapted += [Adaptation(kind, name, namespace, k.id, change) for change in entry.early[index][0]]
         if dropped and not entry.mirror and all(adapt.is_supporting(r) for r in kept):
             self._exclude_whole(entry, [r for r, _ in dropped] + kept, [w for _, w in dropped] + [None] * len(kept),
                                 adapt.whole_exclusion_reason([r for r, _ in dropped], [w for _, w in dropped]))
@@ -765,11 +760,7 @@ class _Renderer:
         if variables is not None and not variables and not always:
             self._warn_nothing_substituted(k, kept)
         self._drop(entry, dropped)
-        common = k.spec.get("commonMetadata")
         for resource in entry.resources:
-            adapt.apply_common_metadata(resource, common if isinstance(common, dict) else None)
-            if self.baselines:
-                entry.before[id(resource)] = copy.deepcopy(resource)
             if resource.get("kind") in ("ConfigMap", "Secret") and resource.get("apiVersion") == "v1":
                 self.found.setdefault(_key(resource), _as_stored(resource))
             if resource.get("kind") == "HelmRelease" and not self._chart_source_known(resource):
@@ -802,9 +793,22 @@ class _Renderer:
             f"so Flux substitutes nothing, strict or not: {', '.join('${' + n + '}' for n in left)} stay as "
             f"written{where}", kustomization=k.id))
 
-    def _remember_built(self, entry: _Entry, resource: dict, index: int) -> None:
-        if entry.built is not None:
-            entry.origin[id(resource)] = entry.built[index]
+    def _adapt_early(self, entry: _Entry, objects: list[dict]) -> None:
+        """What is adapted before post-build substitution (IRSA and ALB annotations: a variable used only there
+        needs no value), as patch operations run on the build; the patch targets of every object built."""
+        if not entry.built:
+            entry.built = [patches.identity(o) for o in objects]
+        self.irsa_accounts |= adapt.irsa_service_accounts(objects)
+        entry.early = []
+        for obj in objects:
+            if not _mentions_aws_annotations(obj):
+                entry.early.append(([], []))
+                continue
+            recording = patches.record(obj)
+            changes = adapt.remove_aws_annotations(recording.obj)
+            ops = recording.ops
+            patches.apply_ops(obj, ops)
+            entry.early.append((changes, ops))
 
     def _drop(self, entry: _Entry, dropped: list[tuple[dict, str]]) -> None:
         """Leave these out of the entry's output, with the chart sources only they used."""
@@ -1099,12 +1103,16 @@ class _Renderer:
                             list(self.undefined.values()), list(self.missing.values()), self.tenant_sources)
 
     def _rendered(self, e: _Entry) -> RenderedKustomization:
-        if e.built is None:
-            return RenderedKustomization(e.k, e.source, e.resources, mirror=e.mirror)
-        dropped = [e.origin[id(r)] for k_id, r in self.dropped if k_id == e.k.id and id(r) in e.origin]
-        return RenderedKustomization(e.k, e.source, e.resources, built=[e.origin[id(r)] for r in e.resources],
-                                     before=[e.before[id(r)] for r in e.resources], dropped_built=dropped,
-                                     mirror=e.mirror)
+        """The Kustomization's output and the Flux patches that make Flux's build of it the same: a delete for
+        each object built and left out, each kept object's adaptation operations (those the render ran)."""
+        prefix, suffix = str(e.k.spec.get("namePrefix") or ""), str(e.k.spec.get("nameSuffix") or "")
+        kept = [e.index_of[id(r)] for r in e.resources]
+        out = [patches.delete_patch(b, prefix, suffix) for i, b in enumerate(e.built) if i not in set(kept)]
+        for i in kept:
+            ops = e.early[i][1] + e.late.get(i, [])
+            if ops:
+                out.append(patches.ops_patch(e.built[i], ops, prefix, suffix))
+        return RenderedKustomization(e.k, e.source, e.resources, out, [e.built[i] for i in kept], mirror=e.mirror)
 
     def _drop_orphans(self, ordered: list[_Entry]) -> None:
         """Leave out supporting objects (chart sources, Crossplane runtime configs) that only
@@ -1152,17 +1160,35 @@ class _Renderer:
             if e.k.parent is None and not e.mirror:
                 for change in adapter.rewire_kustomization(e.k.obj):
                     out.append(Adaptation("Kustomization", e.k.name, e.k.namespace, None, change))
+            common = e.k.spec.get("commonMetadata")
             for resource in e.resources:
                 kind, namespace, name = adapt.identity(resource)
-                changes = adapter.adapt(resource)
-                changes += adapter.adapt_values_data(resource, values_keys.get(_key(resource), ()))
-                changes += secrets.replace_store(resource, self.secret_values)
+                recording = patches.record(resource)
+                view = recording.obj
+                changes = adapter.adapt(view)
+                changes += adapter.adapt_values_data(view, values_keys.get(_key(resource), ()))
+                changes += secrets.replace_store(view, self.secret_values)
                 if self.tenant and kind == "HelmRelease":
-                    changes += _run_as_tenant(resource)
-                    changes += self._chart_source_in_tenant(resource, e.k.id)
+                    changes += _run_as_tenant(view)
+                    changes += self._chart_source_in_tenant(view, e.k.id)
                 for change in changes:
                     out.append(Adaptation(kind, name, namespace, e.k.id, change))
+                ops = recording.ops
+                if ops:
+                    self._patch(e, resource, ops)
+                adapt.apply_common_metadata(resource, common if isinstance(common, dict) else None)
         return out
+
+    def _patch(self, e: _Entry, resource: dict, ops: list[dict]) -> None:
+        """Run an adaptation's operations as kustomize-controller runs devenv's patches: on the object as built
+        (before post-build substitution), then substituted; the result replaces `resource` in place."""
+        index = e.index_of[id(resource)]
+        e.late[index] = ops
+        final = patches.apply_ops(copy.deepcopy(e.pre.get(index, resource)), ops)
+        if e.substitution is not None and _has_reference(final):
+            final = self._substitute(e.k, final, *e.substitution)
+        resource.clear()
+        resource.update(final)
 
     def _chart_source_in_tenant(self, release: dict, kustomization: str) -> list[str]:
         moved, copies, problem = tenancy.chart_source_in_tenant(release, self.tenant, self.resolver.objects)
@@ -1204,6 +1230,12 @@ def _run_as_tenant(release: dict) -> list[str]:
     spec["serviceAccountName"] = tenancy.SERVICE_ACCOUNT
     return [f"spec.serviceAccountName set to {tenancy.SERVICE_ACCOUNT}: installed as the environment's "
             "ServiceAccount, which can write only in its namespace"]
+
+
+def _mentions_aws_annotations(resource: dict) -> bool:
+    """Whether an IRSA or ALB annotation key may occur in the object (a cheap test before recording)."""
+    text = json.dumps(resource, default=str)
+    return aws.IRSA_PREFIX in text or aws.ALB_ANNOTATION_PREFIX in text
 
 
 def _has_reference(resource: dict) -> bool:

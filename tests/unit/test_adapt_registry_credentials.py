@@ -5,7 +5,6 @@ patches Flux delivery writes; sources elsewhere are left as they are."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -56,15 +55,6 @@ def test_sources_elsewhere_and_helm_repositories_over_https_are_untouched() -> N
     assert namespaces_needing_credentials(untouched) == []
 
 
-def with_registries(profile, hosts: tuple[str, ...]):
-    """The profile with `registries:` (a field of Profile once profiles.py reads it from the file)."""
-    if "registries" in {f.name for f in dataclasses.fields(profile)}:
-        return dataclasses.replace(profile, registries=hosts)
-    out = copy.copy(profile)
-    object.__setattr__(out, "registries", hosts)
-    return out
-
-
 def write(root: Path, rel: str, *docs: dict) -> None:
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,8 +83,8 @@ def test_render_and_flux_delivery_both_adapt_the_private_sources(tmp_path: Path)
     write(root, "apps/sources.yaml", helm_repository("platform", f"oci://{ECR}/charts", type="oci", provider="aws"),
           oci_repository("app", f"oci://{ECR}/app", provider="aws"),
           oci_repository("public", "oci://ghcr.io/org/app"))
-    profile = with_registries(load_profile(write_profile(tmp_path, "name: small\ntarget: kind\nmirror: clusters/dev\n")),
-                              (ECR,))
+    text = "name: small\ntarget: kind\nmirror: clusters/dev\n"
+    profile = load_profile(write_profile(tmp_path, text + f"registries: [{{host: {ECR}}}]\n"))
     result = render_environment(profile, "demo", platform=root, baselines=True)
     for kind, name in (("HelmRepository", "platform"), ("OCIRepository", "app")):
         spec = find(result, kind, name)["spec"]
@@ -110,5 +100,5 @@ def test_render_and_flux_delivery_both_adapt_the_private_sources(tmp_path: Path)
         assert {"op": "remove", "path": "/spec/provider"} in ops
         assert {"op": "add", "path": "/spec/secretRef", "value": {"name": REGISTRY_CREDENTIALS_SECRET}} in ops
     # and without `registries:` nothing changes
-    plain = render_environment(with_registries(profile, ()), "demo", platform=root)
+    plain = render_environment(load_profile(write_profile(tmp_path, text, "plain.yaml")), "demo", platform=root)
     assert find(plain, "OCIRepository", "app")["spec"]["provider"] == "aws" and plain.adapted == []

@@ -9,8 +9,8 @@ import copy
 import pytest
 import yaml
 
-from devenv.delivery.flux import (KUSTOMIZE_API, json_patch, kustomization_objects, ready_state, top_level,
-                                  wait_ready)
+from devenv.delivery.flux import KUSTOMIZE_API, kustomization_objects, ready_state, top_level, wait_ready
+from devenv.flux import patches
 from devenv.errors import DeliveryFailed
 
 pytestmark = pytest.mark.kustomize
@@ -35,15 +35,35 @@ def apply_ops(doc, ops):
     return doc
 
 
-def test_json_patch_turns_before_into_after_with_keys_holding_slashes_and_tildes() -> None:
+def test_an_adaptations_changes_are_recorded_as_json_patch_ops_with_keys_holding_slashes_and_tildes() -> None:
     before = {"metadata": {"annotations": {"eks.amazonaws.com/role-arn": "arn", "a~b": "1"}},
               "spec": {"ingressClassName": "alb", "rules": [{"host": "x"}, {"host": "y"}]}}
     after = {"metadata": {"annotations": {"a~b": "2"}},
              "spec": {"ingressClassName": "nginx", "rules": [{"host": "x"}, {"host": "z"}], "tls": []}}
-    ops = json_patch(before, after)
+    recording = patches.record(before)
+    obj = recording.obj
+    del obj["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    obj["metadata"]["annotations"]["a~b"] = "2"
+    obj["spec"]["ingressClassName"] = "nginx"
+    obj["spec"]["rules"][1]["host"] = "z"
+    obj["spec"].setdefault("tls", [])
+    ops = recording.ops
     assert {"op": "remove", "path": "/metadata/annotations/eks.amazonaws.com~1role-arn"} in ops
-    assert apply_ops(before, ops) == after
-    assert json_patch(after, after) == []
+    assert {"op": "replace", "path": "/metadata/annotations/a~0b", "value": "2"} in ops
+    assert before["spec"]["ingressClassName"] == "alb"  # the recording changes a copy
+    assert apply_ops(before, ops) == after == patches.apply_ops(copy.deepcopy(before), ops)
+    assert patches.plain(obj) == after and type(patches.plain(obj)["spec"]) is dict
+    with pytest.raises(patches.PatchFailed, match="replace /spec/missing"):  # kustomize refuses it too
+        patches.apply_ops(copy.deepcopy(before), [{"op": "replace", "path": "/spec/missing", "value": 1}])
+
+
+def test_a_value_replaced_whole_carries_later_changes_to_its_parts_in_itself() -> None:
+    recording = patches.record({"spec": {"solvers": [{"dns01": {}}, {"http01": {"class": "alb"}}]}})
+    solvers = recording.obj["spec"]["solvers"]
+    rest = [s for s in solvers if "dns01" not in s]
+    recording.obj["spec"]["solvers"] = rest
+    rest[0]["http01"]["class"] = "nginx"  # its old path (/spec/solvers/1/...) no longer exists: no op for it
+    assert recording.ops == [{"op": "replace", "path": "/spec/solvers", "value": [{"http01": {"class": "nginx"}}]}]
 
 
 @pytest.fixture(scope="module")
