@@ -18,18 +18,18 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-import yaml
 
 from devenv.clients import process
 from devenv.delivery import Progress, Quiet
-from devenv.errors import DeliveryFailed, InvalidInput
+from devenv.delivery.readiness import (  # noqa: F401 - re-exported: where callers have always found them
+    KUSTOMIZE_API, REQUESTED_AT, inventory, is_kustomization, ready_state, request_reconcile, wait_ready,
+)
+from devenv.errors import CommandFailed, DeliveryFailed, InvalidInput, ToolMissing
 from devenv.flux import patches
 from devenv.flux.kustomizations import dependency_id, is_flux_kustomization
 from devenv.clients.kube import Kube
@@ -37,19 +37,10 @@ from devenv.clients.registry import Registry
 from devenv.timings import phase
 
 SOURCE_API = "source.toolkit.fluxcd.io/v1"
-KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
 SOURCE_NAME = "devenv-platform"
 FINGERPRINT = "devenv.io/source-fingerprint"  # on the OCIRepository: the working tree it was pushed from
 PLATFORM = "devenv.io/platform"  # on the OCIRepository: the folder it was pushed from (`devenv sync` pushes it again)
-REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 PUSH_TIMEOUT = 300
-# Flux's Ready=False reasons that waiting does not fix: the same source gives the same build.
-FATAL_REASONS = {"BuildFailed", "ArtifactFailed"}
-# Failures at the current revision that Flux retries but that waiting rarely fixes: a health check that already
-# waited the Kustomization's own `timeout`, an apply the API server refused. An apply that failed for want of a
-# CRD another Kustomization is still installing is waited for.
-FAILED_REASONS = {"HealthCheckFailed", "ReconciliationFailed"}
-TRANSIENT_MESSAGES = ("no matches for kind", "ensure CRDs are installed first")
 # What `flux push artifact` leaves out by default, kept when devenv lists the files itself.
 ALWAYS_IGNORED = (".git",)
 
@@ -74,13 +65,9 @@ class Artifact:
 def working_tree(root: Path) -> list[str]:
     """The files of the platform as its author sees them: in a git work tree, every tracked or untracked file
     git does not ignore (uncommitted changes included); otherwise every file below `root` but `.git`."""
-    try:
-        listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--cached", "--others",
-                                 "--exclude-standard", "--", "."], capture_output=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        listed = None
+    listed = _git_result(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", ".", timeout=60)
     if listed is not None and listed.returncode == 0:  # paths relative to `root` (git's working directory)
-        names = [n.decode() for n in listed.stdout.split(b"\0") if n]
+        names = [n for n in listed.stdout.split("\0") if n]
         return sorted(n for n in names if (root / n).is_file())  # a deleted, uncommitted file is not there
     files = []
     for base, dirs, names in os.walk(root):
@@ -126,12 +113,17 @@ def push_source(platform: Path, registry: str, repository: str, tag: str, *, ins
     return Artifact(url, tag, digest, fingerprint(root, files))
 
 
-def _git(root: Path, *args: str) -> str:
+def _git_result(root: Path, *args: str, timeout: float = 30) -> process.Result | None:
+    """git in the platform's folder; None when git is missing or does not finish."""
     try:
-        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
+        return process.run(["git", "-C", str(root), *args], timeout=timeout, check=False)
+    except (ToolMissing, CommandFailed):
+        return None
+
+
+def _git(root: Path, *args: str) -> str:
+    out = _git_result(root, *args)
+    return out.stdout.strip() if out is not None and out.returncode == 0 else ""
 
 
 def _source_address(root: Path) -> str:
@@ -347,166 +339,6 @@ def _id(obj: Mapping, parent) -> str:
     return f"{meta.get('namespace') or parent.namespace}/{meta.get('name')}"
 
 
-# -- waiting ---------------------------------------------------------------------------------
-
-
-@dataclass
-class _Seen:
-    ready: bool = False
-    reason: str = ""
-    message: str = ""
-    revision: str = ""
-
-
-def ready_state(obj: Mapping | None, revision: str | None = None, requested: str | None = None) -> _Seen:
-    """A Flux object's Ready condition, current for its generation (and the revision / reconcile request)."""
-    if obj is None:
-        return _Seen(reason="NotFound", message="not created yet")
-    status = obj.get("status") or {}
-    conditions = {c.get("type"): c for c in status.get("conditions") or []}
-    ready = conditions.get("Ready") or {}
-    applied = str(status.get("lastAppliedRevision") or (status.get("artifact") or {}).get("revision") or "")
-    if ready.get("status") == "False" and status.get("lastAttemptedRevision"):
-        applied = str(status["lastAttemptedRevision"])  # the revision that failed (applied: the last that did not)
-    seen = _Seen(False, str(ready.get("reason") or "Progressing"), str(ready.get("message") or "reconciling"), applied)
-    generation = (obj.get("metadata") or {}).get("generation")
-    # kustomize-controller moves status.observedGeneration only on success (-1 until one); its conditions
-    # carry the generation they were written for
-    if generation not in (status.get("observedGeneration"), ready.get("observedGeneration")):
-        seen.reason, seen.message = "Progressing", "the controller has not seen this generation yet"
-        return seen
-    if requested and status.get("lastHandledReconcileAt") != requested:
-        seen.reason, seen.message = "Progressing", "the reconcile request is not handled yet"
-        return seen
-    if revision and applied != revision and not revision.endswith(applied.rpartition("@")[2] or "\0"):
-        seen.reason = seen.reason if ready.get("status") == "False" else "Progressing"
-        return seen
-    seen.ready = ready.get("status") == "True"
-    return seen
-
-
-def wait_ready(kube: Kube, kustomizations: list[dict], *, timeout: float, progress: Progress | None = None,
-               source: Mapping | None = None, requested: str | None = None, poll: float = 0.5,
-               check: Callable[[], None] | None = None) -> str:
-    """Wait for the source, then every Kustomization (nested ones as their parents create them) to be Ready
-    at the source's revision. Raises DeliveryFailed naming the Kustomization (and the HelmRelease) that
-    failed, with Flux's condition message; returns the revision applied. `check`, called between looks,
-    raises to end the wait early (a namespace environment's quota refusing its pods)."""
-    progress = progress or Quiet()
-    deadline = time.monotonic() + timeout
-    revision = ""
-    if source is not None:
-        while True:
-            seen = ready_state(kube.get(source), requested=requested)
-            if seen.ready:
-                revision = seen.revision
-                break
-            if seen.reason in FATAL_REASONS or time.monotonic() > deadline:
-                raise DeliveryFailed(f"OCIRepository {source['metadata']['namespace']}/{source['metadata']['name']} "
-                                     f"is not Ready: {seen.reason}: {seen.message}")
-            time.sleep(poll)
-    pending = {f"{k['metadata']['namespace']}/{k['metadata']['name']}": k for k in kustomizations}
-    needs = {kid: {dependency_id(d, k["metadata"]["namespace"]) for d in (k.get("spec") or {}).get("dependsOn") or []}
-             for kid, k in pending.items()}
-    asked = {kid: requested for kid in pending}  # the reconcile request each must have handled
-    states: dict[str, _Seen] = {}
-    ready: set[str] = set()
-    announced: set[str] = set()
-    while pending:
-        for kid, ref in list(pending.items()):
-            live = kube.get(ref)
-            seen = states[kid] = ready_state(live, revision or None, asked.get(kid))
-            if seen.ready:
-                progress.note(f"• Kustomization {kid}: Ready ({seen.revision or 'applied'})")
-                del pending[kid]
-                ready.add(kid)
-                for child in _children(live):  # nested Kustomizations it applied: waited for too
-                    cid = f"{child['metadata']['namespace']}/{child['metadata']['name']}"
-                    if cid not in states and cid not in pending:
-                        pending[cid] = child
-                # kustomize-controller looks at a Kustomization blocked on its dependsOn again only after
-                # --requeue-dependency (30s): ask for those now unblocked at once, as `flux reconcile` would
-                unblocked = [p for p in pending if needs.get(p) and kid in needs[p] and needs[p] <= ready]
-                if unblocked:
-                    token = request_reconcile(kube, [pending[p] for p in unblocked])
-                    asked.update({p: token for p in unblocked})
-            elif seen.revision == revision and (seen.reason in FATAL_REASONS or (
-                    seen.reason in FAILED_REASONS and not any(m in seen.message for m in TRANSIENT_MESSAGES))):
-                raise _failed(kube, kid, seen)
-            elif kid not in announced and seen.reason != "Progressing":
-                announced.add(kid)
-                progress.note(f"• Kustomization {kid}: {seen.reason}: {seen.message[:200]}")
-        if pending and check is not None:
-            check()
-        if pending and time.monotonic() > deadline:
-            culprit = _culprit(pending, states)
-            raise _failed(kube, culprit, states[culprit], waited=timeout)
-        if pending:
-            time.sleep(poll)
-    return revision
-
-
-def inventory(live: Mapping | None) -> list[dict]:
-    """References to the objects a Flux Kustomization applied, from its status.inventory (ids are
-    `<namespace>_<name>_<group>_<Kind>`, `v` the version); an entry that is not such an id is skipped."""
-    refs = []
-    for entry in (((live or {}).get("status") or {}).get("inventory") or {}).get("entries") or []:
-        parts = str(entry.get("id", "")).split("_", 3)
-        if len(parts) != 4:
-            continue
-        namespace, name, group, kind = parts
-        version = str(entry.get("v") or "v1")
-        refs.append({"apiVersion": f"{group}/{version}" if group else version, "kind": kind,
-                     "metadata": {"name": name, **({"namespace": namespace} if namespace else {})}})
-    return refs
-
-
-def _is_kustomization(ref: Mapping) -> bool:
-    return ref["kind"] == "Kustomization" and ref["apiVersion"].startswith("kustomize.toolkit.fluxcd.io/")
-
-
-def _children(live: Mapping | None) -> list[dict]:
-    """The nested Kustomizations a Kustomization applied."""
-    return [ref for ref in inventory(live) if _is_kustomization(ref)]
-
-
-def _culprit(pending: Mapping[str, dict], states: Mapping[str, _Seen]) -> str:
-    """The Kustomization to blame: one that failed, else one still working (not waiting on another:
-    DependencyNotReady is a symptom), else the first."""
-    for unblamed in (("DependencyNotReady", "Progressing", "NotFound"), ("DependencyNotReady",)):
-        for kid in pending:
-            if states[kid].reason not in unblamed:
-                return kid
-    return next(iter(pending))
-
-
-def _failed(kube: Kube, kid: str, seen: _Seen, waited: float | None = None) -> DeliveryFailed:
-    namespace, name = kid.split("/", 1)
-    lines = []
-    live = kube.get({"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
-                     "metadata": {"name": name, "namespace": namespace}})
-    for ref in inventory(live):
-        if ref["kind"] == "HelmRelease":
-            state = ready_state(kube.get(ref))
-            if not state.ready:
-                lines.append(f"HelmRelease {ref['metadata'].get('namespace')}/{ref['metadata']['name']}: "
-                             f"{state.reason}: {state.message}")
-    when = f"not Ready after {waited:g}s" if waited is not None else "failed"
-    return DeliveryFailed(f"Kustomization {kid} {when}: {seen.reason}: {seen.message}", context=lines,
-                          hint=f"flux get kustomizations -A; kubectl -n {namespace} describe kustomization {name}")
-
-
-def request_reconcile(kube: Kube, objects: Iterable[Mapping]) -> str:
-    """Ask Flux to reconcile now (the `reconcile.fluxcd.io/requestedAt` annotation, as `flux reconcile`)."""
-    token = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
-    for obj in objects:
-        patch = {"apiVersion": obj["apiVersion"], "kind": obj["kind"],
-                 "metadata": {"name": obj["metadata"]["name"], "namespace": obj["metadata"]["namespace"],
-                              "annotations": {REQUESTED_AT: token}}}
-        kube.apply(patch, field_manager="devenv-reconcile")
-    return token
-
-
 # -- delivering one environment -----------------------------------------------------------------
 
 
@@ -623,7 +455,7 @@ class FluxDelivery:
             seen.add(key)
             live = k if "status" in k else self.kube.get(k)
             for ref in inventory(live):
-                if _is_kustomization(ref):
+                if is_kustomization(ref):
                     todo.append(ref)
                 obj = self.kube.get(ref)
                 if obj is not None:  # the generation counts spec changes only (not status); else any change
