@@ -20,9 +20,30 @@ from devenv.domain.profiles import EMBEDDED_PLATFORM, Profile, ServiceSpec, pars
 from devenv.services import swap_for
 
 
-AVAILABLE_TARGETS = ("docker", "kind", "namespace")
-CLUSTER_TARGETS = ("kind", "namespace")
 MAX_TTL_SECONDS = 366 * 86400  # an environment is short-lived; a year keeps every expiry a sane date
+
+
+@dataclass(frozen=True)
+class TargetRules:
+    """What differs between targets when an environment is planned, as capabilities: each target's are in
+    RULES (its implementation in devenv.targets carries them too), and make_plan asks these, never a name."""
+
+    cluster: bool = False  # the platform (a Flux repository) is rendered into a cluster: its folder is checked
+    own_cluster: bool = False  # a kind cluster of its own: the plan shows its node image and ingress ports
+    shared_cluster: bool = False  # a namespace in a shared cluster: --context, the namespace, origin labels, --from-git
+
+    @property
+    def machine_services(self) -> bool:
+        """The data services run as containers on this machine, so its limits are checked (the swaps' preflight)."""
+        return not self.shared_cluster
+
+
+RULES: Mapping[str, TargetRules] = {
+    "docker": TargetRules(),
+    "kind": TargetRules(cluster=True, own_cluster=True),
+    "namespace": TargetRules(cluster=True, shared_cluster=True),
+}
+AVAILABLE_TARGETS = tuple(RULES)
 
 
 @dataclass(frozen=True)
@@ -69,6 +90,10 @@ class Plan:
     def service(self, name: str) -> ServicePlan:
         return next(s for s in self.services if s.name == name)
 
+    @property
+    def rules(self) -> TargetRules:
+        return RULES[self.target]
+
     def to_dict(self) -> dict[str, Any]:
         """The plan as printed by `up --dry-run -o json` (no secrets: they are generated at creation)."""
         return {
@@ -93,7 +118,7 @@ class Plan:
             ],
             "kind": {"nodeImage": self.profile.kind.node_image,
                      "ingress": {"http": self.profile.kind.http_port, "https": self.profile.kind.https_port,
-                                 "bind": "127.0.0.1"}} if self.target == "kind" else None,
+                                 "bind": "127.0.0.1"}} if self.rules.own_cluster else None,
             "context": self.context,
             "namespace": self.namespace,
             "fromGit": self.from_git,
@@ -108,18 +133,21 @@ def make_plan(environment: str, profile: Profile, *, ttl: str | int | None = Non
     """Validate the inputs and compute the plan; raise InvalidInput (nothing is created) when they do not fit.
     `context` (namespace target): the kubeconfig context, refused unless allowed (devenv.domain.contexts)."""
     validate_name(environment)
-    if profile.target not in AVAILABLE_TARGETS:
+    rules = RULES.get(profile.target)
+    if rules is None:
         raise InvalidInput(f"profile {profile.name!r} uses the {profile.target} target, which is not available",
                            hint=f"targets: {', '.join(AVAILABLE_TARGETS)}")
-    if from_git and profile.target != "namespace":
-        raise InvalidInput(f"--from-git: profile {profile.name!r} has target {profile.target}; a kind environment's "
-                           "Flux is handed the working tree itself", hint="use a namespace profile, or leave out --from-git")
-    if context is not None and profile.target != "namespace":
+    if from_git and not rules.shared_cluster:
+        raise InvalidInput(f"--from-git: profile {profile.name!r} has target {profile.target}; "
+                           + ("a kind environment's Flux is handed the working tree itself" if rules.cluster else
+                              "it delivers no platform"),
+                           hint="use a namespace profile, or leave out --from-git")
+    if context is not None and not rules.shared_cluster:
         raise InvalidInput(f"--context: profile {profile.name!r} has target {profile.target}, which makes its own "
                            "cluster or none", hint="use a namespace profile (e.g. `--profile branch`), or leave out --context")
-    root = _platform(profile, platform) if profile.target in CLUSTER_TARGETS else None
+    root = _platform(profile, platform) if rules.cluster else None
     namespace = None
-    if profile.target == "namespace":
+    if rules.shared_cluster:
         from devenv.domain import contexts
 
         context = contexts.choose(context, profile.contexts, profile.path)
@@ -133,12 +161,12 @@ def make_plan(environment: str, profile: Profile, *, ttl: str | int | None = Non
                                   ttl_seconds=ttl_seconds, now=now if now is not None else time.time())
     base[labels.RUN] = run or secrets.token_hex(4)
     base[labels.PROFILE_PATH] = str(profile.path)
-    if profile.target == "namespace":
+    if rules.shared_cluster:
         base.update(_origin(root))
     network = f"devenv-{environment}"
     services = tuple(_service_plan(environment, svc, network) for svc in profile.services)
-    warnings = () if profile.target == "namespace" else tuple(  # this machine's limits: for its own containers
-        w for svc in profile.services for w in swap_for(svc.type).preflight(svc))
+    warnings = tuple(w for svc in profile.services for w in swap_for(svc.type).preflight(svc)) \
+        if rules.machine_services else ()  # this machine's limits: for its own containers
     return Plan(environment=environment, profile=profile, target=profile.target, network=network,
                 ttl_seconds=ttl_seconds, labels=base, services=services, warnings=warnings, platform=root,
                 allow_other_port=allow_other_port, cache=cache, context=context, namespace=namespace, from_git=from_git)

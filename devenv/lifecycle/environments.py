@@ -23,17 +23,15 @@ from typing import Any, Mapping
 
 from devenv.services import cache as data_cache
 from devenv.domain import labels
-from devenv.errors import DevenvError, EnvironmentBusy, EnvironmentNotFound, InvalidInput, InvalidName, ProfileError
+from devenv.errors import EnvironmentBusy, EnvironmentNotFound, InvalidInput, InvalidName, ProfileError
 from devenv.domain.facts import aws_values, environment_values
-from devenv.clients.kind import KindClusters, cluster_name, context_name
 from devenv.lock import environment_lock, lock_dir
 from devenv.domain.naming import validate_name
-from devenv.clients.process import which
 from devenv.domain.plan import Plan, make_plan
 from devenv.domain.profiles import Profile, load_profile, parse_duration, render_template
-from devenv.targets import MASK, EnvironmentState, Progress, Silent, Target, json_facts, mask, target_for
+from devenv import targets
+from devenv.targets import MASK, EnvironmentState, Progress, Silent, json_facts, mask
 
-DEFAULT_TARGET = "docker"  # every environment has its containers there (kind ones too): list/status/gc look there
 # gc leaves an incomplete environment alone this long after its last change: an `up` of another user
 # (whose lock file gc cannot see) may still be between creating a container and starting it.
 LEFTOVER_GRACE = 60
@@ -117,20 +115,13 @@ def plan(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str |
 def preview(the_plan: Plan) -> list[dict]:
     """What `up` of the plan would change, checked as `up` checks before it creates anything (the tools and
     the platform for a cluster target, Docker reachable), per service: action, port, note. Changes nothing."""
-    if the_plan.target == "namespace":
-        target_for("namespace").preflight(the_plan)
-        return [{"service": s.name, "action": f"create StatefulSet {the_plan.namespace}/{s.name} (kept if it exists)",
-                 "port": None, "note": ""} for s in the_plan.services]
-    if the_plan.target == "kind":
-        target_for("kind").preflight(the_plan)
-    return _target().preview(the_plan)
+    return targets.target_for(the_plan.target).preview(the_plan)
 
 
 def planned_objects(the_plan: Plan) -> list[dict]:
-    """Every object `up` of a namespace environment would create, secrets masked (`up --dry-run`)."""
-    if the_plan.target != "namespace":
-        raise InvalidInput(f"target {the_plan.target} creates containers and clusters, not objects in a shared cluster")
-    return target_for("namespace").objects(the_plan)
+    """Every object `up` of a shared-cluster (namespace) environment would create, secrets masked (`up --dry-run`);
+    refused by the targets that create containers and clusters."""
+    return targets.target_for(the_plan.target).objects(the_plan)
 
 
 def up(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | int | None = None,
@@ -148,37 +139,22 @@ def up(name: str, profile: Profile | str | os.PathLike = "test", *, ttl: str | i
     progress = progress or Silent()
     the_plan = plan(name, profile, ttl=ttl, platform=platform, allow_other_port=allow_other_port, cache=cache,
                     context=context, from_git=from_git)
-    if merge_kubeconfig and the_plan.target != "kind":
-        raise InvalidInput(f"--merge-kubeconfig: profile {the_plan.profile.name!r} has target {the_plan.target}, "
-                           "which makes no cluster to merge", hint="use a kind profile (e.g. `--profile local`), "
-                                                                   "or leave out --merge-kubeconfig")
+    target = targets.target_for(the_plan.target)
     for warning in the_plan.warnings:
         progress.warn(warning)
-    target = target_for(the_plan.target)
     # The lock file goes when the lock does: a file per name tried would otherwise pile up (waiters retry).
     with environment_lock(name, purpose="up", timeout=lock_timeout, on_wait=progress.note, remove_file=True):
         try:
-            result = target.up(the_plan, progress, retain=retain)
+            result = target.up(the_plan, progress, retain=retain, merge_kubeconfig=merge_kubeconfig)
         except KeyboardInterrupt:
-            raise UpInterrupted(name, _left_after_interrupt(the_plan), retained=retain) from None
-        changes = list(result.changes)
-        kubeconfig = None
-        if the_plan.target == "kind":
-            clusters = KindClusters()
-            kubeconfig = str(clusters.kubeconfig(name))
-            if merge_kubeconfig:
-                merged = clusters.merge_kubeconfig(name)
-                changes.append(f"kubeconfig: context {context_name(name)} merged into {merged} "
-                               f"(kubectl --context {context_name(name)})")
-        if the_plan.target == "namespace":
-            current = _namespace_target().status(name, probe=False, context=the_plan.context)
-        else:
-            current = target.status(name, probe=False)  # the expiry of what exists, kept resources included
+            raise UpInterrupted(name, _left_after_interrupt(target, the_plan), retained=retain) from None
+        own = target.kubeconfig(name)
+        current = target.converged(the_plan)  # the expiry of what exists, kept resources included
     facts = {s.name: dict(s.facts) for s in result.services}
     values, secrets = environment_values(the_plan.profile, name, facts, the_plan.namespace)
     return Environment(name=name, profile=the_plan.profile.name, services=facts, values=values, secrets=secrets,
                        expires=current.expires if current else None, state=current.state if current else "ready",
-                       changes=tuple(changes), kubeconfig=kubeconfig)
+                       changes=result.changes, kubeconfig=str(own) if own else None)
 
 
 def sync(name: str, *, platform: str | os.PathLike | None = None, progress: Progress | None = None,
@@ -188,18 +164,14 @@ def sync(name: str, *, platform: str | os.PathLike | None = None, progress: Prog
     folder the environment was last delivered from."""
     progress = progress or Silent()
     state = status(name, probe=False)
-    if state.target not in ("kind", "namespace"):
-        raise InvalidInput(f"environment {name} is a {state.target} environment: `devenv sync` needs a cluster "
-                           "with Flux (profile target kind or namespace)")
-    target = target_for(state.target)
+    target = targets.target_for(state.target)
+    root = target.sync_source(name, platform)  # declined by a target without Flux delivery
     warnings: list[str] = []
     profile = _recorded_profile(state, warnings)
     if profile is None:
         raise InvalidInput(warnings[0], hint=f"`devenv up {name} --profile P` delivers it again with a profile")
-    root = platform if platform is not None else target.recorded_platform(name)
     the_plan = plan(name, profile, platform=root, context=state.context)
-    if state.target == "namespace":  # its services' facts are read from the cluster
-        state = status(name)
+    state = target.with_facts(state)
     passwords = {s.name: s.facts["password"] for s in state.services if "password" in s.facts}
     with environment_lock(name, purpose="sync", timeout=lock_timeout, on_wait=progress.note, remove_file=True):
         return target.sync(the_plan, passwords, progress)
@@ -220,35 +192,21 @@ def attach(name: str, profile: Profile | str | os.PathLike | None = None) -> Env
                             f"left out (run `devenv up {name}`)")
         values, secrets = _values_present(the_profile, name, facts)
     kubeconfig = None
-    if state.target == "kind":
-        path = KindClusters().kubeconfig(name)
-        if path.is_file():
-            kubeconfig = str(path)
-        else:
-            warnings.append(f"no kubeconfig for kind cluster {cluster_name(name)} at {path}: KUBECONFIG is left "
-                            f"out (`devenv kubeconfig {name}` finds the cluster's; `devenv up {name}` writes it)")
+    path = targets.target_for(state.target).kubeconfig(name)
+    if path is not None and path.is_file():
+        kubeconfig = str(path)
+    elif path is not None:
+        warnings.append(f"no kubeconfig for the cluster of {name} at {path}: KUBECONFIG is left out "
+                        f"(`devenv kubeconfig {name}` finds the cluster's; `devenv up {name}` writes it)")
     return Environment(name=name, profile=state.profile, services=facts, values=values, secrets=secrets,
                        expires=state.expires, state=state.state, warnings=tuple(warnings), kubeconfig=kubeconfig)
 
 
-def kubeconfig(name: str, *, clusters: KindClusters | None = None) -> Path:
-    """The kubeconfig file (mode 0600) of the environment's kind cluster; EnvironmentNotFound when it has none.
+def kubeconfig(name: str) -> Path:
+    """The kubeconfig file (mode 0600) of the environment's own cluster; EnvironmentNotFound when it has none.
     A cluster of devenv's whose file is gone gets it written again from the cluster."""
     validate_name(name)
-    clusters = clusters or KindClusters()
-    if which("kind") is None or not clusters.exists(name):
-        raise EnvironmentNotFound(
-            f"environment {name} has no kind cluster, so no kubeconfig"
-            + (" (kind is not installed)" if which("kind") is None else ""),
-            hint=f"`devenv list` shows the environments; `devenv up {name} --profile local` makes one with a cluster",
-        )
-    path = clusters.kubeconfig(name)
-    if not path.is_file():
-        clusters.ensure_ours(name)  # writes the file when the cluster answers and is devenv's; refuses otherwise
-    if not path.is_file():
-        raise EnvironmentNotFound(f"kind cluster {cluster_name(name)} does not answer and devenv holds no "
-                                  f"kubeconfig for it", hint=f"`devenv down {name}` and `devenv up {name}` make it again")
-    return path
+    return targets.with_own_cluster().kubeconfig(name, check=True)
 
 
 def down(name: str, *, keep_data: bool = False, dry_run: bool = False, progress: Progress | None = None,
@@ -261,15 +219,13 @@ def down(name: str, *, keep_data: bool = False, dry_run: bool = False, progress:
     owners = owners or labels.Owners.chosen()
     with environment_lock(name, purpose="down", timeout=lock_timeout, on_wait=(progress or Silent()).note,
                           remove_file=not dry_run):
-        target = _target_of(name, context)
+        target = targets.target_of(name, context)
         current = target.status(name, probe=False)
         if current is not None and current.owner is not None and not owners.covers(current.owner):
             raise InvalidInput(f"environment {name} is not yours: {owners.why_not(current.owner)}",
                                hint=f"`devenv down {name} --owner {current.owner}` (or --all-owners) removes "
                                     "it anyway; ask its owner first")
-        if target.name == "namespace":  # it waits for Flux to prune and the namespace to go: say so
-            return target.down(name, keep_data=keep_data, dry_run=dry_run, progress=progress or Silent())
-        return target.down(name, keep_data=keep_data, dry_run=dry_run)
+        return target.down(name, keep_data=keep_data, dry_run=dry_run, progress=progress or Silent())
 
 
 def status(name: str, *, probe: bool = True, context: str | None = None) -> EnvironmentState:
@@ -277,9 +233,10 @@ def status(name: str, *, probe: bool = True, context: str | None = None) -> Envi
     `context`: a namespace environment in that context."""
     validate_name(name)
     if context is not None:
-        found = _namespace_target(context).status(name, probe=probe)
+        found = targets.in_shared_clusters(context).status(name, probe=probe)
     else:
-        found = _target().status(name, probe=probe) or _namespace_target().status(name, probe=probe)
+        found = (targets.on_this_machine().status(name, probe=probe)
+                 or targets.in_shared_clusters().status(name, probe=probe))
     if found is None:
         raise EnvironmentNotFound(f"no environment named {name}: nothing carries its labels",
                                   hint="`devenv list` shows the environments that exist; `devenv up NAME` makes one")
@@ -290,13 +247,13 @@ def credentials(name: str, service: str) -> dict[str, str]:
     """Every credential generated for a service (MariaDB: password and root_password), for tools that need
     admin access, such as the pytest plugin's fresh databases. Never printed by the CLI."""
     validate_name(name)
-    return _target().credentials(name, service)
+    return targets.on_this_machine().credentials(name, service)
 
 
 def list_environments(context: str | None = None) -> list[EnvironmentState]:
     """Every environment — Docker and kind ones, and namespace ones in every known context (or only in
     `context`) — each probed as `status` probes it, so that both give the same answer."""
-    target, namespaces = _target(), _namespace_target(context)
+    target, namespaces = targets.on_this_machine(), targets.in_shared_clusters(context)
     work = [(target, env.name) for env in target.environments()]
     work += [(namespaces, env.name) for env in namespaces.environments()]
     if not work:
@@ -313,18 +270,10 @@ def extend(name: str, ttl: str | int, *, dry_run: bool = False, now: float | Non
     seconds = ttl if isinstance(ttl, int) else parse_duration(str(ttl))
     if seconds is None or seconds < 0:
         raise InvalidInput(f"--ttl {ttl!r} is not a duration", hint="e.g. --ttl 4h, 30m, 2d; 0 for never")
-    if _target().status(name, probe=False) is not None:
-        raise InvalidInput(f"environment {name} runs on this machine (Docker or kind), whose containers keep the "
-                           "expiry they were created with", hint=f"`devenv down {name}` and `devenv up {name} --ttl "
-                                                                 f"{ttl}` makes it again with a new one")
+    here = targets.on_this_machine().status(name, probe=False)
+    target = targets.target_for(here.target) if here is not None else targets.in_shared_clusters(context)
     with environment_lock(name, purpose="extend", timeout=0 if dry_run else None, remove_file=not dry_run):
-        try:
-            return _namespace_target(context).extend(name, seconds, dry_run=dry_run, now=now)
-        except DevenvError as err:
-            if "no namespace environment" in err.message:
-                raise EnvironmentNotFound(f"no environment named {name}: nothing carries its labels",
-                                          hint="`devenv list` shows the environments that exist") from None
-            raise
+        return target.extend(name, seconds, dry_run=dry_run, now=now)  # declined where the expiry is fixed
 
 
 def gc(*, dry_run: bool = False, now: float | None = None, grace: int = LEFTOVER_GRACE,
@@ -339,7 +288,7 @@ def gc(*, dry_run: bool = False, now: float | None = None, grace: int = LEFTOVER
     if grace < 0:
         raise InvalidInput(f"--grace {grace} is negative", hint="e.g. --grace 60s, or 0 to collect at once")
     cache_ttl = data_cache.ttl_seconds()  # a bad DEVENV_CACHE_TTL fails before anything is removed
-    target = _target()
+    target = targets.on_this_machine()
     collected = []
     found = target.environments()
     tags = _labels_by_environment(target) if found else {}
@@ -363,7 +312,7 @@ def gc(*, dry_run: bool = False, now: float | None = None, grace: int = LEFTOVER
                 if reason is None:
                     continue
                 if reason.startswith(("expired", "its test session")):  # through its target: a kind cluster too
-                    removed = _target_of(env.name).down(env.name, keep_data=False, dry_run=dry_run)
+                    removed = targets.target_of(env.name).down(env.name, keep_data=False, dry_run=dry_run)
                 else:
                     removed = target.remove_leftovers(env.name, dry_run=dry_run)
                 collected.append(Collected(env.name, reason, tuple(removed), owner=env.owner))
@@ -380,7 +329,7 @@ def gc(*, dry_run: bool = False, now: float | None = None, grace: int = LEFTOVER
 
 def _collect_namespaces(now: float, dry_run: bool, owners: labels.Owners) -> list[Collected]:
     """Namespace environments past their expiry (unless labelled devenv.keep=true), in every known context."""
-    target = _namespace_target()
+    target = targets.in_shared_clusters()
     collected = []
     for env in target.environments():
         if not _trusted_name(env.name) or env.expires is None or env.expires > now or env.state == "deleting":
@@ -470,29 +419,13 @@ def _remove_unused_lock_files() -> None:
             continue
 
 
-def _left_after_interrupt(plan: Plan) -> list[str]:
-    """What exists of the environment after an interrupted `up` rolled back what it had created: one line per
-    service of the plan (an existing container being re-created is gone, its data volume stays)."""
-    if plan.target == "namespace":
-        return [f"namespace {plan.namespace}: removed if this run had created it (`devenv list` shows what exists)"]
+def _left_after_interrupt(target, plan: Plan) -> list[str]:
+    """What exists of the environment after an interrupted `up` rolled back what it had created (the target
+    says, per service); what cannot be read says so."""
     try:
-        state = _target().status(plan.environment, probe=False)
+        return target.left_after_interrupt(plan)
     except Exception:  # noqa: BLE001 - the engine may be what failed: say that nothing is known
-        return ["what exists could not be read from Docker: `devenv status` shows it"]
-    if state is None:
-        return ["nothing of it exists (everything this run had created was removed)"]
-    containers = {s.name: s for s in state.services}
-    lines = []
-    for svc in plan.services:
-        found = containers.get(svc.name)
-        if found is not None:
-            lines.append(f"{svc.name}: container {found.container} is {found.state}")
-        elif svc.volume in state.volumes:
-            lines.append(f"{svc.name}: no container (an existing one is removed when it is re-created); "
-                         f"its data volume {svc.volume} is kept")
-        else:
-            lines.append(f"{svc.name}: nothing")
-    return lines
+        return ["what exists could not be read: `devenv status` shows it"]
 
 
 def _trusted_name(name: str) -> bool:
@@ -502,34 +435,6 @@ def _trusted_name(name: str) -> bool:
     except InvalidName:
         return False
     return True
-
-
-def _target(name: str = DEFAULT_TARGET) -> Target:
-    return target_for(name)
-
-
-def _namespace_target(context: str | None = None):
-    """The namespace target, looking in every known context, or only in `context` (refused unless known)."""
-    if context is None:
-        return target_for("namespace")
-    from devenv.domain import contexts
-    from devenv.targets.namespace import NamespaceTarget
-
-    contexts.check_known(context)
-    return NamespaceTarget(known_contexts=lambda: (context,))
-
-
-def _target_of(name: str, context: str | None = None) -> Target:
-    """The target that made an existing environment: kind when its containers say so or its cluster exists,
-    namespace when a known cluster (or the one of `context`) holds its namespace."""
-    if context is not None:
-        return _namespace_target(context)
-    state = _target().status(name, probe=False)
-    if (state is not None and state.target == "kind") or (which("kind") and name in KindClusters().names()):
-        return target_for("kind")
-    if state is None and _namespace_target().status(name, probe=False) is not None:
-        return _namespace_target()
-    return _target()
 
 
 def _load(profile: Profile | str | os.PathLike) -> Profile:

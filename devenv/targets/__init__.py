@@ -1,16 +1,21 @@
-"""Where an environment runs, behind one small protocol: converge it to a plan, take it down, say how
-it is. Targets: docker (the data services alone), kind (a cluster per environment) and namespace (a
-namespace per environment in a shared cluster that runs Flux)."""
+"""Where an environment runs, behind one protocol that says what differs between targets: converge it to a
+plan, preview that, take it down, say how it is, and the operations only some targets have (objects in a
+shared cluster, a kubeconfig of its own, sync, extend), which the others decline with an error that says why.
+Targets: docker (the data services alone), kind (a cluster per environment) and namespace (a namespace per
+environment in a shared cluster that runs Flux); `target_for` is their registry by name.
+"""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Protocol
 
 from devenv.delivery import Progress, Quiet as Silent  # noqa: F401 - where a long operation reports to
-from devenv.errors import DevenvError
+from devenv.errors import DevenvError, EnvironmentNotFound, InvalidInput
 from devenv.domain.facts import Endpoint
-from devenv.domain.plan import Plan
+from devenv.domain.plan import RULES, Plan, TargetRules
 
 MASK = "********"
 
@@ -85,12 +90,51 @@ class UpResult:
 
 class Target(Protocol):
     name: str
+    rules: TargetRules  # what make_plan checks and fills in for it (devenv.domain.plan.RULES)
 
-    def up(self, plan: Plan, progress: Progress, *, retain: bool = False) -> UpResult:
+    def preview(self, plan: Plan) -> list[dict]:
+        """`up --dry-run`: what `up` would do to each service (service, action, port, note), after the checks
+        `up` makes before it creates anything (tools, platform render, Docker or the cluster). Changes nothing."""
+
+    def objects(self, plan: Plan) -> list[dict]:
+        """Every object `up` would create in a shared cluster, secrets masked; declined by targets that make
+        containers and clusters instead."""
+
+    def up(self, plan: Plan, progress: Progress, *, retain: bool = False, merge_kubeconfig: bool = False) -> UpResult:
         """Converge the environment to the plan (create, start or re-create only what differs); `retain`: on
-        failure keep what this run created instead of removing it."""
+        failure keep what this run created instead of removing it; `merge_kubeconfig`: merge its cluster's
+        context into the user's kubeconfig (declined, before anything is created, without a cluster of its own)."""
 
-    def down(self, environment: str, *, keep_data: bool = False, dry_run: bool = False) -> list[str]:
+    def converged(self, plan: Plan) -> EnvironmentState | None:
+        """The environment right after `up` of the plan (its expiry, kept resources included)."""
+
+    def has_cluster(self, environment: str) -> bool:
+        """True when the environment has a cluster of its own (even with its containers gone)."""
+
+    def kubeconfig(self, environment: str, *, check: bool = False) -> Path | None:
+        """The environment's own kubeconfig file (mode 0600); None when the target makes no cluster of its
+        own. `check`: make sure the cluster is there and devenv's (EnvironmentNotFound when not)."""
+
+    def sync_source(self, environment: str, platform: Path | str | None) -> Path | str | None:
+        """Where `devenv sync` pushes from: `platform` when given, else the folder the environment was last
+        delivered from; declined by a target without Flux delivery."""
+
+    def sync(self, plan: Plan, passwords: Mapping[str, str], progress: Progress) -> list[str]:
+        """`devenv sync`: push the platform's working tree again and have Flux reconcile now; what changed."""
+
+    def with_facts(self, state: EnvironmentState) -> EnvironmentState:
+        """The state with its services' facts (passwords) read where the target keeps them."""
+
+    def extend(self, environment: str, ttl_seconds: int, *, dry_run: bool = False,
+               now: float | None = None) -> tuple[int | None, int | None]:
+        """Make the environment expire `ttl_seconds` from now (0: never): (expiry before, after); declined
+        where the expiry is fixed at creation."""
+
+    def left_after_interrupt(self, plan: Plan) -> list[str]:
+        """What exists of the environment after an interrupted `up` rolled back: one line per service."""
+
+    def down(self, environment: str, *, keep_data: bool = False, dry_run: bool = False,
+             progress: Progress = Silent()) -> list[str]:
         """Remove the environment's resources (volumes unless keep_data); return what was (or would be) removed."""
 
     def status(self, environment: str, *, probe: bool = True) -> EnvironmentState | None:
@@ -104,6 +148,55 @@ class Target(Protocol):
 
     def credentials(self, environment: str, service: str) -> dict[str, str]:
         """The credentials generated for a service; empty when it has none."""
+
+
+class Declining:
+    """The protocol's operations some targets do not have, each declined with an error naming the target
+    and what to do instead, and the defaults most targets share; a target overrides what it does."""
+
+    name = "?"
+
+    def objects(self, plan: Plan) -> list[dict]:
+        raise InvalidInput(f"target {self.name} creates containers and clusters, not objects in a shared cluster")
+
+    def refuse_merge_kubeconfig(self, plan: Plan) -> None:
+        raise InvalidInput(f"--merge-kubeconfig: profile {plan.profile.name!r} has target {plan.target}, "
+                           "which makes no cluster to merge",
+                           hint="use a kind profile (e.g. `--profile local`), or leave out --merge-kubeconfig")
+
+    def converged(self, plan: Plan) -> EnvironmentState | None:
+        return self.status(plan.environment, probe=False)
+
+    def has_cluster(self, environment: str) -> bool:
+        return False
+
+    def kubeconfig(self, environment: str, *, check: bool = False) -> Path | None:
+        if check:
+            raise EnvironmentNotFound(f"environment {environment} has no kind cluster, so no kubeconfig",
+                                      hint=f"`devenv list` shows the environments; `devenv up {environment} "
+                                           "--profile local` makes one with a cluster")
+        return None
+
+    def sync_source(self, environment: str, platform: Path | str | None) -> Path | str | None:
+        raise InvalidInput(f"environment {environment} is a {self.name} environment: `devenv sync` needs a cluster "
+                           "with Flux (profile target kind or namespace)")
+
+    def sync(self, plan: Plan, passwords: Mapping[str, str], progress: Progress = Silent()) -> list[str]:
+        self.sync_source(plan.environment, None)
+        return []
+
+    def with_facts(self, state: EnvironmentState) -> EnvironmentState:
+        return state  # on the labels of what status read
+
+    def extend(self, environment: str, ttl_seconds: int, *, dry_run: bool = False,
+               now: float | None = None) -> tuple[int | None, int | None]:
+        raise InvalidInput(f"environment {environment} runs on this machine (Docker or kind), whose containers keep "
+                           "the expiry they were created with",
+                           hint=f"`devenv down {environment}` and `devenv up {environment} --ttl DURATION` makes it "
+                                "again with a new one")
+
+    def status(self, environment: str, *, probe: bool = True) -> EnvironmentState | None:
+        raise NotImplementedError
 
 
 def json_facts(facts: Mapping[str, str]) -> dict[str, str | int]:
@@ -132,17 +225,60 @@ def say_retained(failure: BaseException, environment: str, kept: str, look: str)
     failure.hint = f"{before}; {said}" if before else said
 
 
+# The registry: each target's implementation by name, imported when asked for (kind's and the namespace
+# target's pull in kustomize, Flux and the kubernetes client). The roles name the targets environments are
+# looked for in: this machine's engine holds every docker and kind environment's containers; shared clusters
+# hold namespace environments; kind environments have a cluster (and a kubeconfig) of their own.
+_TARGETS = {"docker": "devenv.targets.docker:DockerTarget", "kind": "devenv.targets.kind:KindTarget",
+            "namespace": "devenv.targets.namespace:NamespaceTarget"}
+MACHINE, SHARED, OWN_CLUSTER = "docker", "namespace", "kind"
+assert set(_TARGETS) == set(RULES), "every target planned has an implementation"
+
+
 def target_for(name: str) -> Target:
-    if name == "docker":
-        from devenv.targets.docker import DockerTarget
+    """The target of that name (a plan's, or an environment's `devenv.target` label)."""
+    if name not in _TARGETS:
+        raise NotImplementedError(f"the {name} target is not available in this build")
+    module, _, cls = _TARGETS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)()
 
-        return DockerTarget()
-    if name == "kind":
-        from devenv.targets.kind import KindTarget
 
-        return KindTarget()
-    if name == "namespace":
-        from devenv.targets.namespace import NamespaceTarget
+def on_this_machine() -> Target:
+    """The target that finds every environment whose containers run on this machine's engine (kind ones too)."""
+    return target_for(MACHINE)
 
-        return NamespaceTarget()
-    raise NotImplementedError(f"the {name} target is not available in this build")
+
+def in_shared_clusters(context: str | None = None) -> Target:
+    """The target of shared-cluster environments, looking in every known context, or only in `context`
+    (refused unless known)."""
+    if context is None:
+        return target_for(SHARED)
+    from devenv.domain import contexts
+    from devenv.targets.namespace import NamespaceTarget
+
+    contexts.check_known(context)
+    return NamespaceTarget(known_contexts=lambda: (context,))
+
+
+def with_own_cluster() -> Target:
+    """The target whose environments each have a cluster, and a kubeconfig file, of their own."""
+    return target_for(OWN_CLUSTER)
+
+
+def target_of(environment: str, context: str | None = None) -> Target:
+    """The target that made an existing environment: the one its containers' labels name (kind also when only
+    its cluster is left), a shared cluster's when a known one (or the one of `context`) holds its namespace,
+    else this machine's."""
+    if context is not None:
+        return in_shared_clusters(context)
+    machine = on_this_machine()
+    state = machine.status(environment, probe=False)
+    if state is not None and state.target != MACHINE:
+        return target_for(state.target)
+    own = with_own_cluster()
+    if own.has_cluster(environment):  # a cluster whose containers are gone
+        return own
+    if state is None and in_shared_clusters().status(environment, probe=False) is not None:
+        return in_shared_clusters()
+    return machine
+

@@ -21,20 +21,21 @@ from devenv.domain import labels
 from devenv.services.cache import Cache
 from devenv.errors import DevenvError, ImageUnavailable, InvalidInput, PortTaken
 from devenv.domain.facts import Endpoint, cluster_facts
-from devenv.domain.plan import Plan, ServicePlan
-from devenv.domain.profiles import FACTS, ServiceSpec
+from devenv.domain.plan import RULES, Plan, ServicePlan
+from devenv.domain.profiles import FACTS
 from devenv.services import SWAPS, swap_for
 from devenv.services.base import wait_until_ready
-from devenv.targets import EnvironmentState, Progress, ServiceState, Silent, UpResult, say_retained
+from devenv.targets import Declining, EnvironmentState, Progress, ServiceState, Silent, UpResult, say_retained
+from devenv.targets.docker_state import HOST, environment_state, volume_credentials
 from devenv.timings import phase
 
-HOST = "127.0.0.1"
 PORT_ATTEMPTS = 3
 KEEP_DATA_STOP_TIMEOUT = 10  # seconds a database gets to shut down cleanly when its data is kept
 
 
-class DockerTarget:
+class DockerTarget(Declining):
     name = "docker"
+    rules = RULES["docker"]
 
     def __init__(self, client=None):
         self._client = client
@@ -47,8 +48,11 @@ class DockerTarget:
 
     # -- up ----------------------------------------------------------------------------------
 
-    def up(self, plan: Plan, progress: Progress = Silent(), *, retain: bool = False) -> UpResult:
+    def up(self, plan: Plan, progress: Progress = Silent(), *, retain: bool = False,
+           merge_kubeconfig: bool = False) -> UpResult:
         """`retain`: when it fails, keep this run's containers for debugging instead of removing them."""
+        if merge_kubeconfig:
+            self.refuse_merge_kubeconfig(plan)  # before Docker is asked for anything
         found = docker.managed(self.client, plan.environment)
         run = _Run(self, plan, progress, found)
         try:
@@ -88,7 +92,8 @@ class DockerTarget:
 
     # -- down --------------------------------------------------------------------------------
 
-    def down(self, environment: str, *, keep_data: bool = False, dry_run: bool = False) -> list[str]:
+    def down(self, environment: str, *, keep_data: bool = False, dry_run: bool = False,
+             progress: Progress = Silent()) -> list[str]:
         found = docker.managed(self.client, environment)
         doomed = list(found.containers) + list(found.networks) + ([] if keep_data else list(found.volumes))
         if dry_run:
@@ -105,11 +110,30 @@ class DockerTarget:
 
     def status(self, environment: str, *, probe: bool = True) -> EnvironmentState | None:
         found = docker.managed(self.client, environment)
-        return _environment_state(environment, found, probe=probe) if found else None
+        return environment_state(environment, found, probe=probe) if found else None
 
     def environments(self) -> list[EnvironmentState]:
         found = docker.managed(self.client)
-        return [_environment_state(name, res, probe=False) for name, res in sorted(found.by_environment().items())]
+        return [environment_state(name, res, probe=False) for name, res in sorted(found.by_environment().items())]
+
+    def left_after_interrupt(self, plan: Plan) -> list[str]:
+        """After an interrupted `up` rolled back what it had created: per service of the plan, its container's
+        state, or its kept data volume (an existing container being re-created is gone, its volume stays)."""
+        state = self.status(plan.environment, probe=False)
+        if state is None:
+            return ["nothing of it exists (everything this run had created was removed)"]
+        containers = {s.name: s for s in state.services}
+        lines = []
+        for svc in plan.services:
+            found = containers.get(svc.name)
+            if found is not None:
+                lines.append(f"{svc.name}: container {found.container} is {found.state}")
+            elif svc.volume in state.volumes:
+                lines.append(f"{svc.name}: no container (an existing one is removed when it is re-created); "
+                             f"its data volume {svc.volume} is kept")
+            else:
+                lines.append(f"{svc.name}: nothing")
+        return lines
 
     def remove_run(self, environment: str, run: str) -> list[str]:
         """Remove what one `up` run created (its `devenv.run` label), containers first; older resources stay."""
@@ -121,7 +145,7 @@ class DockerTarget:
         """The credentials generated for a service (kept on its data volume); empty when it has none."""
         found = docker.managed(self.client, environment)
         volume = next((v for v in found.volumes if docker.label_of(v, labels.SERVICE) == service), None)
-        return _credentials(volume) if volume is not None else {}
+        return volume_credentials(volume) if volume is not None else {}
 
     # -- gc ----------------------------------------------------------------------------------
 
@@ -256,7 +280,7 @@ class _Run:
 
     def credentials_of(self, svc: ServicePlan) -> dict[str, str]:
         volume = self.volumes.get(svc.volume)
-        found = _credentials(volume) if volume is not None else {}
+        found = volume_credentials(volume) if volume is not None else {}
         missing = [k for k in swap_for(svc.type).credential_keys if k not in found]
         if missing:
             raise DevenvError(
@@ -492,7 +516,7 @@ def readers_facts(plan: Plan, states: list[ServiceState]) -> dict[str, dict[str,
     """The services' facts as the readers of the stand-in's secrets see them: programs on this machine for the
     docker target (the states' own facts), the cluster's pods for kind (container names on the kind network),
     with the environment's real passwords either way."""
-    if plan.target != "kind":
+    if not plan.rules.own_cluster:
         return {s.name: dict(s.facts) for s in states}
     passwords = {s.name: s.facts["password"] for s in states if "password" in s.facts}
     return cluster_facts(plan.profile, plan.environment, passwords=passwords)
@@ -551,96 +575,6 @@ def _identity(svc: ServicePlan) -> dict[str, str]:
     return {labels.USER: svc.spec.user, labels.DATABASE: svc.spec.database}
 
 
-def _credentials(volume) -> dict[str, str]:
-    return {k[len(labels.SECRET_PREFIX):]: v for k, v in docker.labels_of(volume).items()
-            if k.startswith(labels.SECRET_PREFIX)}
-
-
 def _describe(resource) -> str:
     kind = "container" if hasattr(resource, "stop") else "network" if hasattr(resource, "connect") else "volume"
     return f"{kind} {resource.name}"
-
-
-def _health(state: dict) -> str:
-    status = state.get("Status", "unknown")
-    if status == "exited" or status == "dead":
-        if state.get("OOMKilled"):
-            return "out of memory"
-        code = state.get("ExitCode")
-        return "killed" if code == 137 else f"exited ({code})"
-    if status == "created":
-        return "never started"
-    return status
-
-
-def _service_state(container, volume, probe: bool) -> ServiceState:
-    tags = docker.labels_of(container)
-    name, kind = tags.get(labels.SERVICE, "?"), tags.get(labels.SERVICE_TYPE, "?")
-    state = docker.state(container)
-    port = tags.get(labels.HOST_PORT)
-    endpoint = Endpoint(HOST, int(port)) if port and port.isdigit() else None
-    credentials = _credentials(volume) if volume is not None else {}
-    facts: dict[str, str] = {}
-    health = _health(state)
-    if kind in SWAPS and endpoint is not None:
-        swap = swap_for(kind)
-        spec = ServiceSpec(name=name, type=kind, version="", user=tags.get(labels.USER, "app"),
-                           database=tags.get(labels.DATABASE, "app"))
-        facts = swap.facts(spec, endpoint, credentials)
-        if probe and state.get("Status") == "running":
-            try:
-                swap.probe(spec, endpoint, credentials)
-                health = "ready"
-            except Exception:  # noqa: BLE001 - any failure means "not ready"
-                health = "not ready"
-    return ServiceState(
-        name=name, type=kind, container=container.name, container_id=container.id,
-        state=state.get("Status", "unknown"), health=health, image=(container.attrs.get("Config") or {}).get("Image", ""),
-        endpoint=endpoint, facts=facts, exit_code=state.get("ExitCode") if state.get("Status") == "exited" else None,
-    )
-
-
-def _environment_state(name: str, found: docker.Resources, probe: bool) -> EnvironmentState:
-    volumes = {docker.label_of(v, labels.SERVICE): v for v in found.volumes}
-    services = tuple(sorted((_service_state(c, volumes.get(docker.label_of(c, labels.SERVICE)), probe)
-                             for c in found.containers), key=lambda s: s.name))
-    every = found.containers + found.volumes + found.networks
-    tags = [docker.labels_of(r) for r in every]
-    newest = max(every, key=lambda r: int(docker.label_of(r, labels.CREATED) or 0))
-    problems = []
-    if found.networks and not found.containers:
-        problems.append("a network without containers")
-    if found.containers and not found.networks:
-        problems.append("containers without their network")
-    problems += [f"{s.name}: its container was never started" for s in services if s.state == "created"]
-    if problems:
-        state = "incomplete"
-    elif not found.containers:
-        state = "data only"
-    elif all(s.health in ("ready", "running") for s in services):
-        state = "ready"
-    else:
-        state = "degraded"
-        problems = [f"{s.name}: {s.health}" for s in services if s.health not in ("ready", "running")]
-    created = [int(t[labels.CREATED]) for t in tags if t.get(labels.CREATED, "").isdigit()]
-    return EnvironmentState(
-        name=name, profile=docker.label_of(newest, labels.PROFILE) or "",
-        profile_path=docker.label_of(newest, labels.PROFILE_PATH),
-        target=docker.label_of(newest, labels.TARGET) or "docker", state=state,
-        created=min(created) if created else None, changed=max(created) if created else None,
-        expires=_expires(tags), services=services,
-        network=found.networks[0].name if found.networks else None,
-        volumes=tuple(sorted(v.name for v in found.volumes)), problems=tuple(problems),
-        owner=docker.label_of(newest, labels.OWNER),
-    )
-
-
-def _expires(tags: list[dict[str, str]]) -> int | None:
-    """The latest expiry among the resources; None (never) when any of them never expires."""
-    values = []
-    for t in tags:
-        value = t.get(labels.EXPIRES, "")
-        if not value.isdigit() or int(value) == 0:
-            return None
-        values.append(int(value))
-    return max(values) if values else None

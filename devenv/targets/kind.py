@@ -18,14 +18,14 @@ from devenv.clients import docker, process
 from devenv.domain import labels
 from devenv.delivery.apply import ApplyDelivery
 from devenv.delivery.flux import FluxDelivery
-from devenv.errors import DevenvError, InvalidInput, PortTaken, ToolMissing
+from devenv.errors import DevenvError, EnvironmentNotFound, InvalidInput, PortTaken, ToolMissing
 from devenv.flux.kustomize import BuildCache
 from devenv.clients.kind import KIND_NETWORK, KindClusters, cluster_name, context_name
 from devenv.clients.kube import CURRENT, Kube
-from devenv.domain.plan import Plan
+from devenv.domain.plan import RULES, Plan
 from devenv.domain.profiles import KindSpec
 from devenv.clients.registry import Registry
-from devenv.targets import EnvironmentState, Progress, Silent, UpResult, annotated, say_retained
+from devenv.targets import Declining, EnvironmentState, Progress, Silent, UpResult, annotated, say_retained
 from devenv.targets.docker import DockerTarget
 from devenv.timings import phase, timed
 
@@ -39,8 +39,9 @@ KUSTOMIZATIONS_CRD = "kustomizations.kustomize.toolkit.fluxcd.io"
 NEEDS_FLUX = {"HelmRelease", "HelmRepository", "HelmChart", "OCIRepository", "GitRepository", "Bucket"}
 
 
-class KindTarget:
+class KindTarget(Declining):
     name = "kind"
+    rules = RULES["kind"]
 
     def __init__(self, services: DockerTarget | None = None, clusters: KindClusters | None = None,
                  run: Callable[..., process.Result] = process.run, connect: Callable[[Path], Kube] = Kube):
@@ -51,9 +52,11 @@ class KindTarget:
 
     # -- up ----------------------------------------------------------------------------------
 
-    def up(self, plan: Plan, progress: Progress = Silent(), *, retain: bool = False) -> UpResult:
+    def up(self, plan: Plan, progress: Progress = Silent(), *, retain: bool = False,
+           merge_kubeconfig: bool = False) -> UpResult:
         """`retain`: when `up` fails, keep what this run made (the cluster, the containers) for debugging
-        instead of removing it; the error's hint says how to remove it."""
+        instead of removing it; the error's hint says how to remove it. `merge_kubeconfig`: once it is up,
+        merge the cluster's context into the user's kubeconfig ($KUBECONFIG's first file, else ~/.kube/config)."""
         builds = BuildCache()  # the preflight render's kustomize builds serve the delivery's render too
         self.preflight(plan, builds)
         existed = self.clusters.exists(plan.environment)
@@ -93,7 +96,17 @@ class KindTarget:
             else:
                 self.roll_back(plan, cluster_existed=existed)
             raise
+        if merge_kubeconfig:  # after the rollback's reach: a kubeconfig that cannot be merged keeps the cluster
+            merged = self.clusters.merge_kubeconfig(plan.environment)
+            changes.append(f"kubeconfig: context {context_name(plan.environment)} merged into {merged} "
+                           f"(kubectl --context {context_name(plan.environment)})")
         return UpResult(services=result.services, changes=tuple(changes))
+
+    def preview(self, plan: Plan) -> list[dict]:
+        """`up --dry-run`: the checks `up` makes first (the platform renders, the tools are there), then what
+        it would do to each data service container."""
+        self.preflight(plan)
+        return self.services.preview(plan)
 
     def ingress_ports(self, plan: Plan) -> KindSpec:
         """The host ports a new cluster's ingress binds on 127.0.0.1, free now (kind would otherwise fail
@@ -161,6 +174,9 @@ class KindTarget:
         return render_environment(plan.profile, plan.environment, platform=plan.platform,
                                   labels=kube_labels, passwords=passwords, baselines=baselines,
                                   build_cache=builds)
+
+    def sync_source(self, environment: str, platform: Path | str | None) -> Path | str | None:
+        return platform if platform is not None else self.recorded_platform(environment)
 
     def sync(self, plan: Plan, passwords: dict[str, str], progress: Progress = Silent()) -> list[str]:
         """`devenv sync`: push the working tree again and have Flux reconcile now; what changed."""
@@ -253,9 +269,36 @@ class KindTarget:
             removed += registry.release(self.services.client, len(self.clusters.names()))
         return removed
 
+    def has_cluster(self, environment: str) -> bool:
+        return process.which("kind") is not None and environment in self.clusters.names()
+
+    def kubeconfig(self, environment: str, *, check: bool = False) -> Path | None:
+        """The cluster's kubeconfig file (mode 0600). `check`: the cluster must exist (EnvironmentNotFound when
+        not); a cluster of devenv's whose file is gone gets it written again from the cluster."""
+        path = self.clusters.kubeconfig(environment)
+        if not check:
+            return path
+        if process.which("kind") is None or not self.clusters.exists(environment):
+            raise EnvironmentNotFound(
+                f"environment {environment} has no kind cluster, so no kubeconfig"
+                + (" (kind is not installed)" if process.which("kind") is None else ""),
+                hint=f"`devenv list` shows the environments; `devenv up {environment} --profile local` makes one "
+                     "with a cluster",
+            )
+        if not path.is_file():
+            self.clusters.ensure_ours(environment)  # writes the file when the cluster answers and is devenv's
+        if not path.is_file():
+            raise EnvironmentNotFound(f"kind cluster {cluster_name(environment)} does not answer and devenv holds no "
+                                      f"kubeconfig for it", hint=f"`devenv down {environment}` and `devenv up "
+                                                                 f"{environment}` make it again")
+        return path
+
+    def left_after_interrupt(self, plan: Plan) -> list[str]:
+        return self.services.left_after_interrupt(plan)
+
     def status(self, environment: str, *, probe: bool = True) -> EnvironmentState | None:
         state = self.services.status(environment, probe=probe)
-        if state is not None and state.target == "kind" and not self.clusters.exists(environment):
+        if state is not None and state.target == self.name and not self.clusters.exists(environment):
             return _with_problem(state, "its kind cluster is missing")
         return state
 

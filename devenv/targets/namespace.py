@@ -26,31 +26,36 @@ from typing import Callable, Iterator, Mapping
 from devenv.domain import contexts, labels, tenancy
 from devenv.clients import process
 from devenv.delivery.flux import (
-    KUSTOMIZE_API, PLATFORM, SOURCE_API, SOURCE_NAME, Artifact, FluxDelivery, fingerprint, git_source,
-    git_source_object, kustomization_objects, ready_state, registry_auth, source_object, working_tree,
+    PLATFORM, SOURCE_API, SOURCE_NAME, Artifact, FluxDelivery, fingerprint, git_source, git_source_object,
+    kustomization_objects, registry_auth, source_object, working_tree,
 )
-from devenv.errors import DeliveryFailed, DevenvError, InvalidInput, KubeError, ReadinessTimeout, ToolMissing
-from devenv.domain.facts import Endpoint, cluster_endpoint
+from devenv.errors import (
+    DeliveryFailed, DevenvError, EnvironmentNotFound, InvalidInput, KubeError, ReadinessTimeout, ToolMissing,
+)
 from devenv.flux.kustomize import BuildCache
 from devenv.clients.kube import CURRENT, FAILED, Kube, describe
-from devenv.domain.plan import Plan
+from devenv.domain.plan import RULES, Plan
 from devenv.clients.registry import ENV as REGISTRY_ENV, Registry
 from devenv.services import swap_for
 from devenv.services.base import readiness_timeout
 from devenv.services.workloads import Workload, credentials_secret, objects as workload_objects
-from devenv.targets import MASK, EnvironmentState, Progress, ServiceState, Silent, UpResult, annotated, say_retained
+from devenv.targets import (
+    MASK, Declining, EnvironmentState, Progress, Silent, UpResult, annotated, say_retained,
+)
+from devenv.targets.namespace_removal import contents, namespace_ref, remove
+from devenv.targets.namespace_state import expiry, from_labels, planned_state, read_state
 from devenv.timings import phase
+from devenv.wait import SYSTEM, Clock, NotYet, until
 
 log = logging.getLogger(__name__)
 
 FLUX_CRDS = ("kustomizations.kustomize.toolkit.fluxcd.io", "ocirepositories.source.toolkit.fluxcd.io")
-DELETE_TIMEOUT = 180.0
-PRUNE_GRACE = 20.0  # how long Flux gets to prune a deleted Kustomization before its finalizer is taken off
 QUOTA_LOOK_EVERY = 2.0
 
 
-class NamespaceTarget:
+class NamespaceTarget(Declining):
     name = "namespace"
+    rules = RULES["namespace"]
 
     def __init__(self, connect: Callable[..., Kube] = Kube, run: Callable[..., process.Result] = process.run,
                  known_contexts: Callable[[], tuple[str, ...]] = contexts.known):
@@ -76,7 +81,17 @@ class NamespaceTarget:
                               "with `flux push artifact`", hint=process.INSTALL_HINTS["flux"])
         self.render(plan, passwords=None, builds=builds)
 
-    def up(self, plan: Plan, progress: Progress = Silent(), *, retain: bool = False) -> UpResult:
+    def preview(self, plan: Plan) -> list[dict]:
+        """`up --dry-run`: the checks `up` makes before it sends anything (preflight), then per service the
+        StatefulSet it would create (`objects` lists every object)."""
+        self.preflight(plan)
+        return [{"service": s.name, "action": f"create StatefulSet {plan.namespace}/{s.name} (kept if it exists)",
+                 "port": None, "note": ""} for s in plan.services]
+
+    def up(self, plan: Plan, progress: Progress = Silent(), *, retain: bool = False,
+           merge_kubeconfig: bool = False) -> UpResult:
+        if merge_kubeconfig:
+            self.refuse_merge_kubeconfig(plan)  # the shared cluster's context is already the user's
         builds = BuildCache()
         self.preflight(plan, builds)
         with self.connect(None, plan.context) as kube:
@@ -84,7 +99,7 @@ class NamespaceTarget:
             if warning:
                 progress.warn(warning)
             self.check_lockdown(kube, progress)
-            existing = kube.get(_namespace(plan.namespace))
+            existing = kube.get(namespace_ref(plan.namespace))
             _refuse_foreign(existing, plan)
             missing = [name for name in FLUX_CRDS if kube.status(_crd(name))[0] != CURRENT]
             if missing:
@@ -103,7 +118,7 @@ class NamespaceTarget:
                 elif existing is None:
                     with contextlib.suppress(DevenvError):
                         progress.note(f"• removing namespace {plan.namespace}, which this run made")
-                        self.remove(kube, plan.namespace, plan.environment, progress)
+                        remove(kube, plan.namespace, plan.environment, progress)
                 raise
 
     def converge(self, plan: Plan, kube: Kube, existing: Mapping | None, progress: Progress,
@@ -142,7 +157,7 @@ class NamespaceTarget:
         changes += self.deliver(plan, kube, passwords, progress, builds=builds, check=check)
         with phase("data services ready"):
             self.wait_services(kube, plan, check)
-        services = tuple(_planned_state(plan, svc, credentials[svc.name]) for svc in plan.services)
+        services = tuple(planned_state(plan, svc, credentials[svc.name]) for svc in plan.services)
         return UpResult(services=services, changes=tuple(c for c in changes if c))
 
     def check_lockdown(self, kube: Kube, progress: Progress) -> None:
@@ -211,28 +226,28 @@ class NamespaceTarget:
         kube.apply(credentials_secret(spec, namespace, tags, fresh), force=_ours(tags[labels.ENVIRONMENT]))
         return fresh
 
-    def wait_services(self, kube: Kube, plan: Plan, check: Callable[[], None]) -> None:
+    def wait_services(self, kube: Kube, plan: Plan, check: Callable[[], None], clock: Clock = SYSTEM) -> None:
         """Every StatefulSet Ready (its pod's readiness probe runs a real query), or why not."""
         pending = {svc.name: Workload(svc.name, plan.namespace).statefulset for svc in plan.services}
         timeout = max((readiness_timeout(swap_for(s.type)) for s in plan.services), default=0) + 60
-        deadline = time.monotonic() + timeout
-        last: dict[str, str] = {}
-        while pending:
+
+        def look() -> NotYet | None:
+            last = []
             for name, ref in list(pending.items()):
                 state, message = kube.status(ref)
-                last[name] = f"{state}: {message}"
                 if state == CURRENT:
                     del pending[name]
                 elif state == FAILED:
                     raise ReadinessTimeout(f"data service {name} failed in namespace {plan.namespace}: {message}")
-            if not pending:
-                return
-            check()
-            if time.monotonic() > deadline:
-                raise ReadinessTimeout(f"data service(s) {', '.join(pending)} not ready within {timeout:g}s in "
-                                       f"namespace {plan.namespace}", context=[f"{n}: {last[n]}" for n in pending],
-                                       hint=f"kubectl --context {plan.context} -n {plan.namespace} describe pods")
-            time.sleep(1.0)
+                else:
+                    last.append(f"{name}: {state}: {message}")
+            return NotYet(last) if pending else None
+
+        until(look, what=f"data services in namespace {plan.namespace}", timeout=timeout, poll=1.0, clock=clock,
+              between=lambda _: check(),
+              give_up=lambda seen: ReadinessTimeout(
+                  f"data service(s) {', '.join(pending)} not ready within {timeout:g}s in namespace {plan.namespace}",
+                  context=seen.lines, hint=f"kubectl --context {plan.context} -n {plan.namespace} describe pods"))
 
     def render(self, plan: Plan, passwords: Mapping[str, str] | None, *, baselines: bool = False,
                builds: BuildCache | None = None, kube: Kube | None = None):
@@ -279,10 +294,23 @@ class NamespaceTarget:
                             service_account=tenancy.SERVICE_ACCOUNT, progress=progress, run=self.run, git=git,
                             registry_auth=None if git else self.registry_auth(plan))
 
+    def converged(self, plan: Plan) -> EnvironmentState | None:
+        return self.status(plan.environment, probe=False, context=plan.context)
+
+    def left_after_interrupt(self, plan: Plan) -> list[str]:
+        return [f"namespace {plan.namespace}: removed if this run had created it (`devenv list` shows what exists)"]
+
+    def sync_source(self, environment: str, platform: Path | str | None) -> Path | str | None:
+        return platform if platform is not None else self.recorded_platform(environment)
+
+    def with_facts(self, state: EnvironmentState) -> EnvironmentState:
+        """Its services' facts are read from the cluster (their Secrets): the state probed, in its context."""
+        return self.status(state.name, context=state.context) or state
+
     def sync(self, plan: Plan, passwords: Mapping[str, str], progress: Progress = Silent()) -> list[str]:
         """`devenv sync`: push the working tree again and have the cluster's Flux reconcile now."""
         with self.connect(None, plan.context) as kube:
-            _refuse_foreign(kube.get(_namespace(plan.namespace)), plan, must_exist=True)
+            _refuse_foreign(kube.get(namespace_ref(plan.namespace)), plan, must_exist=True)
             return self.deliver(plan, kube, passwords, progress, reconcile=True)
 
     def objects(self, plan: Plan) -> list[dict]:
@@ -308,10 +336,14 @@ class NamespaceTarget:
             from devenv.delivery.flux import repository_for
 
             registry = self.registry(plan)
-            artifact = Artifact(f"oci://{registry.pull}/{repository_for(plan.environment)}", "latest",
-                                fingerprint(root, working_tree(root)), "")
-            out.append(source_object(SOURCE_NAME, ns, artifact, insecure=registry.insecure, labels=delivery_tags,
-                                     platform=root, auth=self.registry_auth(plan)))
+            # the digest is the push's, known once `up` has pushed: the preview names the tag that push moves
+            # and, on the annotation `up` writes too, the fingerprint of the files it would push
+            artifact = Artifact(f"oci://{registry.pull}/{repository_for(plan.environment)}", "latest", "",
+                                fingerprint(root, working_tree(root)))
+            source = source_object(SOURCE_NAME, ns, artifact, insecure=registry.insecure, labels=delivery_tags,
+                                   platform=root, auth=self.registry_auth(plan))
+            source["spec"]["ref"] = {"tag": artifact.tag}
+            out.append(source)
         source = {"kind": "GitRepository" if git else "OCIRepository", "name": SOURCE_NAME, "namespace": ns}
         out += kustomization_objects(rendered, source=source, namespace=ns, target_namespace=ns,
                                      service_account=tenancy.SERVICE_ACCOUNT, labels=delivery_tags,
@@ -355,7 +387,7 @@ class NamespaceTarget:
             except KubeError as err:
                 log.warning("context %s: %s", context, err.message)
                 continue
-            out += [_from_labels(ns, context) for ns in found]
+            out += [from_labels(ns, context) for ns in found]
         return out
 
     def status(self, environment: str, *, probe: bool = True, context: str | None = None) -> EnvironmentState | None:
@@ -363,39 +395,7 @@ class NamespaceTarget:
             if found is None:
                 return None
             kube, context, namespace = found
-            return self.state(kube, context, namespace, probe=probe)
-
-    def state(self, kube: Kube, context: str, namespace: Mapping, *, probe: bool = True) -> EnvironmentState:
-        """The environment as its cluster holds it: its services' StatefulSets and its Kustomizations' Ready."""
-        base = _from_labels(namespace, context)
-        ns = base.namespace
-        if not probe:
-            return base
-        problems = list(base.problems)
-        services = []
-        selector = labels.selector(base.name)
-        secrets = {s["metadata"]["name"]: s for s in kube.list("v1", "Secret", namespace=ns, selector=selector)}
-        for sts in kube.list("apps/v1", "StatefulSet", namespace=ns, selector=selector):
-            meta_labels = sts["metadata"].get("labels") or {}
-            name, kind = meta_labels.get(labels.SERVICE), meta_labels.get(labels.SERVICE_TYPE)
-            if not name or kind not in ("mariadb", "opensearch"):
-                continue
-            state, message = kube.status(sts)
-            secret = secrets.get(Workload(name, ns).secret) or {}
-            creds = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
-            services.append(_service_state(name, kind, ns, sts, state, creds))
-            if state != CURRENT:
-                problems.append(f"data service {name}: {message or state}")
-        rows = []
-        for k in kube.list(KUSTOMIZE_API, "Kustomization", namespace=ns, selector=selector):
-            seen = ready_state(k)
-            rows.append({"name": k["metadata"]["name"], "ready": "True" if seen.ready else "False",
-                         "reason": seen.reason, "message": seen.message[:300]})
-            if not seen.ready:
-                problems.append(f"Kustomization {k['metadata']['name']}: {seen.reason}: {seen.message[:300]}")
-        state = base.state if base.state == "deleting" else "ready" if not problems else "degraded"
-        return EnvironmentState(**{**base.__dict__, "state": state, "services": tuple(services),
-                                   "problems": tuple(problems), "kustomizations": tuple(rows)})
+            return read_state(kube, context, namespace, probe=probe)
 
     def credentials(self, environment: str, service: str) -> dict[str, str]:
         found = self.status(environment)
@@ -435,56 +435,20 @@ class NamespaceTarget:
                                    f"of namespace {ns}, which `down` deletes with the namespace",
                                    hint=f"`devenv extend {environment} --ttl 1d` keeps it longer instead")
             if dry_run:
-                return [f"Namespace {ns} (context {context})"] + [f"{describe(o)}" for o in self.contents(kube, ns)]
-            kustomizations = self.remove(kube, ns, environment, progress)
+                return [f"Namespace {ns} (context {context})"] + [f"{describe(o)}" for o in contents(kube, ns)]
+            kustomizations = remove(kube, ns, environment, progress)
             return ([f"Kustomization {ns}/{k['metadata']['name']} (Flux pruned what it applied)" for k in kustomizations]
                     + [f"Namespace {ns} (context {context}) and everything in it"])
-
-    def remove(self, kube: Kube, ns: str, environment: str, progress: Progress) -> list[dict]:
-        """The Kustomizations first, while the ServiceAccount they prune as still exists (deleted with the
-        namespace, kustomize-controller could not impersonate it and their finalizers would hold the
-        namespace), then the namespace; returns the Kustomizations. A Kustomization whose controller is busy
-        (a health check waits out its `timeout` before the deletion is seen) loses its finalizer after
-        PRUNE_GRACE: everything it applied is inside the namespace, which deleting the namespace removes."""
-        kustomizations = kube.list(KUSTOMIZE_API, "Kustomization", namespace=ns, selector=labels.selector(environment))
-        for k in kustomizations:
-            kube.delete(k)
-        left = _wait_gone(kube, kustomizations, timeout=PRUNE_GRACE, progress=progress,
-                          what="Flux pruning what the Kustomizations applied", quiet=True)
-        for k in left:
-            progress.note(f"• {describe(k)}: its controller is busy; the namespace's deletion removes what it applied")
-            with contextlib.suppress(KubeError):
-                kube.merge_patch(k, {"metadata": {"finalizers": None}})
-        namespace = _namespace(ns)
-        kube.delete(namespace)
-        _wait_gone(kube, [namespace], timeout=DELETE_TIMEOUT, progress=progress, what=f"namespace {ns} to be deleted")
-        return kustomizations
-
-    def contents(self, kube: Kube, ns: str) -> list[dict]:
-        """What a namespace environment's namespace holds: devenv's objects and what Flux applied for it."""
-        out = []
-        for api, kind in (("v1", "ResourceQuota"), ("v1", "LimitRange"), ("networking.k8s.io/v1", "NetworkPolicy"),
-                          ("v1", "ServiceAccount"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
-                          ("v1", "Secret"), ("v1", "ConfigMap"), ("v1", "Service"), ("apps/v1", "StatefulSet"),
-                          ("v1", "PersistentVolumeClaim"), (SOURCE_API, "OCIRepository"),
-                          (KUSTOMIZE_API, "Kustomization")):
-            out += [o for o in kube.list(api, kind, namespace=ns)
-                    if (o["metadata"].get("labels") or {}).get(labels.MANAGED) == "true"
-                    or kind == "PersistentVolumeClaim"]
-        from devenv.delivery.flux import inventory
-
-        for k in [o for o in out if o["kind"] == "Kustomization"]:
-            out += [ref for ref in inventory(k) if describe(ref) not in {describe(o) for o in out}]
-        return out
 
     def extend(self, environment: str, ttl_seconds: int, *, dry_run: bool = False,
                now: float | None = None) -> tuple[int | None, int | None]:
         """Expire the environment `ttl_seconds` from now (0: never); returns (expiry before, expiry after)."""
         with self.located(environment) as found:
             if found is None:
-                raise DevenvError(f"no namespace environment named {environment}")
+                raise EnvironmentNotFound(f"no environment named {environment}: nothing carries its labels",
+                                          hint="`devenv list` shows the environments that exist")
             kube, _, namespace = found
-            before = _expiry(namespace)
+            before = expiry(namespace)
             after = int((now if now is not None else time.time()) + ttl_seconds) if ttl_seconds else None
             if not dry_run:
                 kube.merge_patch(namespace, {"metadata": {"labels": {labels.EXPIRES: str(after) if after else None}}})
@@ -551,10 +515,6 @@ def _inner(tags: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in tags.items() if k in (labels.MANAGED, labels.ENVIRONMENT, labels.PROFILE, labels.TARGET)}
 
 
-def _namespace(name: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-
-
 def _crd(name: str) -> dict:
     return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": name}}
 
@@ -596,68 +556,3 @@ def _masked(obj: dict) -> dict:
     return {**obj, "stringData": {k: MASK for k in obj.get("stringData") or {}}}
 
 
-def _expiry(namespace: Mapping) -> int | None:
-    value = ((namespace.get("metadata") or {}).get("labels") or {}).get(labels.EXPIRES, "")
-    return int(value) if value.isdigit() and int(value) else None
-
-
-def _from_labels(namespace: Mapping, context: str) -> EnvironmentState:
-    meta = namespace.get("metadata") or {}
-    found = meta.get("labels") or {}
-    notes = meta.get("annotations") or {}
-    created = found.get(labels.CREATED, "")
-    deleting = bool(meta.get("deletionTimestamp"))
-    return EnvironmentState(
-        name=found.get(labels.ENVIRONMENT, meta.get("name", "?")), profile=found.get(labels.PROFILE, "?"),
-        profile_path=notes.get(labels.PROFILE_PATH), target="namespace", state="deleting" if deleting else "ready",
-        created=int(created) if created.isdigit() else None, expires=_expiry(namespace),
-        owner=found.get(labels.OWNER), branch=notes.get(labels.BRANCH_ANNOTATION) or found.get(labels.BRANCH),
-        context=context, namespace=meta.get("name"), kept=found.get(labels.KEEP) == "true")
-
-
-def _service_state(name: str, kind: str, ns: str, sts: Mapping, state: str, creds: Mapping[str, str]) -> ServiceState:
-    from devenv.domain.facts import CONTAINER_PORTS, service_facts
-    from devenv.domain.profiles import ServiceSpec
-
-    endpoint = Endpoint(f"{name}.{ns}.svc.cluster.local", CONTAINER_PORTS[kind])
-    env = {e.get("name"): e.get("value") for e in
-           ((sts.get("spec") or {}).get("template", {}).get("spec", {}).get("containers") or [{}])[0].get("env") or []}
-    spec = ServiceSpec(name=name, type=kind, version="", database=env.get("MARIADB_DATABASE") or "app",
-                       user=env.get("MARIADB_USER") or "root")
-    image = ((sts.get("spec") or {}).get("template", {}).get("spec", {}).get("containers") or [{}])[0].get("image", "")
-    return ServiceState(name=name, type=kind, container=f"StatefulSet {ns}/{name}", container_id=None,
-                        state="running" if state == CURRENT else "starting",
-                        health="ready" if state == CURRENT else "not ready", image=image, endpoint=endpoint,
-                        facts=service_facts(spec, endpoint, creds.get("password")))
-
-
-def _planned_state(plan: Plan, svc, creds: Mapping[str, str]) -> ServiceState:
-    """A data service `up` has just seen Ready: its facts as the environment's workloads see them."""
-    from devenv.domain.facts import service_facts
-
-    endpoint = cluster_endpoint(plan.profile, plan.environment, svc.spec, plan.namespace)
-    return ServiceState(name=svc.name, type=svc.type, container=f"StatefulSet {plan.namespace}/{svc.name}",
-                        container_id=None, state="running", health="ready", image=svc.image, endpoint=endpoint,
-                        facts=service_facts(svc.spec, endpoint, creds.get("password")))
-
-
-def _wait_gone(kube: Kube, objects: list[Mapping], *, timeout: float, progress: Progress, what: str,
-               quiet: bool = False) -> list[Mapping]:
-    """Wait until the objects are gone; returns those still there after `timeout` (warned about unless quiet)."""
-    deadline = time.monotonic() + timeout
-    pending = list(objects)
-    announced = False
-    while pending:
-        pending = [o for o in pending if kube.get(o) is not None]
-        if not pending:
-            return []
-        if not announced:
-            progress.note(f"• waiting for {what}")
-            announced = True
-        if time.monotonic() > deadline:
-            if not quiet:
-                progress.warn(f"{', '.join(describe(o) for o in pending)} still there after {timeout:g}s ({what}); "
-                              "Kubernetes removes it once its finalizers are done")
-            return pending
-        time.sleep(0.5)
-    return []

@@ -22,6 +22,7 @@ from devenv.domain.facts import Endpoint
 from devenv.clients.kind import KindClusters
 from devenv.domain.plan import make_plan
 from devenv.domain.profiles import load_profile
+from devenv import targets
 from devenv.targets import ServiceState, UpResult
 from devenv.targets.kind import KindTarget
 
@@ -363,8 +364,8 @@ def lifecycle(target, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("KUBECONFIG", raising=False)
-    target.clusters.home = tmp_path / "devenv"  # where environments' own KindClusters() looks (state_dir())
-    monkeypatch.setattr(environments, "target_for", lambda name: target)
+    target.clusters.home = tmp_path / "devenv"  # where the kind target keeps its kubeconfig files (state_dir())
+    monkeypatch.setattr(targets, "target_for", lambda name: target)
     return environments
 
 
