@@ -50,6 +50,12 @@ opensearch-image:
 moto-image:
 	tests/lab/moto/build-image.sh $(MOTO_IMAGE)
 
+# devenv's offline kind node image (Go modules + Debian; cached by a build key: seconds when nothing changed).
+# Prints the tag last: export DEVENV_KIND_NODE_IMAGE=$$(make -s kind-node-image)
+.PHONY: kind-node-image
+kind-node-image:
+	$(PYTHON) tests/lab/kindnode/build.py $(KIND_NODE_IMAGE)
+
 lint: $(STAMP)
 	$(BIN)/lint-imports
 

@@ -121,6 +121,8 @@ PROGRAMS = [
     Program("etcd", "v3.6.16", {"etcd": "go.etcd.io/etcd/server/v3"}),
     Program("kwok", "v0.8.0", {"kwok": "sigs.k8s.io/kwok/cmd/kwok", "kwokctl": "sigs.k8s.io/kwok/cmd/kwokctl"}),
     Program("registry", "v3.1.1", {"registry": "github.com/distribution/distribution/v3/cmd/registry"}),
+    # the real kind CLI, for tests on a real node (tests/lab/kindnode); tests/lab/bin/kind stays the fast stand-in
+    Program("kind", "v0.33.0", {"kind": "sigs.k8s.io/kind"}),
     # source-watcher (ArtifactGenerator) is not served by the module proxy; its API module is, and its CRD is
     # generated from those types with controller-gen, as upstream's `make manifests` does.
     Program("source-watcher-crds", "v2.2.4", {"controller-gen": "sigs.k8s.io/controller-tools/cmd/controller-gen"},
@@ -497,6 +499,7 @@ def write_env(state: dict) -> None:
         "DEVENV_LAB_REGISTRY": state["registry"],
         "DEVENV_LAB_KUBE_VERSION": KUBE_VERSION,
         "DEVENV_LAB_FLUX_VERSION": FLUX_VERSION,
+        "DEVENV_KIND": str(binary("kind")),  # the real kind (not on PATH, where the stand-in is)
     }
     text = "".join(f"export {k}='{v}'\n" for k, v in lines.items())
     text += f"export PATH='{bins}':\"$PATH\"\n"
