@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from devenv.errors import EnvironmentBusy
+from devenv.wait import NotYet, until
 
 DEFAULT_TIMEOUT = 300.0  # an `up` with OpenSearch on a cold laptop takes minutes
 POLL_INTERVAL = 0.1
@@ -45,22 +46,24 @@ def environment_lock(environment: str, *, purpose: str, timeout: float | None = 
     path = lock_path(environment)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     deadline = time.monotonic() + timeout
-    waited = False
+    waited = []
+
+    def say_waiting(seen: NotYet) -> None:
+        if not waited and timeout > 0 and on_wait:
+            on_wait(f"environment {environment} is busy ({seen.state}); waiting up to {timeout:g}s")
+        waited.append(True)
+
+    def busy(seen: NotYet) -> EnvironmentBusy:
+        return EnvironmentBusy(f"environment {environment} is busy: {seen.state}", context=[f"lock file: {path}"],
+                               hint="wait for that command to finish, or stop it; raise DEVENV_LOCK_TIMEOUT (seconds) "
+                                    "to wait longer")
+
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            while not _try(fd):
-                holder = _holder(fd)
-                if time.monotonic() >= deadline:
-                    raise EnvironmentBusy(
-                        f"environment {environment} is busy: {holder}", context=[f"lock file: {path}"],
-                        hint="wait for that command to finish, or stop it; raise DEVENV_LOCK_TIMEOUT (seconds) "
-                             "to wait longer",
-                    )
-                if not waited and timeout > 0 and on_wait:
-                    on_wait(f"environment {environment} is busy ({holder}); waiting up to {timeout:g}s")
-                waited = True
-                time.sleep(POLL_INTERVAL)
+            until(lambda: True if _try(fd) else NotYet(_holder(fd)), what=f"the lock of environment {environment}",
+                  timeout=max(0.0, deadline - time.monotonic()), poll=POLL_INTERVAL, between=say_waiting,
+                  give_up=busy)
         except BaseException:  # busy, Ctrl-C while waiting, or on_wait failing: never leak the descriptor
             os.close(fd)
             raise

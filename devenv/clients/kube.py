@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 from devenv.errors import KubeError, ReadinessTimeout
+from devenv.wait import Clock, NotYet, until
 
 log = logging.getLogger(__name__)
 
@@ -316,24 +317,24 @@ class Kube:
         """Wait until every object is Current (kstatus); raise ReadinessTimeout naming each one that is not,
         with its last status, or KubeError at once when one has Failed."""
         pending = {describe(o): o for o in objects}
-        deadline = time.monotonic() + timeout
-        last: dict[str, tuple[str, str]] = {}
-        while pending:
+
+        def look() -> NotYet | None:
+            last = []
             for name, obj in list(pending.items()):
                 state, message = self.status(obj)
-                last[name] = (state, message)
                 if state == CURRENT:
                     del pending[name]
                 elif state == FAILED:
                     raise KubeError(f"{name} failed{f' ({what})' if what else ''}: {message}")
-            if not pending:
-                return
-            if time.monotonic() >= deadline:
-                raise ReadinessTimeout(
-                    f"{len(pending)} object(s) not ready within {timeout:g}s{f' ({what})' if what else ''}",
-                    context=[f"{name}: {last[name][0]}: {last[name][1]}" for name in pending],
-                    hint="`kubectl describe` the objects named for their events")
-            sleep(poll)
+                else:
+                    last.append(f"{name}: {state}: {message}")
+            return NotYet(last) if pending else None
+
+        until(look, what=what or "objects to be ready", timeout=timeout, poll=poll,
+              clock=Clock(monotonic=time.monotonic, sleep=sleep),
+              give_up=lambda seen: ReadinessTimeout(
+                  f"{len(pending)} object(s) not ready within {timeout:g}s{f' ({what})' if what else ''}",
+                  context=seen.lines, hint="`kubectl describe` the objects named for their events"))
 
 
 # -- kstatus ---------------------------------------------------------------------------------

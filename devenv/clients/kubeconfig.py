@@ -7,13 +7,13 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
 
 from devenv.errors import DevenvError, InvalidInput
+from devenv.wait import NotYet, until
 
 SECTIONS = ("clusters", "contexts", "users")
 LOCK_TIMEOUT = 10.0
@@ -126,16 +126,17 @@ def _locked(path: Path) -> Iterator[None]:
     real = Path(os.path.realpath(path))
     real.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock = real.with_name(real.name + ".lock")
-    deadline = time.monotonic() + LOCK_TIMEOUT
-    while True:
+
+    def take() -> bool | NotYet:
         try:
             os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-            break
+            return True
         except FileExistsError:
-            if time.monotonic() > deadline:
-                raise DevenvError(f"kubeconfig {real} is locked ({lock} exists) and stayed locked for "
-                                  f"{LOCK_TIMEOUT:.0f}s", hint=f"if no kubectl or devenv is running, remove {lock}") from None
-            time.sleep(0.1)
+            return NotYet(f"{lock} exists")
+
+    until(take, what=f"the lock of kubeconfig {real}", timeout=LOCK_TIMEOUT, poll=0.1,
+          give_up=lambda _: DevenvError(f"kubeconfig {real} is locked ({lock} exists) and stayed locked for "
+                                        f"{LOCK_TIMEOUT:.0f}s", hint=f"if no kubectl or devenv is running, remove {lock}"))
     try:
         yield
     finally:

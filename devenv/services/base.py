@@ -1,18 +1,21 @@
 """What a data-service swap is: its image, its container contract, its generated credentials,
-its readiness check (a real request) and its seeding; and the polling loop that waits for it."""
+its readiness check (a real request) and its seeding; and the wait until it answers (devenv.wait)."""
 
 from __future__ import annotations
 
 import os
 import secrets
 import threading
-import time
 from pathlib import Path
 from typing import Callable, Mapping
 
 from devenv.errors import DevenvError, ReadinessTimeout
+from devenv.wait import SYSTEM, Clock, NotYet, until
 from devenv.domain.facts import Endpoint, service_facts
 from devenv.domain.profiles import ServiceSpec
+
+
+STOPPED_LOOK_EVERY = 0.5  # seconds between looks at whether the container still runs, while waiting
 
 
 class SeedFailed(DevenvError):
@@ -100,41 +103,47 @@ class Swap:
 def wait_until_ready(swap: Swap, spec: ServiceSpec, endpoint: Endpoint, credentials: Mapping[str, str], *,
                      timeout: float | None = None, stopped: Callable[[], str | None] = lambda: None,
                      logs: Callable[[], list[str]] = lambda: [],
-                     cancelled: threading.Event | None = None) -> float:
+                     cancelled: threading.Event | None = None, clock: Clock = SYSTEM) -> float:
     """Probe until the service answers; return the seconds waited. `stopped` says why the container is
-    no longer running (None while it runs): the wait then ends at once instead of at the timeout."""
+    no longer running (None while it runs), asked every STOPPED_LOOK_EVERY seconds: the wait then ends at
+    once instead of at the timeout."""
     timeout = readiness_timeout(swap) if timeout is None else timeout
-    started = time.monotonic()
-    next_check = started + 0.5
-    last_error: BaseException | None = None
-    while True:
+    started = clock.monotonic()
+    next_look = [started + STOPPED_LOOK_EVERY]
+
+    def probe() -> float | NotYet:
         if cancelled is not None and cancelled.is_set():
             raise KeyboardInterrupt
         try:
             swap.probe(spec, endpoint, credentials)
-            return time.monotonic() - started
+            return clock.monotonic() - started
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
-            last_error = exc
-        now = time.monotonic()
-        if now >= next_check:
-            next_check = now + 0.5
-            why = stopped()
-            if why:
-                raise ReadinessTimeout(
-                    f"{spec.name} ({spec.type}) {why} before it was ready",
-                    context=[f"waited for: {swap.ready_when(spec, endpoint)}", "last log lines:",
-                             *(f"  {line}" for line in logs())],
-                    hint="the log lines above say why; fix the profile (seed files, memory) and run `devenv up` again",
-                )
-        if now - started >= timeout:
+            return NotYet(f"{type(exc).__name__}: {exc}")
+
+    def still_running(_: NotYet) -> None:
+        now = clock.monotonic()
+        if now < next_look[0]:
+            return
+        next_look[0] = now + STOPPED_LOOK_EVERY
+        why = stopped()
+        if why:
             raise ReadinessTimeout(
-                f"{spec.name} ({spec.type}) was not ready after {timeout:g}s",
-                context=[f"waited for: {swap.ready_when(spec, endpoint)}",
-                         f"last attempt: {type(last_error).__name__}: {last_error}", "last log lines:",
+                f"{spec.name} ({spec.type}) {why} before it was ready",
+                context=[f"waited for: {swap.ready_when(spec, endpoint)}", "last log lines:",
                          *(f"  {line}" for line in logs())],
-                hint="a slow machine may need longer (DEVENV_READY_TIMEOUT, seconds); the log lines may say what is wrong",
+                hint="the log lines above say why; fix the profile (seed files, memory) and run `devenv up` again",
             )
-        time.sleep(swap.poll_interval)
+
+    def not_ready(seen: NotYet) -> ReadinessTimeout:
+        return ReadinessTimeout(
+            f"{spec.name} ({spec.type}) was not ready after {timeout:g}s",
+            context=[f"waited for: {swap.ready_when(spec, endpoint)}", f"last attempt: {seen.state}",
+                     "last log lines:", *(f"  {line}" for line in logs())],
+            hint="a slow machine may need longer (DEVENV_READY_TIMEOUT, seconds); the log lines may say what is wrong",
+        )
+
+    return until(probe, what=f"{spec.name} ({spec.type}) to be ready", timeout=timeout, poll=swap.poll_interval,
+                 between=still_running, give_up=not_ready, clock=clock)
 
 
 def readiness_timeout(swap: Swap) -> float:
