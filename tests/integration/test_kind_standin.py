@@ -24,6 +24,7 @@ import yaml
 from docker_env import engine
 from it_helpers import mariadb_image, opensearch_image
 from lab_env import cluster, push_helm_chart
+from test_aws_secrets import _aws_image_present, aws_image  # noqa: F401 - local's aws service: an autouse image check
 
 from devenv.clients import docker
 from devenv.domain import labels
@@ -150,7 +151,7 @@ def standin_env(lab, state: Path) -> dict[str, str]:
     return {**os.environ, "PATH": f"{STANDIN}{os.pathsep}{lab.path}", "XDG_STATE_HOME": str(state),
             "DEVENV_LAB_DIR": str(Path(lab.kubeconfig).parent), "KUBECONFIG": lab.kubeconfig,
             "DEVENV_MARIADB_IMAGE": mariadb_image(), "DEVENV_OPENSEARCH_IMAGE": opensearch_image(),
-            "DEVENV_REGISTRY": lab.registry, "TESTCONTAINERS_RYUK_DISABLED": "true"}
+            "DEVENV_AWS_IMAGE": aws_image(), "DEVENV_REGISTRY": lab.registry, "TESTCONTAINERS_RYUK_DISABLED": "true"}
 
 
 def test_up_of_the_embedded_platform_on_the_kind_stand_in_then_down_leaves_nothing(tmp_path, env_names) -> None:
@@ -175,9 +176,13 @@ def test_up_of_the_embedded_platform_on_the_kind_stand_in_then_down_leaves_nothi
         inventories = kubectl("get", "configmap", "-n", "flux-system", "-l", f"{labels.ENVIRONMENT}={name}")["items"]
         applied = sorted(cm["data"]["kustomization"] for cm in inventories if "kustomization" in cm.get("data", {}))
         assert applied == ["flux-system/apps", "flux-system/infra-configs", "flux-system/infra-controllers"]
-        for deployment in ("web", "orders", "catalog"):
+        for deployment in ("web", "orders", "catalog", "ledger"):
             status = kubectl("get", "deployment", deployment, "-n", "shop")["status"]
             assert status.get("availableReplicas", 0) >= 1, (deployment, status)
+        # ledger reads its RDS secret from the aws container on the kind network (the IRSA adaptation's variables)
+        ledger = kubectl("get", "deployment", "ledger", "-n", "shop")["spec"]["template"]["spec"]["initContainers"][0]
+        assert {e["name"]: e.get("value") for e in ledger["env"]}["AWS_ENDPOINT_URL_SECRETS_MANAGER"] == \
+            f"http://devenv-{name}-aws:5000"
         releases = kubectl("get", "helmreleases", "-A")["items"]
         assert {r["metadata"]["name"] for r in releases} == {"cert-manager", "ingress-nginx"}
         assert all(any(c["type"] == "Ready" and c["status"] == "True" for c in r["status"]["conditions"])
