@@ -219,8 +219,8 @@ class _Run:
         return "keep" if container.status == "running" else "start"
 
     def run_parallel(self, jobs: list[Callable[[], ServiceState]]) -> list[ServiceState]:
-        if len(jobs) == 1:
-            return [jobs[0]()]
+        if len(jobs) <= 1:  # none (a profile without data services) or one: no pool
+            return [job() for job in jobs]
         pool = ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="devenv-up")
         futures = [pool.submit(job) for job in jobs]
         try:

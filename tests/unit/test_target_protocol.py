@@ -145,3 +145,9 @@ def test_the_dry_run_source_references_the_push_to_come_not_the_trees_fingerprin
     assert source["spec"]["ref"] == {"tag": "latest"}  # the tag `up` pushes under; its digest is the push's
     assert source["metadata"]["annotations"][FINGERPRINT] == tree  # the files `up` would push, as `up` marks them
     assert tree not in str(source["spec"])
+
+
+def test_a_profile_without_data_services_runs_no_pool_of_none():
+    from devenv.targets.docker import _Run
+
+    assert _Run.run_parallel(None, []) == []  # ThreadPoolExecutor(max_workers=0) would raise ValueError
