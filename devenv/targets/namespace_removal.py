@@ -45,7 +45,7 @@ def contents(kube: Kube, ns: str) -> list[dict]:
     for api, kind in (("v1", "ResourceQuota"), ("v1", "LimitRange"), ("networking.k8s.io/v1", "NetworkPolicy"),
                       ("v1", "ServiceAccount"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
                       ("v1", "Secret"), ("v1", "ConfigMap"), ("v1", "Service"), ("apps/v1", "StatefulSet"),
-                      ("v1", "PersistentVolumeClaim"), (SOURCE_API, "OCIRepository"),
+                      ("apps/v1", "Deployment"), ("v1", "PersistentVolumeClaim"), (SOURCE_API, "OCIRepository"),
                       (KUSTOMIZE_API, "Kustomization")):
         out += [o for o in kube.list(api, kind, namespace=ns)
                 if (o["metadata"].get("labels") or {}).get(labels.MANAGED) == "true"

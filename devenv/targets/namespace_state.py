@@ -1,5 +1,6 @@
 """Reading a namespace environment back from its cluster: the environment from its namespace's labels, its data
-services from their StatefulSets and Secrets, its Kustomizations' Ready; and the services as `up` saw them Ready."""
+services from their workloads (StatefulSets; a Deployment for the aws stand-in) and Secrets, its Kustomizations'
+Ready; and the services as `up` saw them Ready."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from devenv.services import swap_for
 from devenv.services.workloads import Workload
 from devenv.targets import EnvironmentState, ServiceState
 
+# The workload each data service type runs as in a namespace (devenv.services.workloads): what status reads back.
+SERVED_AS = {"StatefulSet": ("mariadb", "opensearch"), "Deployment": ("aws",)}
+
 
 def read_state(kube: Kube, context: str, namespace: Mapping, *, probe: bool = True) -> EnvironmentState:
     """The environment as its cluster holds it: its services' StatefulSets and its Kustomizations' Ready."""
@@ -27,10 +31,12 @@ def read_state(kube: Kube, context: str, namespace: Mapping, *, probe: bool = Tr
     services = []
     selector = labels.selector(base.name)
     secrets = {s["metadata"]["name"]: s for s in kube.list("v1", "Secret", namespace=ns, selector=selector)}
-    for sts in kube.list("apps/v1", "StatefulSet", namespace=ns, selector=selector):
+    workloads = [*kube.list("apps/v1", "StatefulSet", namespace=ns, selector=selector),
+                 *kube.list("apps/v1", "Deployment", namespace=ns, selector=selector)]
+    for sts in workloads:
         meta_labels = sts["metadata"].get("labels") or {}
         name, kind = meta_labels.get(labels.SERVICE), meta_labels.get(labels.SERVICE_TYPE)
-        if not name or kind not in ("mariadb", "opensearch"):
+        if not name or kind not in SERVED_AS.get(sts["kind"], ()):
             continue
         state, message = kube.status(sts)
         secret = secrets.get(Workload(name, ns).secret) or {}
@@ -78,8 +84,8 @@ def _service_state(name: str, kind: str, ns: str, sts: Mapping, state: str, cred
     spec = ServiceSpec(name=name, type=kind, version="", database=env.get("MARIADB_DATABASE") or "app",
                        user=env.get("MARIADB_USER") or "root")
     image = ((sts.get("spec") or {}).get("template", {}).get("spec", {}).get("containers") or [{}])[0].get("image", "")
-    return ServiceState(name=name, type=kind, container=f"StatefulSet {ns}/{name}", container_id=None,
-                        state="running" if state == CURRENT else "starting",
+    return ServiceState(name=name, type=kind, container=f"{sts.get('kind', 'StatefulSet')} {ns}/{name}",
+                        container_id=None, state="running" if state == CURRENT else "starting",
                         health="ready" if state == CURRENT else "not ready", image=image, endpoint=endpoint,
                         facts=service_facts(spec, endpoint, creds.get("password")))
 
