@@ -19,201 +19,34 @@ ServiceAccount, and the cluster folder's own objects (the bootstrap) stay the cl
 from __future__ import annotations
 
 import base64
-import copy
-import json
 import os
 import re
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Callable, Mapping
 
 from devenv.domain import aws, facts, labels as labelkeys, tenancy
 from devenv.errors import CommandFailed, PlatformError, SubstitutionError
-from devenv.flux import adapt, patches, secrets
+from devenv.flux import adapt, adapting, secrets
 from devenv.flux.adapt import Adaptation, Exclusion
 from devenv.flux.kustomizations import (
     FluxKustomization, check_cycles, dependency_order, is_flux_kustomization, read_cluster_folder,
 )
 from devenv.flux.kustomize import (
-    BuildCache, FluxSpec, RemoteResource, Workspace, build_files, display, load_documents, read_manifest,
-    resolve_path,
+    BuildCache, FluxSpec, RemoteResource, Workspace, display, load_documents, read_manifest, resolve_path,
 )
+from devenv.flux.postbuild import Presubstituted, Substitution, has_reference, secret_keys
 from devenv.flux.registry_credentials import registry_hosts
+from devenv.flux.result import (  # noqa: F401 - re-exported: where the CLI and the targets import them from
+    SECRET_MASK, RenderedKustomization, RenderResult, RenderWarning, mask_secret,
+)
+from devenv.flux.scheduler import run_waves
 from devenv.flux.sources import SourceResolver, merge_values
+from devenv.flux.tenant_rewrite import TenantRewrite
 from devenv.domain.profiles import EMBEDDED_PLATFORM, Profile
 
 KEPT, EXCLUDED, NOT_RENDERED, PENDING = "kept", "excluded", "not-rendered", "pending"
 SOURCE_ANNOTATION = "devenv.io/kustomization"  # how output names the Kustomization of each document
-
-
-@dataclass
-class RenderWarning:
-    """Something Flux would trip over that is not devenv's to fix; type-change warnings carry the field."""
-
-    message: str
-    kustomization: str | None = None
-    kind: str | None = None
-    namespace: str | None = None
-    name: str | None = None
-    field: str | None = None
-    value: Any = None
-
-    def to_dict(self) -> dict:
-        out = {"message": self.message, "kustomization": self.kustomization}
-        if self.field is not None:
-            out.update(kind=self.kind, namespace=self.namespace, name=self.name, field=self.field, value=self.value)
-        return out
-
-
-@dataclass
-class RenderedKustomization:
-    """One Flux Kustomization that survives the exclusions: its (rewritten) object and what it applies."""
-
-    kustomization: FluxKustomization
-    source: str
-    resources: list[dict]
-    # For Flux delivery: the `spec.patches` that turn Flux's build of this Kustomization into `resources` (each
-    # adaptation's operations, a delete for each object left out: what the render itself applied), and per
-    # resource its identity in the build (apiVersion, kind, metadata.name as kustomize built it: patches.target).
-    patches: list[dict] = field(default_factory=list)
-    built: list[dict] = field(default_factory=list)
-    mirror: bool = False  # the cluster folder's own objects (what the bootstrap Kustomization applies)
-
-    @property
-    def name(self) -> str:
-        return self.kustomization.name
-
-    @property
-    def namespace(self) -> str:
-        return self.kustomization.namespace
-
-    @property
-    def id(self) -> str:
-        return self.kustomization.id
-
-    @property
-    def path(self) -> str:
-        return str(self.kustomization.spec.get("path") or "./")
-
-    @property
-    def depends_on(self) -> list[str]:
-        return self.kustomization.depends_on
-
-    @property
-    def object(self) -> dict:
-        """The Flux Kustomization object, rewritten (dependsOn without what was left out)."""
-        return self.kustomization.obj
-
-    @property
-    def parent(self) -> str | None:
-        return self.kustomization.parent
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "namespace": self.namespace, "path": self.path, "dependsOn": self.depends_on,
-                "source": self.source, "parent": self.parent, "resources": self.resources}
-
-
-@dataclass
-class RenderResult:
-    environment: str
-    profile: Profile
-    platform: Path
-    kustomizations: list[RenderedKustomization]
-    excluded: list[Exclusion]
-    adapted: list[Adaptation]
-    environment_objects: list[dict]
-    warnings: list[RenderWarning]
-    components: list[dict]
-    not_rendered: list[Exclusion] = field(default_factory=list)
-    # What strict substitution found missing (reported together; kept here for `devenv init`).
-    undefined: list[UndefinedVariable] = field(default_factory=list)
-    missing_objects: list[MissingObject] = field(default_factory=list)
-    # namespace target: copies of chart sources HelmReleases named in other namespaces (the target applies them)
-    tenant_sources: list[dict] = field(default_factory=list)
-
-    @property
-    def environment_configmap(self) -> dict:
-        return self.environment_objects[0]
-
-    def resources(self) -> Iterable[tuple[RenderedKustomization, dict]]:
-        for rendered in self.kustomizations:
-            for resource in rendered.resources:
-                yield rendered, resource
-
-    def flux_objects(self) -> list[tuple[dict, str]]:
-        """Every Flux object devenv writes or rewrites: the rendered Kustomizations themselves and
-        every Flux object in their output, with where each comes from."""
-        out = []
-        for rendered in self.kustomizations:
-            if rendered.parent is None and is_flux_kustomization(rendered.object):
-                out.append((rendered.object, rendered.kustomization.origin))
-            for resource in rendered.resources:
-                if aws.api_group(resource).endswith(".fluxcd.io"):
-                    out.append((resource, f"output of Kustomization {rendered.id}"))
-        return out
-
-    def to_dict(self, *, show_secrets: bool = False) -> dict:
-        return {
-            "environment": self.environment,
-            "profile": self.profile.name,
-            "platform": str(self.platform),
-            "mirror": self.profile.mirror,
-            "kustomizations": [k.to_dict() for k in self.kustomizations],
-            "excluded": [x.to_dict() for x in self.excluded],
-            "notRendered": [x.to_dict() for x in self.not_rendered],
-            "adapted": [a.to_dict() for a in self.adapted],
-            "environmentConfigMap": self.environment_configmap,
-            "environmentObjects": [obj if show_secrets else mask_secret(obj) for obj in self.environment_objects],
-            "warnings": [w.to_dict() for w in self.warnings],
-        }
-
-
-SECRET_MASK = "********"
-
-
-def mask_secret(obj: dict) -> dict:
-    """A Secret with its values replaced by a mask (other objects as they are)."""
-    if obj.get("kind") != "Secret":
-        return obj
-    out = dict(obj)
-    for field_name in ("data", "stringData"):
-        if isinstance(obj.get(field_name), dict):
-            out[field_name] = {key: SECRET_MASK for key in obj[field_name]}
-    return out
-
-
-@dataclass(frozen=True)
-class UndefinedVariable:
-    """A ${VAR} that no variable of its Kustomization defines (and that has no default)."""
-
-    name: str
-    resource: str  # Kind/namespace/name
-    kustomization: str  # namespace/name
-    files: tuple[str, ...] = ()  # the files of the Kustomization's own build that mention it
-    # (kind, namespace, name) of each object the Kustomization reads variables from (postBuild.substituteFrom)
-    read_from: tuple[tuple[str, str, str], ...] = ()
-
-    def describe(self) -> str:
-        where = f" ({', '.join(self.files)})" if self.files else ""
-        return f"{self.name}: in {self.resource}, Kustomization {self.kustomization}{where}"
-
-
-@dataclass(frozen=True)
-class MissingObject:
-    """A postBuild.substituteFrom object that does not exist offline (or cannot be read)."""
-
-    kind: str
-    namespace: str
-    name: str
-    kustomization: str  # describe() of the Kustomization reading it
-    kustomization_id: str
-    why: str = "does not exist"
-    keys: tuple[str, ...] = ()  # the keys it would hold, when known (a SOPS-encrypted Secret)
-
-    @property
-    def id(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
 
 
 def default_labels(profile: Profile, environment: str) -> dict[str, str]:
@@ -291,7 +124,7 @@ class _Entry:
     root: Path | None = None
     resources: list[dict] = field(default_factory=list)
     mirror: bool = False  # the cluster folder's own objects (applied by the bootstrap Kustomization)
-    presubstituted: _Presubstituted | None = None
+    presubstituted: Presubstituted | None = None
     # per built object: the changes and patch operations of the adaptations made before substitution
     early: list[tuple[list[str], list[dict]]] | None = None
     adapted: list[Adaptation] = field(default_factory=list)
@@ -303,16 +136,6 @@ class _Entry:
     tenant_original: list[dict] | None = None  # namespace target: the output built as the platform wrote it
     tenant_build_error: CommandFailed | None = None  # and the build into the environment's namespace, failed
 
-
-@dataclass
-class _Presubstituted:
-    """Post-build substitution of a build's output, done in the build's thread as soon as it is built
-    (while other builds still run) with the variables known then. Rendering, in dependency order,
-    uses it only if it loads the very same variables (they differ only when a substituteFrom object
-    comes from a Kustomization rendered in between); the result is the same as substituting then."""
-
-    variables: dict[str, str]
-    results: dict[int, dict | None]  # index in the output -> substituted; None: failed (redone, to report it)
 
 
 def _as_stored(obj: dict) -> dict:
@@ -338,17 +161,13 @@ class _Renderer:
                  aws_env: Mapping[str, str] | None = None):
         self.profile = profile
         self.tenant = tenant  # the namespace of a namespace-target environment
-        self.discovered_scope = cluster_scoped
-        self.cluster_scoped_crds: set[tuple[str, str]] = set()  # (group, kind) the render's CRDs declare Cluster
-        self.written_targets: dict[str, Any] = {}  # namespace target: each Kustomization's own targetNamespace
+        self.tenancy = TenantRewrite(tenant, cluster_scoped) if tenant else None
         self.skip_unbuildable = skip_unbuildable
         self.keep_going = keep_going
         self.secret_values = dict(secret_values or {})
         self.aws_env = dict(aws_env or {})  # what points an AWS SDK at the profile's aws stand-in (none: {})
         self.irsa_accounts: set[tuple[str, str]] = set()  # ServiceAccounts that had an IRSA role
         self.not_rendered: list[Exclusion] = []
-        self.undefined: dict[tuple[str, str, str], UndefinedVariable] = {}
-        self.missing: dict[tuple[str, str, str, str], MissingObject] = {}
         self.dropped: list[tuple[str, dict]] = []  # (Kustomization id, object) of everything left out
         self.environment = environment
         self.platform = platform
@@ -366,6 +185,12 @@ class _Renderer:
         self.profile_name = display(profile.path)
         # HelmReleases kept while their chart source was not known yet: re-checked once it may be
         self.unsettled: list[tuple[_Entry, dict]] = []
+        self.substitution = Substitution(profile, platform, env_objects, self.generated, self.found, self.warnings,
+                                         strict=strict, keep_going=keep_going, root_of=self._root_of)
+
+    def _root_of(self, kid: str) -> Path | None:
+        entry = self.entries.get(kid)
+        return entry.root if entry is not None else None
 
     # -- driving -------------------------------------------------------------------------------
 
@@ -376,29 +201,47 @@ class _Renderer:
                                        bootstrap.source_ref if bootstrap else None)
         self.resolver.add(obj for obj, _ in cluster.objects)
         wave = self._register(self._substitute_cluster_folder(bootstrap, cluster))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            while wave:
-                check_cycles([e.k for e in self.entries.values() if not e.mirror])
-                futures = {k.id: pool.submit(self._build, self.entries[k.id]) for k in wave
-                           if self.entries[k.id].status == KEPT}
-                if cluster is not None:  # while the first builds run
-                    if self.tenant:  # the bootstrap's own objects are the shared cluster's
-                        self._leave_to_cluster(cluster.other_objects())
-                    else:
-                        self._render_mirror(bootstrap, cluster.path, cluster.other_objects())
-                    cluster = None
-                nested = self._finish_wave(wave, futures)
-                wave = self._register(nested) + self._resolve_pending()
-        if cluster is not None:  # no Kustomization of the folder could start: its own objects still count
-            if self.tenant:
-                self._leave_to_cluster(cluster.other_objects())
+
+        def cluster_folder_objects() -> None:  # while the first builds run
+            if self.tenancy:  # the bootstrap's own objects are the shared cluster's
+                self.excluded += self.tenancy.leave_to_cluster(cluster.other_objects())
             else:
                 self._render_mirror(bootstrap, cluster.path, cluster.other_objects())
+
+        started = run_waves(wave, workers=workers, buildable=lambda k: self.entries[k.id].status == KEPT,
+                            build=lambda k: self._build(self.entries[k.id]), render=self._render_built,
+                            failed=self._build_failed, next_wave=self._next_wave,
+                            before=lambda: check_cycles([e.k for e in self.entries.values() if not e.mirror]),
+                            while_first_builds_run=cluster_folder_objects)
+        if not started:  # no Kustomization of the folder could start: its own objects still count
+            cluster_folder_objects()
         for entry in self.entries.values():
             if entry.status == PENDING:
                 self._exclude_kustomization(entry, entry.reason)
-        self._report_substitution_problems()
+        self.substitution.report()
         return self._result()
+
+    def _render_built(self, k: FluxKustomization, objects: list[dict]) -> list[FluxKustomization]:
+        """Render one built Kustomization (its sources known from now on); the nested ones it applies."""
+        self.resolver.add(objects)
+        try:
+            return self._render(self.entries[k.id], objects)
+        except (PlatformError, SubstitutionError) as err:
+            if not self.keep_going:
+                raise
+            self._exclude_kustomization(self.entries[k.id], f"not rendered: {_first_line(err)}")
+            return []
+
+    def _build_failed(self, k: FluxKustomization, err: Exception) -> None:
+        if not self._skips(err):
+            raise err
+        self._exclude_kustomization(self.entries[k.id], f"not rendered: {_first_line(err)}")
+
+    def _next_wave(self, nested: list[FluxKustomization]) -> list[FluxKustomization]:
+        """Once a wave is rendered: settle what needed every source of it, then the nested Kustomizations and
+        those whose source it brought."""
+        self._settle_charts()
+        return self._register(nested) + self._resolve_pending()
 
     def _substitute_cluster_folder(self, bootstrap: FluxKustomization | None, cluster) -> list[FluxKustomization]:
         """The cluster folder's Kustomization objects as the bootstrap Kustomization applies them:
@@ -409,21 +252,22 @@ class _Renderer:
             if obj.get("kind") in ("ConfigMap", "Secret") and obj.get("apiVersion") == "v1":
                 self.found.setdefault(_key(obj), _as_stored(obj))
         objects = [k.obj for k in cluster.kustomizations]
-        variables = self._variables(bootstrap, objects)
+        variables = self.substitution.variables(bootstrap, objects)
         always = (bootstrap.spec.get("postBuild") or {}).get("substituteStrategy") == "Always"
         if variables is None or not (variables or always):
             return cluster.kustomizations
         out = []
         for k in cluster.kustomizations:
-            obj = self._substitute(bootstrap, k.obj, variables, always) if _has_reference(k.obj) else k.obj
+            obj = self.substitution.substitute(bootstrap, k.obj, variables, always) if has_reference(k.obj) else k.obj
             out.append(FluxKustomization(obj, k.origin, k.parent))
         return out
 
     def _register(self, wave: list[FluxKustomization]) -> list[FluxKustomization]:
         fresh = []
         for k in wave:
-            if self.tenant:
-                k = self._into_tenant(k)
+            if self.tenancy:
+                parent = self.entries.get(k.parent) if k.parent else None
+                k = self.tenancy.into_tenant(k, parent.k.source_ref.namespace if parent else k.namespace)
             if k.id in self.entries:
                 self.warnings.append(RenderWarning(
                     f"Kustomization {k.id} is defined twice ({self.entries[k.id].k.origin} and {k.origin}); "
@@ -437,34 +281,6 @@ class _Renderer:
             elif self._resolve_source(entry):
                 fresh.append(k)
         return fresh
-
-    def _into_tenant(self, k: FluxKustomization) -> FluxKustomization:
-        """A Kustomization as a namespace environment has it: in the environment's namespace, with
-        targetNamespace set to it, its dependencies there too, its source where it was."""
-        obj = copy.deepcopy(k.obj)
-        spec = obj.setdefault("spec", {})
-        source = spec.get("sourceRef")
-        if isinstance(source, dict) and not source.get("namespace"):
-            parent = self.entries.get(k.parent) if k.parent else None
-            source["namespace"] = parent.k.source_ref.namespace if parent else k.namespace
-        obj.setdefault("metadata", {})["namespace"] = self.tenant
-        self.written_targets[f"{self.tenant}/{k.name}"] = spec.get("targetNamespace")
-        spec["targetNamespace"] = self.tenant
-        if isinstance(spec.get("dependsOn"), list):
-            spec["dependsOn"] = [{**d, "namespace": self.tenant} if isinstance(d, dict) else d
-                                 for d in spec["dependsOn"]]
-        return FluxKustomization(obj, k.origin, k.parent)
-
-    def _leave_to_cluster(self, objects: list[tuple[dict, str]]) -> None:
-        for obj, _ in objects:
-            self.excluded.append(adapt.exclusion(obj, None, "the cluster folder's own object (applied by the "
-                                                            "bootstrap): the shared cluster has it"))
-
-    def _is_cluster_scoped(self, obj: Mapping) -> bool:
-        key = (tenancy.group_of(obj), str(obj.get("kind")))
-        if key in tenancy.CLUSTER_SCOPED or key in self.cluster_scoped_crds:
-            return True
-        return bool(self.discovered_scope and self.discovered_scope(obj))
 
     def _resolve_source(self, entry: _Entry) -> bool:
         """Whether the entry's source can be read now; if not, it waits (a Kustomization rendered
@@ -497,22 +313,17 @@ class _Renderer:
         return None
 
     def _build(self, entry: _Entry) -> list[dict]:
-        if self.tenant:
-            original = entry.tenant_original = self._build_objects(entry, as_written=True)
-            if tenancy.cluster_scope_reason(original, self._is_cluster_scoped):
-                return original  # left out whole (_render says why): no build as the tenant's
-            try:
-                objects = self._build_objects(entry)
-            except CommandFailed as failed:  # e.g. two Namespaces folded into one: said by _render
-                entry.tenant_build_error = failed
+        if self.tenancy:  # built as written first: shared infrastructure is left out whole (_render says why)
+            objects, original, entry.tenant_build_error = self.tenancy.build(
+                lambda as_written: self._build_objects(entry, as_written=as_written))
+            entry.tenant_original = original
+            if objects is original:
                 return original
+            entry.built = self.tenancy.identities(objects, original)
         else:
             objects = self._build_objects(entry)
-        if self.tenant:  # the Namespace devenv drops: Flux's patch selects it by its own name
-            entry.built = [patches.identity(o if o.get("kind") != "Namespace" else next(
-                (n for n in original if n.get("kind") == "Namespace"), o)) for o in objects]
         self._adapt_early(entry, objects)
-        entry.presubstituted = self._presubstitute(entry.k, objects)
+        entry.presubstituted = self.substitution.presubstitute(entry.k, objects)
         return objects
 
     def _build_objects(self, entry: _Entry, *, as_written: bool = False) -> list[dict]:
@@ -522,7 +333,7 @@ class _Renderer:
         describe = k.describe()
         spec = k.flux_spec
         if as_written:
-            spec = FluxSpec.from_spec({**k.spec, "targetNamespace": self.written_targets.get(k.id)})
+            spec = FluxSpec.from_spec(self.tenancy.as_written(k))
         try:
             objects = self.workspace.build(entry.root, k.path, spec, describe=describe)
         except CommandFailed as failed:
@@ -536,55 +347,6 @@ class _Renderer:
                 raise PlatformError(f"{describe}: kustomize produced an object without apiVersion, kind or "
                                     f"metadata.name", context=[adapt.identity(obj).__repr__()])
         return objects
-
-    def _presubstitute(self, k: FluxKustomization, objects: list[dict]) -> _Presubstituted | None:
-        """Substitute every object of the output that has a `$` (see _Presubstituted); errors are
-        left for rendering to raise, in order and with their context."""
-        try:
-            variables = self._variables(k, objects, record=False)
-        except Exception:  # noqa: BLE001 - rendering loads them again and reports
-            return None
-        always = (k.spec.get("postBuild") or {}).get("substituteStrategy") == "Always"
-        if variables is None or not (variables or always):
-            return None
-        from devenv.flux.substitution import substitute_resource
-
-        results: dict[int, dict | None] = {}
-        for index, resource in enumerate(objects):
-            if _has_reference(resource):
-                try:  # strict: an undefined variable is redone by rendering, which reports it
-                    results[index] = substitute_resource(resource, variables, strict=True, always=always)
-                except Exception:  # noqa: BLE001 - redone by rendering, which raises it
-                    results[index] = None
-        return _Presubstituted(variables, results)
-
-    def _finish_wave(self, wave: list[FluxKustomization], futures: dict[str, Future]) -> list[FluxKustomization]:
-        """Render the wave in dependency order, each as soon as its build is done (later builds go
-        on meanwhile), then settle what needed every source of the wave; returns the nested ones."""
-        nested: list[FluxKustomization] = []
-        try:
-            for k in dependency_order(wave):
-                if k.id in futures:
-                    try:
-                        objects = futures[k.id].result()
-                    except (CommandFailed, PlatformError) as err:
-                        if not self._skips(err):
-                            raise
-                        self._exclude_kustomization(self.entries[k.id], f"not rendered: {_first_line(err)}")
-                        continue
-                    self.resolver.add(objects)
-                    try:
-                        nested += self._render(self.entries[k.id], objects)
-                    except (PlatformError, SubstitutionError) as err:
-                        if not self.keep_going:
-                            raise
-                        self._exclude_kustomization(self.entries[k.id], f"not rendered: {_first_line(err)}")
-        except BaseException:
-            for future in futures.values():
-                future.cancel()
-            raise
-        self._settle_charts()
-        return nested
 
     def _skips(self, err: Exception) -> bool:
         """Whether a Kustomization's failure leaves it out (as not rendered) instead of failing the render."""
@@ -626,9 +388,9 @@ class _Renderer:
 
     def _reason(self, resource: dict, local: Mapping[tuple[str, str, str], dict]) -> str | None:
         """Why the object is left out, or None. `local`: the ConfigMaps/Secrets of its own output."""
-        if self.tenant and resource.get("kind") == "Namespace" and adapt.identity(resource)[2] == self.tenant:
-            return ("the Kustomization's own namespace, which targetNamespace makes the environment's: devenv "
-                    "creates and locks it down")
+        why = self.tenancy.own_namespace_reason(resource) if self.tenancy else None
+        if why:
+            return why
         why = adapt.profile_exclusion_reason(resource, self.profile.exclude, self.profile_name)
         if why:
             return why
@@ -654,7 +416,7 @@ class _Renderer:
         repository's holds named, since they are gone with it."""
         kind, _, name = _key(resource)
         generated = self.generated[_key(resource)]
-        theirs = [key for key in _secret_keys(_as_stored(resource)) if key not in (generated.get("data") or {})]
+        theirs = [key for key in secret_keys(_as_stored(resource)) if key not in (generated.get("data") or {})]
         lost = (f"; keys only the repository's holds, gone with it: {', '.join(theirs)} (add them to the profile's "
                 f"copy if the platform reads them)") if theirs else ""
         return f"replaced by the {kind} {name} the profile {self.profile_name} generates{lost}"
@@ -710,20 +472,17 @@ class _Renderer:
             self._exclude_whole(entry, raw, reasons, whole)
             return []
         if entry.tenant_original is not None:  # namespace target: shared infrastructure stays the cluster's
-            original = entry.tenant_original
-            self.cluster_scoped_crds |= tenancy.crd_scopes(original)
-            why = tenancy.cluster_scope_reason(original, self._is_cluster_scoped)
-            if why:
-                self._exclude_whole(entry, original, [why if self._is_cluster_scoped(o) else None for o in original],
-                                    why)
+            shared = self.tenancy.scope_reasons(entry.tenant_original)
+            if shared:
+                self._exclude_whole(entry, entry.tenant_original, shared[1], shared[0])
                 return []
             if entry.tenant_build_error is not None:
                 raise entry.tenant_build_error
-        variables = self._variables(k, [r for r, why in zip(raw, reasons) if not why])
+        variables = self.substitution.variables(k, [r for r, why in zip(raw, reasons) if not why])
         # With a substituteFrom object missing, Flux fails anyway; substituting still names the
         # variables that object would have to hold.
         always = ((k.spec.get("postBuild") or {}).get("substituteStrategy") == "Always"
-                  or any(m.kustomization_id == k.id for m in self.missing.values()))
+                  or self.substitution.waits_on_missing(k.id))
         pre, entry.presubstituted = entry.presubstituted, None
         if pre is not None and pre.variables != variables:
             pre = None
@@ -741,9 +500,10 @@ class _Renderer:
                 if pre is not None:  # substituted already, with these variables, if it has a `$`
                     if index in pre.results:
                         done = pre.results[index]
-                        resource = done if done is not None else self._substitute(k, resource, variables, always)
-                elif _has_reference(resource):
-                    resource = self._substitute(k, resource, variables, always)
+                        resource = done if done is not None else self.substitution.substitute(
+                            k, resource, variables, always)
+                elif has_reference(resource):
+                    resource = self.substitution.substitute(k, resource, variables, always)
             why = self._reason(resource, local)
             entry.index_of[id(resource)] = index
             if why:
@@ -758,7 +518,7 @@ class _Renderer:
             return []
         entry.resources = kept
         if variables is not None and not variables and not always:
-            self._warn_nothing_substituted(k, kept)
+            self.substitution.warn_nothing_substituted(k, kept)
         self._drop(entry, dropped)
         for resource in entry.resources:
             if resource.get("kind") in ("ConfigMap", "Secret") and resource.get("apiVersion") == "v1":
@@ -768,47 +528,9 @@ class _Renderer:
         return [FluxKustomization(r, f"output of Kustomization {k.id}", parent=k.id)
                 for r in entry.resources if is_flux_kustomization(r)]
 
-    def _warn_nothing_substituted(self, k: FluxKustomization, resources: list[dict]) -> None:
-        """Flux's rule: a postBuild that loads no variables substitutes nothing, even in strict mode, so every
-        ${VAR} stays as written (what an unfilled `devenv init` profile gives): said, with what is left."""
-        from devenv.flux.substitution import resource_ref
-
-        used = [(r, _REFERENCE.findall(json.dumps(r, default=str))) for r in resources
-                if not adapt.substitution_disabled(r) and _has_reference(r)]
-        left = sorted({name for _, names in used for name in names})
-        if not left:
-            return
-        if self.keep_going:  # `devenv init`: these are the variables its profile must fill in
-            for r, names in used:
-                for name in dict.fromkeys(names):
-                    self._record_undefined(k, name, resource_ref(r))
-        refs = [r for r in ((k.spec.get("postBuild") or {}).get("substituteFrom") or []) if isinstance(r, dict)]
-        read = [f"{r.get('kind')} {k.namespace}/{r.get('name')}" for r in refs]
-        ours = [f"{kind} {ns}/{name}" for kind, ns, name in self.generated
-                if f"{kind} {ns}/{name}" in read]
-        where = (f"; the profile {self.profile_name} generates {', '.join(ours)} with no keys: fill in its TODOs"
-                 if ours else "")
-        self.warnings.append(RenderWarning(
-            f"{k.describe()}: postBuild loads no variables ({'substituteFrom ' + ', '.join(read) + ' empty' if read else 'no substitute nor substituteFrom values'}), "
-            f"so Flux substitutes nothing, strict or not: {', '.join('${' + n + '}' for n in left)} stay as "
-            f"written{where}", kustomization=k.id))
-
     def _adapt_early(self, entry: _Entry, objects: list[dict]) -> None:
-        """What is adapted before post-build substitution (IRSA and ALB annotations: a variable used only there
-        needs no value), as patch operations run on the build; the patch targets of every object built."""
-        if not entry.built:
-            entry.built = [patches.identity(o) for o in objects]
         self.irsa_accounts |= adapt.irsa_service_accounts(objects)
-        entry.early = []
-        for obj in objects:
-            if not _mentions_aws_annotations(obj):
-                entry.early.append(([], []))
-                continue
-            recording = patches.record(obj)
-            changes = adapt.remove_aws_annotations(recording.obj)
-            ops = recording.ops
-            patches.apply_ops(obj, ops)
-            entry.early.append((changes, ops))
+        adapting.adapt_early(entry, objects)
 
     def _drop(self, entry: _Entry, dropped: list[tuple[dict, str]]) -> None:
         """Leave these out of the entry's output, with the chart sources only they used."""
@@ -836,204 +558,6 @@ class _Renderer:
             why = aws.aws_only_reason(release, self.resolver.objects)
             if why and entry.status == KEPT and any(r is release for r in entry.resources):
                 self._drop(entry, [(release, why)])
-
-    def _substitute(self, k: FluxKustomization, resource: dict, variables: dict[str, str], always: bool) -> dict:
-        """Flux's post-build substitution of one object. Undefined variables are recorded (all of
-        them, reported together at the end) and substituted as empty, as Flux without strict mode."""
-        from devenv.flux.envsubst import VariableNotSet
-        from devenv.flux.substitution import resource_ref, substitute_resource
-
-        values = dict(variables)
-        while True:
-            try:
-                result = substitute_resource(resource, values, strict=True, always=always)
-                break
-            except SubstitutionError as err:
-                cause = err.__cause__
-                if isinstance(cause, VariableNotSet) and cause.name not in values:
-                    values[cause.name] = ""
-                    self._record_undefined(k, cause.name, resource_ref(resource))
-                    continue
-                if self.keep_going:
-                    self.warnings.append(RenderWarning(f"{k.describe()}: {err.message}", kustomization=k.id))
-                    return resource
-                err.context = list(err.context) + [f"in the output of {k.describe()}"]
-                raise
-        return result
-
-    def _record_undefined(self, k: FluxKustomization, name: str, resource: str) -> None:
-        key = (k.id, resource, name)
-        if key not in self.undefined:
-            entry = self.entries.get(k.id)
-            root = entry.root if entry is not None and entry.root is not None else self.platform
-            refs = (k.spec.get("postBuild") or {}).get("substituteFrom") or []
-            read_from = tuple((str(r.get("kind")), k.namespace, str(r.get("name")))
-                              for r in refs if isinstance(r, dict)) if isinstance(refs, list) else ()
-            self.undefined[key] = UndefinedVariable(name, resource, k.id, _files_mentioning(root, k.path, name),
-                                                    read_from)
-
-    def _report_substitution_problems(self) -> None:
-        """Strict mode: one error naming every missing substituteFrom object and every undefined
-        variable of the whole render. Otherwise a warning for each."""
-        missing, undefined = list(self.missing.values()), list(self.undefined.values())
-        if not self.strict or self.keep_going:
-            for m in missing:
-                self.warnings.append(RenderWarning(f"{m.kustomization}: postBuild.substituteFrom names {m.id}, "
-                                                   f"which {m.why}", kustomization=m.kustomization_id))
-            for u in undefined:
-                self.warnings.append(RenderWarning(
-                    f"variable {u.name} is not defined"
-                    + (": " if self.keep_going else ", so it became empty (Flux without strict substitution): ")
-                    + f"{u.resource} in Kustomization {u.kustomization}"
-                    + (f" ({', '.join(u.files)})" if u.files else ""), kustomization=u.kustomization))
-            return
-        if not missing and not undefined:
-            return
-        objects: dict[str, list[MissingObject]] = {}
-        for m in missing:
-            objects.setdefault(m.id, []).append(m)
-        waiting = {m.kustomization_id for m in missing}
-        # Variables of a Kustomization whose object is missing are most likely that object's keys.
-        undefined_elsewhere = [u for u in undefined if u.kustomization not in waiting]
-        context: list[str] = []
-        if objects:
-            context.append(f"substituteFrom objects devenv cannot read offline ({len(objects)}):")
-            for readers in objects.values():
-                first = readers[0]
-                keys = first.keys or tuple(sorted({u.name for u in undefined
-                                                   if u.kustomization in {m.kustomization_id for m in readers}}))
-                context.append(f"  {first.id}, read by {'; '.join(m.kustomization for m in readers)}: {first.why}"
-                               + (f"; keys it would hold: {', '.join(keys)}" if keys else ""))
-            generated = ", ".join(f"{o['kind']} {o['metadata']['namespace']}/{o['metadata']['name']}"
-                                  for o in self.env_objects)
-            context.append(f"  (the profile {self.profile_name} generates {generated})")
-        names = sorted({u.name for u in undefined_elsewhere})
-        if names:
-            context.append(f"undefined variables ({len(names)}), strict substitution as Flux 2.9 does by default:")
-            context += [f"  {u.describe()}" for u in undefined_elsewhere]
-            context += self._profile_lines(undefined_elsewhere)
-        snippet = ", ".join(f"{{kind: {m[0].kind}, name: {m[0].name}, namespace: {m[0].namespace}, data: {{"
-                            + ", ".join(f"{key}: ..." for key in (m[0].keys or ("KEY",))[:3]) + "}}"
-                            for m in list(objects.values())[:2])
-        hint = []
-        if objects:
-            hint.append(f"let the profile {self.profile_name} generate each, under `substituteFrom:` "
-                        f"(e.g. substituteFrom: [{snippet}]), or mark the reference `optional: true`")
-        if names:
-            hint.append(f"add the lines above to the profile {self.profile_name} (each variable in the object its "
-                        f"Kustomization reads it from), or render with --no-strict (they become empty, as Flux "
-                        f"without strict substitution)")
-        summary = " and ".join(filter(None, [
-            f"{len(objects)} substituteFrom object{'s' if len(objects) != 1 else ''} missing or unreadable"
-            if objects else "",
-            f"{len(names)} variable{'s' if len(names) != 1 else ''} undefined" if names else ""]))
-        error = PlatformError if missing else SubstitutionError
-        raise error(f"post-build substitution cannot complete: {summary}", context=context, hint="; ".join(hint))
-
-    def _target_of(self, u: UndefinedVariable) -> tuple[str, str, str] | None:
-        """The object an undefined variable belongs in: one its Kustomization reads (postBuild.substituteFrom),
-        the profile's own first, a Secret for a secret-looking name; None when it reads none."""
-        if not u.read_from:
-            return None
-        secret = bool(SECRET_NAME.search(u.name))
-        ranked = sorted(u.read_from, key=lambda key: (key not in self.generated, (key[0] == "Secret") != secret))
-        return ranked[0]
-
-    def _profile_lines(self, undefined: list[UndefinedVariable]) -> list[str]:
-        """The profile lines that define the undefined variables, grouped by the object each is read from."""
-        targets: dict[tuple[str, str, str] | None, dict[str, list[str]]] = {}
-        for u in undefined:
-            targets.setdefault(self._target_of(u), {}).setdefault(u.name, [])
-            readers = targets[self._target_of(u)][u.name]
-            if u.kustomization not in readers:
-                readers.append(u.kustomization)
-        env = self.profile.environment
-        lines = ["profile lines that define them:"]
-        for target, variables in targets.items():
-            readers = sorted({r for rs in variables.values() for r in rs})
-            if target is None:
-                lines.append(f"  (Kustomization {', '.join(readers)} reads no ConfigMap or Secret, only "
-                             f"postBuild.substitute: {', '.join(variables)} cannot come from the profile; Flux fails "
-                             f"the same way unless the platform sets them or gives a default, ${{NAME:=value}})")
-                continue
-            kind, namespace, name = target
-            read = f"{kind} {namespace}/{name}, read by Kustomization {', '.join(readers)}"
-            new = [f'{key}: "..."' for key in variables]
-            if target == ("ConfigMap", env.namespace, env.name):
-                lines += [f"  # {read}", "  environment:", "    data:"] + [f"      {n}" for n in new]
-            elif target == ("Secret", env.namespace, env.secret_name):
-                lines += [f"  # {read}", "  environment:", "    secretData:"] + [f"      {n}" for n in new]
-            elif target in self.generated:
-                lines += [f"  # {read}: in the profile's substituteFrom entry for it, beside its other keys",
-                          "  substituteFrom:", f"    - kind: {kind}", f"      name: {name}",
-                          f"      namespace: {namespace}", "      data:"]
-                lines += [f"        {n}" for n in new]
-            else:
-                committed = self.found.get(target)
-                note = (": the repository commits it; the profile's copy replaces it, so it carries the "
-                        "repository's keys too" if committed is not None else
-                        ": nothing generates it yet")
-                lines += [f"  # {read}{note}", "  substituteFrom:", f"    - kind: {kind}", f"      name: {name}",
-                          f"      namespace: {namespace}", "      data:"]
-                for key, value in ((committed or {}).get("data") or {}).items():
-                    if key not in variables:
-                        shown = value if kind == "ConfigMap" else "..."
-                        lines.append(f"        {key}: {json.dumps(str(shown))}")
-                lines += [f"        {n}" for n in new]
-        return lines
-
-    def _variables(self, k: FluxKustomization, resources: list[dict], *, record: bool = True) -> dict[str, str] | None:
-        """The variables kustomize-controller would load for this Kustomization, None without postBuild.
-        A substituteFrom object that is missing (or SOPS-encrypted) is recorded and skipped; without
-        `record` (a build thread guessing early, when such an object may still come) None is returned."""
-        post = k.spec.get("postBuild")
-        if not isinstance(post, dict):
-            return None
-        from devenv.flux.substitution import variables_from_objects
-
-        variables: dict[str, str] = {}
-        refs = post.get("substituteFrom") or []
-        if not isinstance(refs, list):
-            raise PlatformError(f"{k.describe()}: postBuild.substituteFrom must be a list of {{kind, name}}, "
-                                f"not {type(refs).__name__}")
-        for ref in refs:
-            if not isinstance(ref, dict):
-                continue
-            key = (str(ref.get("kind")), k.namespace, str(ref.get("name")))
-            obj = self.generated.get(key) or self.found.get(key)
-            if not record and (obj is None or "sops" in obj):
-                return None
-            if obj is None:
-                if ref.get("optional") is not True:
-                    self._record_missing(k, key, "does not exist (not generated by the profile, not in the cluster "
-                                                 "folder nor in a Kustomization rendered before it)")
-                continue
-            if key[0] == "Secret" and "sops" in obj:
-                self._record_missing(k, key, "is SOPS-encrypted, which devenv cannot decrypt offline (Flux "
-                                             "decrypts it in the cluster)", keys=_secret_keys(obj))
-                continue
-            variables.update(variables_from_objects([obj], source=f"{key[0]} {key[1]}/{key[2]}"))
-        substitute = post.get("substitute") or {}
-        if not isinstance(substitute, dict):
-            raise PlatformError(f"{k.describe()}: postBuild.substitute must be a mapping of NAME: value, not "
-                                f"{'a list' if isinstance(substitute, list) else type(substitute).__name__}",
-                                hint="write it as `substitute: {NAME: value}`")
-        for name, value in substitute.items():
-            variables[str(name)] = "" if value is None else str(value)
-        invalid = sorted(name for name in variables if not _VAR_NAME.fullmatch(name))
-        if invalid and any(not adapt.substitution_disabled(r) for r in resources):
-            # Flux checks every name, used or not, for each resource it substitutes.
-            raise SubstitutionError(
-                f"{k.describe()}: variable name{'s' if len(invalid) > 1 else ''} "
-                f"{', '.join(repr(n) for n in invalid)} {'are' if len(invalid) > 1 else 'is'} invalid",
-                context=["Flux requires every variable name of postBuild (substitute and substituteFrom) to "
-                         "match ^[_[:alpha:]][_[:alpha:][:digit:]]*$"],
-                hint="rename the key in postBuild.substitute or in the ConfigMap/Secret it comes from")
-        return variables
-
-    def _record_missing(self, k: FluxKustomization, key: tuple[str, str, str], why: str,
-                        keys: tuple[str, ...] = ()) -> None:
-        self.missing.setdefault((k.id, *key), MissingObject(key[0], key[1], key[2], k.describe(), k.id, why, keys))
 
     def _exclude_kustomization(self, entry: _Entry, reason: str) -> None:
         """Leave a Kustomization out: as excluded, or as not rendered when devenv cannot see or build it."""
@@ -1096,23 +620,16 @@ class _Renderer:
                     self.warnings.append(RenderWarning(
                         f"Secret {namespace}/{name} is SOPS-encrypted; devenv cannot decrypt it offline (Flux would "
                         f"apply it decrypted): let the profile generate it under `substituteFrom:` with its keys "
-                        f"({', '.join(_secret_keys(resource)) or 'none'})", kustomization=e.k.id))
+                        f"({', '.join(secret_keys(resource)) or 'none'})", kustomization=e.k.id))
         rendered = [self._rendered(e) for e in ordered]
         return RenderResult(self.environment, self.profile, self.platform, rendered, self.excluded, adapted,
                             self.env_objects, self.warnings, self._components(), self.not_rendered,
-                            list(self.undefined.values()), list(self.missing.values()), self.tenant_sources)
+                            list(self.substitution.undefined.values()), list(self.substitution.missing.values()),
+                            self.tenant_sources)
 
     def _rendered(self, e: _Entry) -> RenderedKustomization:
-        """The Kustomization's output and the Flux patches that make Flux's build of it the same: a delete for
-        each object built and left out, each kept object's adaptation operations (those the render ran)."""
-        prefix, suffix = str(e.k.spec.get("namePrefix") or ""), str(e.k.spec.get("nameSuffix") or "")
-        kept = [e.index_of[id(r)] for r in e.resources]
-        out = [patches.delete_patch(b, prefix, suffix) for i, b in enumerate(e.built) if i not in set(kept)]
-        for i in kept:
-            ops = e.early[i][1] + e.late.get(i, [])
-            if ops:
-                out.append(patches.ops_patch(e.built[i], ops, prefix, suffix))
-        return RenderedKustomization(e.k, e.source, e.resources, out, [e.built[i] for i in kept], mirror=e.mirror)
+        flux_patches, built = adapting.flux_patches(e)
+        return RenderedKustomization(e.k, e.source, e.resources, flux_patches, built, mirror=e.mirror)
 
     def _drop_orphans(self, ordered: list[_Entry]) -> None:
         """Leave out supporting objects (chart sources, Crossplane runtime configs) that only
@@ -1153,42 +670,8 @@ class _Renderer:
             excluded_objects={(x.kind, x.namespace or "default", x.name) for x in self.excluded},
             irsa_accounts=self.irsa_accounts, aws_env=self.aws_env, tenant=self.tenant,
             registries=registry_hosts(self.profile))
-        values_keys = adapt.values_keys([r for e in ordered for r in e.resources])
-        out: list[Adaptation] = []
-        for e in ordered:
-            out += e.adapted
-            if e.k.parent is None and not e.mirror:
-                for change in adapter.rewire_kustomization(e.k.obj):
-                    out.append(Adaptation("Kustomization", e.k.name, e.k.namespace, None, change))
-            common = e.k.spec.get("commonMetadata")
-            for resource in e.resources:
-                kind, namespace, name = adapt.identity(resource)
-                recording = patches.record(resource)
-                view = recording.obj
-                changes = adapter.adapt(view)
-                changes += adapter.adapt_values_data(view, values_keys.get(_key(resource), ()))
-                changes += secrets.replace_store(view, self.secret_values)
-                if self.tenant and kind == "HelmRelease":
-                    changes += _run_as_tenant(view)
-                    changes += self._chart_source_in_tenant(view, e.k.id)
-                for change in changes:
-                    out.append(Adaptation(kind, name, namespace, e.k.id, change))
-                ops = recording.ops
-                if ops:
-                    self._patch(e, resource, ops)
-                adapt.apply_common_metadata(resource, common if isinstance(common, dict) else None)
-        return out
-
-    def _patch(self, e: _Entry, resource: dict, ops: list[dict]) -> None:
-        """Run an adaptation's operations as kustomize-controller runs devenv's patches: on the object as built
-        (before post-build substitution), then substituted; the result replaces `resource` in place."""
-        index = e.index_of[id(resource)]
-        e.late[index] = ops
-        final = patches.apply_ops(copy.deepcopy(e.pre.get(index, resource)), ops)
-        if e.substitution is not None and _has_reference(final):
-            final = self._substitute(e.k, final, *e.substitution)
-        resource.clear()
-        resource.update(final)
+        return adapting.adapt_kept(ordered, adapter, self.substitution, secret_values=self.secret_values,
+                                   tenancy=self.tenancy, chart_source_in_tenant=self._chart_source_in_tenant)
 
     def _chart_source_in_tenant(self, release: dict, kustomization: str) -> list[str]:
         moved, copies, problem = tenancy.chart_source_in_tenant(release, self.tenant, self.resolver.objects)
@@ -1217,66 +700,16 @@ class _Renderer:
         return rows
 
 
-_VAR_NAME = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")  # Go's [:alpha:] is ASCII-only
-_REFERENCE = re.compile(r"(?<!\$)\$\{([_A-Za-z][_A-Za-z0-9]*)")  # ${NAME...}, not $${NAME} (an escaped one)
 
-
-def _run_as_tenant(release: dict) -> list[str]:
-    """A namespace environment's HelmRelease is installed as its ServiceAccount (helm-controller impersonates
-    spec.serviceAccountName), never with helm-controller's own cluster-wide rights."""
-    spec = release.setdefault("spec", {})
-    if spec.get("serviceAccountName") == tenancy.SERVICE_ACCOUNT:
-        return []
-    spec["serviceAccountName"] = tenancy.SERVICE_ACCOUNT
-    return [f"spec.serviceAccountName set to {tenancy.SERVICE_ACCOUNT}: installed as the environment's "
-            "ServiceAccount, which can write only in its namespace"]
-
-
-def _mentions_aws_annotations(resource: dict) -> bool:
-    """Whether an IRSA or ALB annotation key may occur in the object (a cheap test before recording)."""
-    text = json.dumps(resource, default=str)
-    return aws.IRSA_PREFIX in text or aws.ALB_ANNOTATION_PREFIX in text
-
-
-def _has_reference(resource: dict) -> bool:
-    """Whether a `$` occurs anywhere in the object. Substitution of an object without one changes
-    nothing that matters (envsubst leaves the text as it is), so it is skipped for speed."""
-    return "$" in json.dumps(resource, default=str)
 
 
 BOOTSTRAP_ID = "flux-system/flux-system"
-SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|(^|_)KEY($|_)|CREDENTIAL")  # names that belong in a Secret
 
-
-def _secret_keys(secret: Mapping) -> tuple[str, ...]:
-    """The keys a Secret holds, in data and in stringData (SOPS encrypts either)."""
-    keys = []
-    for field_name in ("data", "stringData"):
-        if isinstance(secret.get(field_name), dict):
-            keys += [str(k) for k in secret[field_name] if str(k) not in keys]
-    return tuple(keys)
 
 
 def _first_line(err: Exception) -> str:
     return str(err).splitlines()[0] if str(err) else type(err).__name__
 
-
-def _files_mentioning(root: Path, path: str, name: str) -> tuple[str, ...]:
-    """The files of the Kustomization's own build (its folder, what its kustomization lists, ../base
-    included) that mention ${name}; none when the reference comes from elsewhere (its spec.patches)."""
-    pattern = re.compile(r"\$\{" + re.escape(name) + r"(?![_A-Za-z0-9])")
-    try:
-        directory = resolve_path(root, path, "")
-    except PlatformError:
-        return ()
-    found = []
-    for file in build_files(directory):
-        try:
-            if pattern.search(file.read_text(errors="replace")):
-                found.append(display(file))
-        except OSError:
-            continue
-    return tuple(found[:3])
 
 
 def _find_malformed_yaml(directory: Path, message: str) -> PlatformError | None:

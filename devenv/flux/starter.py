@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devenv.errors import PlatformError
-from devenv.flux.render import MissingObject, UndefinedVariable, render_environment
+from devenv.flux.postbuild import MissingObject, UndefinedVariable
+from devenv.flux.render import render_environment
 from devenv.domain.profiles import EnvironmentSpec, Profile
 
 # Which swap a variable's name points at, and which fact its suffix asks for.

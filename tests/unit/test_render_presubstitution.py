@@ -11,7 +11,7 @@ import pytest
 
 from conftest import find, write_profile
 from test_render_pipeline import kustomization, write
-from devenv.flux import render as render_module
+from devenv.flux import postbuild, render as render_module
 from devenv.flux.render import render_environment
 from devenv.domain.profiles import load_profile
 
@@ -56,8 +56,8 @@ def _ordered(monkeypatch, first: str, then: str) -> dict[str, int]:
     substitutions rendering itself does, per Kustomization."""
     done = threading.Event()
     counts: dict[str, int] = {}
-    presubstitute, render, substitute = (render_module._Renderer._presubstitute, render_module._Renderer._render,
-                                         render_module._Renderer._substitute)
+    presubstitute, render, substitute = (postbuild.Substitution.presubstitute, render_module._Renderer._render,
+                                         postbuild.Substitution.substitute)
 
     def wrapped_presubstitute(self, k, objects):
         if k.name == "app" and then == "app presubstitutes":
@@ -79,9 +79,9 @@ def _ordered(monkeypatch, first: str, then: str) -> dict[str, int]:
         counts[k.name] = counts.get(k.name, 0) + 1
         return substitute(self, k, resource, variables, always)
 
-    monkeypatch.setattr(render_module._Renderer, "_presubstitute", wrapped_presubstitute)
+    monkeypatch.setattr(postbuild.Substitution, "presubstitute", wrapped_presubstitute)
     monkeypatch.setattr(render_module._Renderer, "_render", wrapped_render)
-    monkeypatch.setattr(render_module._Renderer, "_substitute", counted_substitute)
+    monkeypatch.setattr(postbuild.Substitution, "substitute", counted_substitute)
     return counts
 
 
