@@ -1,5 +1,5 @@
 """What an environment will be, as pure data: computed and validated from a name, a profile and a
-TTL before anything is created; `devenv up --dry-run` prints it."""
+TTL before anything is created, by the planning rules of its target (RULES); `devenv up --dry-run` prints it."""
 
 from __future__ import annotations
 

@@ -1,2 +1,2 @@
-"""An environment's life: up, down, list, status, env and gc from the labels on real resources, and the reaper
-that removes what a dead test session left."""
+"""An environment's life: up, sync, down, list, status, env, extend and gc from the labels on real resources,
+whatever its target, and the reaper that removes what a dead test session left."""

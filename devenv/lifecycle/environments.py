@@ -1,6 +1,8 @@
-"""Environment lifecycle — up, down, list, status, env values and gc — working only from the labels on
-the real resources, with a per-environment lock around every change. The CLI and the pytest plugin use
-this module's functions; nothing here prints.
+"""Environment lifecycle — plan, preview, up, sync, down, list, status, env values, kubeconfig, extend and gc —
+working only from the labels on the real resources, with a per-environment lock around every change. What
+differs between targets is asked of the Target protocol (devenv.targets: the registry by name, and the roles
+this machine, shared clusters, a cluster of its own); nothing here decides by a target's name. The CLI and the
+pytest plugin use this module's functions; nothing here prints.
 
 "Complete" (for gc): an `up` is complete once every container it created has been started. A container
 Docker still reports as `created`, a network with no containers, or containers without their network,
