@@ -4,7 +4,9 @@ kind network, the `environment` ConfigMap written, and the rendered Flux Kustomi
 Delivery `apply` (the fast inner loop): devenv renders every Flux Kustomization itself and applies the
 result through devenv.clients.kube as kustomize-controller would (devenv.delivery.apply); when the render holds
 HelmReleases, Flux's source and helm controllers reconcile them (installed unless the cluster has them).
-The cluster and the containers come up concurrently.
+The cluster and the containers come up concurrently. The profile's `registries:` get their credentials from the
+user's docker configuration at each `up` and `sync` (devenv.clients.registry_auth): in the node's kubelet config,
+and as the Secret the render's adapted Flux sources read.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from devenv.clients.kube import CURRENT, Kube
 from devenv.domain.plan import RULES, Plan
 from devenv.domain.profiles import KindSpec
 from devenv.clients.registry import Registry
+from devenv.clients import registry_auth
 from devenv.targets import Declining, EnvironmentState, Progress, Silent, UpResult, annotated, say_retained
 from devenv.targets.docker import DockerTarget
 from devenv.timings import phase, timed
@@ -59,6 +62,7 @@ class KindTarget(Declining):
         merge the cluster's context into the user's kubeconfig ($KUBECONFIG's first file, else ~/.kube/config)."""
         builds = BuildCache()  # the preflight render's kustomize builds serve the delivery's render too
         self.preflight(plan, builds)
+        credentials = self.registry_credentials(plan)  # before anything is made: a registry without them stops here
         existed = self.clusters.exists(plan.environment)
         kind = plan.profile.kind
         if not existed:  # an existing cluster holds its own ports: only a new one needs them free
@@ -89,7 +93,8 @@ class KindTarget(Declining):
                 self.join_kind_network(plan)
             passwords = {s.name: s.facts["password"] for s in result.services if "password" in s.facts}
             changes = list(result.changes) + [f"kind cluster: {'unchanged' if existed else 'created'}"]
-            changes += self.deliver(plan, kubeconfig, passwords, progress, builds=builds)
+            changes += self.give_credentials(plan, credentials)
+            changes += self.deliver(plan, kubeconfig, passwords, progress, builds=builds, credentials=credentials)
         except BaseException as failure:
             if retain:
                 _say_retained(failure, plan.environment, cluster_existed=existed)
@@ -106,6 +111,7 @@ class KindTarget(Declining):
         """`up --dry-run`: the checks `up` makes first (the platform renders, the tools are there), then what
         it would do to each data service container."""
         self.preflight(plan)
+        self.registry_credentials(plan)  # up would stop on a registry without credentials: so does the preview
         return self.services.preview(plan)
 
     def ingress_ports(self, plan: Plan) -> KindSpec:
@@ -184,7 +190,10 @@ class KindTarget(Declining):
             raise InvalidInput(f"environment {plan.environment} uses delivery {plan.profile.delivery!r}: `devenv sync` "
                                "pushes to Flux, which delivery `flux` has",
                                hint=f"`devenv up {plan.environment}` applies the platform again")
-        return self.deliver(plan, self.clusters.kubeconfig(plan.environment), passwords, progress, reconcile=True)
+        credentials = self.registry_credentials(plan)  # resolved again: an ECR token lasts 12 hours
+        return self.give_credentials(plan, credentials) + self.deliver(
+            plan, self.clusters.kubeconfig(plan.environment), passwords, progress, reconcile=True,
+            credentials=credentials)
 
     def recorded_platform(self, environment: str) -> Path | None:
         """The platform folder the environment's artifact was last pushed from."""
@@ -198,7 +207,8 @@ class KindTarget(Declining):
         return None
 
     def deliver(self, plan: Plan, kubeconfig: Path, passwords: dict[str, str], progress: Progress,
-                reconcile: bool = False, builds: BuildCache | None = None) -> list[str]:
+                reconcile: bool = False, builds: BuildCache | None = None,
+                credentials: registry_auth.Credentials | None = None) -> list[str]:
         """Delivery `apply` through devenv.clients.kube: the environment objects, then every Kustomization in
         dependsOn waves (devenv.delivery.apply). Secrets travel in request bodies, never on a command line."""
         flux = plan.profile.delivery == "flux"
@@ -206,6 +216,10 @@ class KindTarget(Declining):
             rendered = self.render(plan, passwords, baselines=flux, builds=builds)
         _, annotations = labels.for_kubernetes(dict(plan.labels))
         env_objects = [annotated(o, annotations) for o in rendered.environment_objects]
+        secrets = _credential_secrets(rendered, credentials)  # applied with the environment objects, labelled
+        env_objects += [annotated(o, annotations) for o in secrets]
+        said = [f"registry credentials ({', '.join(credentials.hosts)}): Secret {secrets[0]['metadata']['name']} in "
+                f"{', '.join(o['metadata']['namespace'] for o in secrets)}"] if secrets else []
         with self.connect(kubeconfig) as kube:
             warning = kube.check_version()
             if warning:
@@ -215,7 +229,7 @@ class KindTarget(Declining):
                     self.ensure_flux(kube, kubeconfig, progress, controllers=FLUX_DELIVERY_CONTROLLERS)
                 delivery = FluxDelivery(kube, plan.environment, plan.labels, registry=self.registry(plan),
                                         namespace=plan.profile.environment.namespace, progress=progress, run=self.run)
-                return delivery.deliver(rendered, env_objects, reconcile=reconcile).changes
+                return said + delivery.deliver(rendered, env_objects, reconcile=reconcile).changes
             if any(r.get("kind") in NEEDS_FLUX for _, r in rendered.resources()):
                 with phase("flux controllers"):
                     self.ensure_flux(kube, kubeconfig, progress)
@@ -223,7 +237,24 @@ class KindTarget(Declining):
                                      inventory_namespace=plan.profile.environment.namespace, progress=progress)
             with phase("apply and wait"):
                 outcomes = delivery.deliver(rendered, env_objects)
-        return [o.summary() for o in outcomes]
+        return said + [o.summary() for o in outcomes]
+
+    def registry_credentials(self, plan: Plan) -> registry_auth.Credentials | None:
+        """The credentials of the profile's `registries:`, resolved now through the user's docker configuration
+        and helpers (devenv.clients.registry_auth; never kept); None when it lists none."""
+        if not plan.profile.registries:
+            return None
+        return registry_auth.resolve(plan.profile.registries, profile=f"profile {plan.profile.path}")
+
+    def give_credentials(self, plan: Plan, credentials: registry_auth.Credentials | None) -> list[str]:
+        """kind's private-registry guide: the credentials in each node's kubelet config, so the node pulls the
+        platform's private images; what changed."""
+        if credentials is None:
+            return []
+        with phase("registry credentials"):
+            nodes = registry_auth.give_to_nodes(credentials, cluster_name(plan.environment), run=self.run)
+        return [f"registry credentials ({', '.join(credentials.hosts)}): node {node}'s kubelet config written"
+                for node in nodes]
 
     def registry(self, plan: Plan) -> Registry:
         """Where the platform's artifact goes: `$DEVENV_REGISTRY` (a registry this machine and the cluster
@@ -310,6 +341,18 @@ class KindTarget(Declining):
 
     def credentials(self, environment: str, service: str) -> dict[str, str]:
         return self.services.credentials(environment, service)
+
+
+def _credential_secrets(rendered, credentials: registry_auth.Credentials | None) -> list[dict]:
+    """A dockerconfigjson Secret in each namespace whose Flux sources read the registries' credentials (the
+    render's adaptation points them at it: devenv.flux.registry_credentials)."""
+    if credentials is None:
+        return []
+    from devenv.flux.registry_credentials import REGISTRY_CREDENTIALS_SECRET, namespaces_needing_credentials
+
+    objects = [resource for _, resource in rendered.resources()]
+    return [credentials.secret(REGISTRY_CREDENTIALS_SECRET, namespace)
+            for namespace in namespaces_needing_credentials(objects)]
 
 
 def _say_retained(failure: BaseException, environment: str, *, cluster_existed: bool) -> None:
