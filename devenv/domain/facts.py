@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from devenv.domain.profiles import Profile, ServiceSpec, render_template
+from devenv.domain.target_rules import RULES
 
 CONTAINER_PORTS = {"mariadb": 3306, "opensearch": 9200, "aws": 5000}
 # The local AWS stand-in (an `aws` service, moto): its region, and the access key an AWS SDK needs to sign a
@@ -32,7 +33,7 @@ def cluster_endpoint(profile: Profile, environment: str, svc: ServiceSpec, names
     """Where an in-cluster workload reaches a service: the container on the kind network, or the
     StatefulSet's Service in the environment's namespace."""
     port = CONTAINER_PORTS[svc.type]
-    if profile.target == "namespace":
+    if RULES[profile.target].shared_cluster:
         ns = namespace or f"{profile.namespace.prefix}-{environment}"
         return Endpoint(f"{svc.name}.{ns}.svc.cluster.local", port)
     return Endpoint(container_name(environment, svc.name), port)

@@ -17,32 +17,13 @@ from devenv.errors import InvalidInput, PlatformError, ProfileError
 from devenv.domain.facts import Endpoint, container_name
 from devenv.domain.naming import validate_name
 from devenv.domain.profiles import EMBEDDED_PLATFORM, Profile, ServiceSpec, parse_duration
+from devenv.domain.target_rules import RULES, TargetRules
 from devenv.services import swap_for
 
 
 MAX_TTL_SECONDS = 366 * 86400  # an environment is short-lived; a year keeps every expiry a sane date
 
 
-@dataclass(frozen=True)
-class TargetRules:
-    """What differs between targets when an environment is planned, as capabilities: each target's are in
-    RULES (its implementation in devenv.targets carries them too), and make_plan asks these, never a name."""
-
-    cluster: bool = False  # the platform (a Flux repository) is rendered into a cluster: its folder is checked
-    own_cluster: bool = False  # a kind cluster of its own: the plan shows its node image and ingress ports
-    shared_cluster: bool = False  # a namespace in a shared cluster: --context, the namespace, origin labels, --from-git
-
-    @property
-    def machine_services(self) -> bool:
-        """The data services run as containers on this machine, so its limits are checked (the swaps' preflight)."""
-        return not self.shared_cluster
-
-
-RULES: Mapping[str, TargetRules] = {
-    "docker": TargetRules(),
-    "kind": TargetRules(cluster=True, own_cluster=True),
-    "namespace": TargetRules(cluster=True, shared_cluster=True),
-}
 AVAILABLE_TARGETS = tuple(RULES)
 
 

@@ -151,3 +151,9 @@ def test_a_profile_without_data_services_runs_no_pool_of_none():
     from devenv.targets.docker import _Run
 
     assert _Run.run_parallel(None, []) == []  # ThreadPoolExecutor(max_workers=0) would raise ValueError
+
+
+def test_every_target_a_profile_may_name_has_planning_rules_and_an_implementation():
+    from devenv.domain.profiles import TARGETS
+
+    assert set(TARGETS) == set(AVAILABLE_TARGETS) == set(RULES)
