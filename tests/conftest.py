@@ -34,7 +34,8 @@ def new_env(env_names, request):
 # ---------------------------------------------------------------- prerequisites
 # A test marked with what it needs skips, saying why, when that is absent; DEVENV_REQUIRE (a comma list of
 # marker names, or `all`) turns those skips into failures, so CI cannot go green without running them.
-PREREQUISITES = ("docker", "mariadb_image", "opensearch_image", "kind", "cluster", "flux", "kustomize", "shared")
+PREREQUISITES = ("docker", "mariadb_image", "opensearch_image", "kind", "kind_node", "cluster", "flux", "kustomize",
+                 "shared")
 
 # Tests that read a fixture of these need the prerequisite, marked or not (the mark is added at collection).
 FIXTURE_NEEDS = {"crd_dir": "shared"}
@@ -66,8 +67,44 @@ def missing_tool(needs: set[str]) -> str | None:
 
     if "kind" in needs and (absent := [t for t in ("kind", "kubectl") if shutil.which(t) is None]):
         return f"needs {' and '.join(absent)} on PATH to create a real kind cluster (not installed here)"
+    if "kind_node" in needs and (why := missing_kind_node()):
+        return why
     if "kustomize" in needs and not (shutil.which("kustomize") or shutil.which("kubectl")):
         return "needs `kustomize` or `kubectl` (for `kubectl kustomize`) on PATH; neither is"
+    return None
+
+
+def real_kind() -> str:
+    """The real kind binary: DEVENV_KIND, else the one the lab builds (the `kind` on the lab's PATH is the
+    stand-in)."""
+    from pathlib import Path
+
+    return os.environ.get("DEVENV_KIND") or str(Path.home() / ".cache/devenv-lab/kind-v0.33.0/kind")
+
+
+def kind_node_image() -> str:
+    return os.environ.get("DEVENV_KIND_NODE_IMAGE") or "devenv-offline/kind-node:v1.36.3"
+
+
+def missing_kind_node() -> str | None:
+    """Why a real kind node cannot be made here, or None: the real kind, kubectl, and the node image in the engine."""
+    import shutil
+    import subprocess
+
+    kind = real_kind()
+    if not os.access(kind, os.X_OK):
+        return f"needs the real kind at {kind} (DEVENV_KIND; `python3 tests/lab/lab.py build` builds it)"
+    if shutil.which("kubectl") is None:
+        return "needs kubectl on PATH"
+    image = kind_node_image()
+    try:
+        found = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", image],
+                               capture_output=True, text=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"needs a Docker engine to check the kind node image {image}: {exc}"
+    if not found:
+        return (f"needs the kind node image {image} in the Docker engine "
+                f"(DEVENV_KIND_NODE_IMAGE; `make kind-node-image` builds it offline)")
     return None
 
 
