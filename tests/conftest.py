@@ -79,7 +79,8 @@ def real_kind() -> str:
     stand-in)."""
     from pathlib import Path
 
-    return os.environ.get("DEVENV_KIND") or str(Path.home() / ".cache/devenv-lab/kind-v0.33.0/kind")
+    cache = Path(os.environ.get("DEVENV_LAB_CACHE") or Path.home() / ".cache" / "devenv-lab")
+    return os.environ.get("DEVENV_KIND") or str(cache / "kind-v0.33.0" / "kind")
 
 
 def kind_node_image() -> str:
