@@ -4,8 +4,9 @@ shared EKS cluster), for reviews and demos a laptop cannot host.
 `up` refuses a context that is not allowed (devenv.domain.contexts) before any call, and a namespace of that name
 that devenv did not make for this environment. It applies the namespace and its guard rails
 (devenv.domain.tenancy: quota, limits, network isolation, the ServiceAccount Flux runs the environment as), the
-data services as StatefulSets (devenv.services.workloads) with credentials generated into a Secret there,
-the `environment` ConfigMap and Secret pointing at them, then delivers the platform through the cluster's
+data services as StatefulSets (devenv.services.workloads) with credentials generated into a Secret there (an
+`aws` stand-in as a Deployment that seeds itself from a Secret holding the profile's `secrets:`), the
+`environment` ConfigMap and Secret pointing at them, then delivers the platform through the cluster's
 own Flux: the working tree pushed to the profile's registry, an OCIRepository for it, the environment's
 Kustomizations with `targetNamespace` and `serviceAccountName` set, and waits along `dependsOn`. A failed
 first `up` removes the namespace it made (unless --retain). `down` deletes the Kustomizations (Flux prunes
@@ -37,6 +38,7 @@ from devenv.clients.kube import CURRENT, FAILED, Kube, describe
 from devenv.domain.plan import RULES, Plan
 from devenv.clients.registry import ENV as REGISTRY_ENV, Registry
 from devenv.services import swap_for
+from devenv.services.aws import namespace_seed
 from devenv.services.base import readiness_timeout
 from devenv.services.workloads import Workload, credentials_secret, objects as workload_objects
 from devenv.targets import (
@@ -85,7 +87,8 @@ class NamespaceTarget(Declining):
         """`up --dry-run`: the checks `up` makes before it sends anything (preflight), then per service the
         StatefulSet it would create (`objects` lists every object)."""
         self.preflight(plan)
-        return [{"service": s.name, "action": f"create StatefulSet {plan.namespace}/{s.name} (kept if it exists)",
+        return [{"service": s.name, "action": f"create {Workload(s.name, plan.namespace).controller(s.type)['kind']} "
+                                              f"{plan.namespace}/{s.name} (kept if it exists)",
                  "port": None, "note": ""} for s in plan.services]
 
     def up(self, plan: Plan, progress: Progress = Silent(), *, retain: bool = False,
@@ -134,9 +137,12 @@ class NamespaceTarget(Declining):
         credentials: dict[str, dict[str, str]] = {}
         since = time.time() - 5  # quota refusals from now on are this run's
         with phase("data services"):
-            for svc in plan.services:
+            for svc in plan.services:  # all first: an aws stand-in's seed holds the others' passwords
                 credentials[svc.name] = self.credentials_for(kube, svc.spec, ns, inner)
-                for obj in workload_objects(svc.spec, ns, inner, svc.image, plan.profile.namespace):
+            for svc in plan.services:
+                seed = namespace_seed(plan.profile, plan.environment, ns, svc.name, credentials) \
+                    if svc.type == "aws" else None
+                for obj in workload_objects(svc.spec, ns, inner, svc.image, plan.profile.namespace, seed=seed):
                     try:
                         changes.append(_applied(kube, obj, ours))
                     except KubeError as err:
@@ -227,8 +233,9 @@ class NamespaceTarget(Declining):
         return fresh
 
     def wait_services(self, kube: Kube, plan: Plan, check: Callable[[], None], clock: Clock = SYSTEM) -> None:
-        """Every StatefulSet Ready (its pod's readiness probe runs a real query), or why not."""
-        pending = {svc.name: Workload(svc.name, plan.namespace).statefulset for svc in plan.services}
+        """Every service's StatefulSet (the aws stand-in's Deployment) Ready (its pod's readiness probe runs a real
+        query), or why not."""
+        pending = {svc.name: Workload(svc.name, plan.namespace).controller(svc.type) for svc in plan.services}
         timeout = max((readiness_timeout(swap_for(s.type)) for s in plan.services), default=0) + 60
 
         def look() -> NotYet | None:
@@ -323,7 +330,9 @@ class NamespaceTarget(Declining):
         for svc in plan.services:
             swap = swap_for(svc.type)
             out.append(credentials_secret(svc.spec, ns, inner, {key: MASK for key in swap.credential_keys}))
-            out += workload_objects(svc.spec, ns, inner, svc.image, plan.profile.namespace)
+            seed = {d.name: MASK for d in plan.profile.secrets if d.service in (None, svc.name)}  # names only
+            out += workload_objects(svc.spec, ns, inner, svc.image, plan.profile.namespace,
+                                    seed=seed if svc.type == "aws" else None)
         rendered = self.render(plan, None, baselines=True)
         out += [annotated(_masked(o), annotations) for o in rendered.environment_objects]
         out += [annotated(o, annotations) for o in getattr(rendered, "tenant_sources", ())]

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import socket
-from dataclasses import replace
-
 import pytest
 
 from devenv.domain import labels
@@ -29,12 +27,8 @@ def _aws(profile):
 
 @pytest.fixture(scope="module")
 def branch():
-    profile = load_profile("branch")
-    if not any(s.type == "aws" for s in profile.services):  # the built-in profile declares it; this keeps the test whole
-        from devenv.domain.profiles import ServiceSpec
-
-        profile = replace(profile, services=profile.services + (ServiceSpec(name="aws", type="aws", version=""),),
-                          secrets=(SecretSpec(name="shop/ledger/db", from_service="db"),))
+    profile = load_profile("branch")  # the built-in profile: MariaDB, OpenSearch, aws, and ledger's RDS secret
+    assert profile.secrets == (SecretSpec(name="shop/ledger/db", from_service="db"),)
     return profile
 
 
@@ -132,3 +126,21 @@ def test_the_probe_fails_when_nothing_answers(monkeypatch, tmp_path, capsys) -> 
         monkeypatch.setenv(key, value)
     assert aws_pod.ready() == 1
     assert "ListSecrets: EndpointConnectionError" in capsys.readouterr().out
+
+
+def test_up_dry_run_lists_the_stand_in_with_its_seed_masked(branch, tmp_path, monkeypatch) -> None:
+    from devenv.domain.plan import make_plan
+    from devenv.targets.namespace import NamespaceTarget
+
+    monkeypatch.setenv("DEVENV_CONTEXTS", "dev-eks")
+    monkeypatch.setenv("DEVENV_REGISTRY", "registry.example:5000")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    made = NamespaceTarget().objects(make_plan("x", branch, context="dev-eks"))
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in made}
+    assert {("Deployment", "aws"), ("Service", "aws"), ("Secret", "aws-seed"), ("ConfigMap", "aws-start"),
+            ("Secret", "aws-credentials")} <= kinds
+    assert ("StatefulSet", "aws") not in kinds
+    seed = next(o for o in made if o["kind"] == "Secret" and o["metadata"]["name"] == "aws-seed")
+    assert json.loads(seed["stringData"]["secrets.json"]) == {"shop/ledger/db": "********"}  # names only
+    config = next(o for o in made if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "environment")
+    assert config["data"]["AWS_ENDPOINT_URL"] == "http://aws.devenv-x.svc.cluster.local:5000"
