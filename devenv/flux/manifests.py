@@ -280,3 +280,24 @@ def display(path: Path | str) -> str:
         return str(path)
 
 
+def find_malformed_yaml(directory: Path, message: str) -> PlatformError | None:
+    """After a failed build: the YAML file that does not parse, as a PlatformError with file, line
+    and column (kustomize numbers lines per document). Looks at the file kustomize names, then at
+    every YAML file under the Kustomization's path."""
+    candidates: list[Path] = []
+    named = re.search(r"in File: (\S+?)\"?$", message, re.M)
+    if named:
+        folders = re.findall(r"accumulation of path '([^']+)'", message)
+        candidates.append(Path(folders[-1] if folders else directory) / named.group(1))
+    for base, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        candidates += [Path(base) / name for name in sorted(files)
+                       if name.endswith((".yaml", ".yml")) or name == "Kustomization"]
+    for path in candidates:
+        try:
+            load_documents(read_manifest(path), display(path))
+        except PlatformError as exc:
+            return exc
+        except OSError:
+            continue
+    return None

@@ -6,6 +6,7 @@ lines that would define them, or a warning each."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import dataclass
@@ -335,6 +336,16 @@ class Substitution:
                         lines.append(f"        {key}: {json.dumps(str(shown))}")
                 lines += [f"        {n}" for n in new]
         return lines
+
+
+def as_stored(obj: dict) -> dict:
+    """A Secret as the API server stores it: stringData folded into base64 data (as substituteFrom reads it)."""
+    if obj.get("kind") != "Secret" or not obj.get("stringData"):
+        return obj
+    data = dict(obj.get("data") or {})
+    for key, value in obj["stringData"].items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
+    return {**{k: v for k, v in obj.items() if k != "stringData"}, "data": data}
 
 
 def has_reference(resource: dict) -> bool:

@@ -18,30 +18,30 @@ ServiceAccount, and the cluster folder's own objects (the bootstrap) stay the cl
 
 from __future__ import annotations
 
-import base64
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
 from devenv.domain import aws, facts, labels as labelkeys, tenancy
 from devenv.errors import CommandFailed, PlatformError, SubstitutionError
-from devenv.flux import adapt, adapting, secrets
-from devenv.flux.adapt import Adaptation, Exclusion
+from devenv.flux import adapt, adapting, checks, secrets
+from devenv.flux.adapt import Adaptation, Exclusion, identity_key
 from devenv.flux.kustomizations import (
     FluxKustomization, check_cycles, dependency_order, is_flux_kustomization, read_cluster_folder,
 )
+from devenv.flux.manifests import find_malformed_yaml
 from devenv.flux.kustomize import (
-    BuildCache, FluxSpec, RemoteResource, Workspace, display, load_documents, read_manifest, resolve_path,
+    BuildCache, FluxSpec, RemoteResource, Workspace, display, resolve_path,
 )
-from devenv.flux.postbuild import Presubstituted, Substitution, has_reference, secret_keys
+from devenv.flux.postbuild import Presubstituted, Substitution, as_stored, has_reference
+from devenv.flux.reasons import LeaveOut
 from devenv.flux.registry_credentials import registry_hosts
 from devenv.flux.result import (  # noqa: F401 - re-exported: where the CLI and the targets import them from
     SECRET_MASK, RenderedKustomization, RenderResult, RenderWarning, mask_secret,
 )
 from devenv.flux.scheduler import run_waves
-from devenv.flux.sources import SourceResolver, merge_values
+from devenv.flux.sources import SourceResolver
 from devenv.flux.tenant_rewrite import TenantRewrite
 from devenv.domain.profiles import EMBEDDED_PLATFORM, Profile
 
@@ -138,21 +138,6 @@ class _Entry:
 
 
 
-def _as_stored(obj: dict) -> dict:
-    """A Secret as the API server stores it: stringData folded into base64 data."""
-    if obj.get("kind") != "Secret" or not obj.get("stringData"):
-        return obj
-    data = dict(obj.get("data") or {})
-    for key, value in obj["stringData"].items():
-        data[key] = base64.b64encode(str(value).encode()).decode()
-    return {**{k: v for k, v in obj.items() if k != "stringData"}, "data": data}
-
-
-def _key(obj: Mapping) -> tuple[str, str, str]:
-    meta = obj.get("metadata") or {}
-    return str(obj.get("kind")), str(meta.get("namespace") or "default"), str(meta.get("name"))
-
-
 class _Renderer:
     def __init__(self, profile: Profile, environment: str, platform: Path, env_objects: list[dict],
                  strict: bool, workspace: Workspace, *, skip_unbuildable: bool = False, keep_going: bool = False,
@@ -178,13 +163,15 @@ class _Renderer:
         self.excluded: list[Exclusion] = []
         self.warnings: list[RenderWarning] = []
         self.tenant_sources: list[dict] = []
-        self.generated = {_key(obj): _as_stored(obj) for obj in env_objects}
+        self.generated = {identity_key(obj): as_stored(obj) for obj in env_objects}
         self.found: dict[tuple[str, str, str], dict] = {}  # ConfigMaps/Secrets of the mirror and of outputs
         self.seen: list[dict] = []  # every object built, kept or not (for storage class names)
         self.resolver: SourceResolver | None = None
         self.profile_name = display(profile.path)
         # HelmReleases kept while their chart source was not known yet: re-checked once it may be
         self.unsettled: list[tuple[_Entry, dict]] = []
+        self.leave_out = LeaveOut(profile, self.generated, self.found, self.secret_values, self.warnings,
+                                  self.tenancy, lambda: self.resolver.objects)
         self.substitution = Substitution(profile, platform, env_objects, self.generated, self.found, self.warnings,
                                          strict=strict, keep_going=keep_going, root_of=self._root_of)
 
@@ -250,7 +237,7 @@ class _Renderer:
             return cluster.kustomizations
         for obj, _ in cluster.other_objects():
             if obj.get("kind") in ("ConfigMap", "Secret") and obj.get("apiVersion") == "v1":
-                self.found.setdefault(_key(obj), _as_stored(obj))
+                self.found.setdefault(identity_key(obj), as_stored(obj))
         objects = [k.obj for k in cluster.kustomizations]
         variables = self.substitution.variables(bootstrap, objects)
         always = (bootstrap.spec.get("postBuild") or {}).get("substituteStrategy") == "Always"
@@ -337,7 +324,7 @@ class _Renderer:
         try:
             objects = self.workspace.build(entry.root, k.path, spec, describe=describe)
         except CommandFailed as failed:
-            malformed = _find_malformed_yaml(resolve_path(entry.root, k.path, describe), failed.output)
+            malformed = find_malformed_yaml(resolve_path(entry.root, k.path, describe), failed.output)
             if malformed is not None:
                 malformed.context = [f"while building {describe}"] + malformed.context
                 raise malformed from None
@@ -363,7 +350,7 @@ class _Renderer:
                 for e in self.entries.values() if e.status == KEPT}
         keep = []
         for obj, origin in objects:
-            key = _key(obj)
+            key = identity_key(obj)
             if adapt.is_flux_source(obj) and key in not_rendered and key not in used:
                 readers = sorted(e.k.id for e in self.entries.values()
                                  if (e.k.source_ref.kind, e.k.source_ref.namespace, e.k.source_ref.name) == key)
@@ -386,87 +373,14 @@ class _Renderer:
 
     # -- one Kustomization ---------------------------------------------------------------------
 
-    def _reason(self, resource: dict, local: Mapping[tuple[str, str, str], dict]) -> str | None:
-        """Why the object is left out, or None. `local`: the ConfigMaps/Secrets of its own output."""
-        why = self.tenancy.own_namespace_reason(resource) if self.tenancy else None
-        if why:
-            return why
-        why = adapt.profile_exclusion_reason(resource, self.profile.exclude, self.profile_name)
-        if why:
-            return why
-        kind = resource.get("kind")
-        if kind == "Secret" and "sops" in resource and _key(resource) in self.generated:
-            return "SOPS-encrypted, which devenv cannot decrypt: replaced by the Secret the profile generates"
-        if kind in ("ConfigMap", "Secret") and resource.get("apiVersion") == "v1" and _key(resource) in self.generated:
-            return self._replaced_reason(resource)
-        values, unseen = self._helm_values(resource, local) if kind == "HelmRelease" else (None, [])
-        if unseen:
-            assumed = aws.assumes_default(resource, self.resolver.objects, values)
-            if assumed:  # the deciding value may be in what devenv cannot see: said, not assumed
-                self._warn_unseen_values(resource, unseen, assumed)
-                return None
-        why = aws.aws_only_reason(resource, self.resolver.objects, values)
-        if why and secrets.store_key(resource) in self.secret_values:
-            return None  # adapted instead: the profile feeds a local replacement
-        return why
-
-    def _replaced_reason(self, resource: dict) -> str:
-        """A ConfigMap/Secret the repository commits and the profile also generates: the profile's replaces
-        it (two copies would fight, and the repository's would win once applied), the keys only the
-        repository's holds named, since they are gone with it."""
-        kind, _, name = _key(resource)
-        generated = self.generated[_key(resource)]
-        theirs = [key for key in secret_keys(_as_stored(resource)) if key not in (generated.get("data") or {})]
-        lost = (f"; keys only the repository's holds, gone with it: {', '.join(theirs)} (add them to the profile's "
-                f"copy if the platform reads them)") if theirs else ""
-        return f"replaced by the {kind} {name} the profile {self.profile_name} generates{lost}"
-
-    def _warn_unseen_values(self, release: dict, unseen: list[str], assumed: tuple[str, str, str]) -> None:
-        chart, key, default = assumed
-        kind, namespace, name = adapt.identity(release)
-        message = (f"HelmRelease {namespace}/{name} (chart {chart}) takes its values from {', '.join(unseen)}, which "
-                   f"devenv cannot see (not in the cluster folder, a rendered output or the profile), so it cannot "
-                   f"tell its {key}: kept, not assumed to be the chart's default {default}; if its {key} is "
-                   f"{default}, list {namespace}/{name} in the profile's `exclude` ({self.profile_name})")
-        if all(w.message != message for w in self.warnings):
-            self.warnings.append(RenderWarning(message, kind=kind, namespace=namespace, name=name))
-
-    def _helm_values(self, release: dict, local: Mapping[tuple[str, str, str], dict]) -> tuple[dict | None, list[str]]:
-        """A HelmRelease's values as helm-controller merges them: each valuesFrom ConfigMap/Secret in
-        order, then spec.values (None without valuesFrom); and the valuesFrom objects devenv cannot see."""
-        spec = release.get("spec") or {}
-        refs = spec.get("valuesFrom") if isinstance(spec, dict) else None
-        if not isinstance(refs, list) or not refs:
-            return None, []
-        namespace = (release.get("metadata") or {}).get("namespace") or "default"
-        merged: dict = {}
-        unseen: list[str] = []
-        for ref in refs:
-            if not isinstance(ref, dict):
-                continue
-            key = (str(ref.get("kind")), namespace, str(ref.get("name")))
-            obj = self.generated.get(key) or local.get(key) or self.found.get(key)
-            if obj is None and ref.get("optional") is not True:
-                unseen.append(f"{key[0]} {key[1]}/{key[2]}")
-            values = adapt.values_in(obj, ref.get("valuesKey") or "values.yaml") if obj else None
-            if values is None:
-                continue
-            if ref.get("targetPath"):
-                values = adapt.at_path(str(ref["targetPath"]), values)
-            if isinstance(values, dict):
-                merged = merge_values(merged, values)
-        if isinstance(spec.get("values"), dict):
-            merged = merge_values(merged, spec["values"])
-        return merged, unseen
-
     def _render(self, entry: _Entry, raw: list[dict]) -> list[FluxKustomization]:
         k = entry.k
         self.seen.extend(raw)
         if entry.early is None:
             self._adapt_early(entry, raw)
-        local = {_key(r): _as_stored(r) for r in raw
+        local = {identity_key(r): as_stored(r) for r in raw
                  if r.get("kind") in ("ConfigMap", "Secret") and r.get("apiVersion") == "v1"}
-        reasons = [self._reason(r, local) for r in raw]
+        reasons = [self.leave_out.reason(r, local) for r in raw]
         whole = adapt.whole_exclusion_reason(raw, reasons)
         if whole and not entry.mirror:
             self._exclude_whole(entry, raw, reasons, whole)
@@ -504,7 +418,7 @@ class _Renderer:
                             k, resource, variables, always)
                 elif has_reference(resource):
                     resource = self.substitution.substitute(k, resource, variables, always)
-            why = self._reason(resource, local)
+            why = self.leave_out.reason(resource, local)
             entry.index_of[id(resource)] = index
             if why:
                 dropped.append((resource, why))
@@ -522,7 +436,7 @@ class _Renderer:
         self._drop(entry, dropped)
         for resource in entry.resources:
             if resource.get("kind") in ("ConfigMap", "Secret") and resource.get("apiVersion") == "v1":
-                self.found.setdefault(_key(resource), _as_stored(resource))
+                self.found.setdefault(identity_key(resource), as_stored(resource))
             if resource.get("kind") == "HelmRelease" and not self._chart_source_known(resource):
                 self.unsettled.append((entry, resource))
         return [FluxKustomization(r, f"output of Kustomization {k.id}", parent=k.id)
@@ -600,27 +514,8 @@ class _Renderer:
                         f"for it forever", kustomization=e.k.id))
         self._drop_orphans(ordered)
         adapted = self._adapt(ordered)
-        self.warnings += [RenderWarning(message, kustomization=where)
-                          for where, message in secrets.dangling_references(
-                              [(e.k.id, r) for e in ordered for r in e.resources],
-                              [r for _, r in self.dropped], self.secret_values)]
-        self._warn_applied_twice(ordered)
-        for e in ordered:
-            for resource in e.resources:
-                kind, namespace, name = adapt.identity(resource)
-                for where, value in adapt.non_string_fields(resource):
-                    self.warnings.append(RenderWarning(
-                        f"{kind} {namespace + '/' if namespace else ''}{name}: {where} is {value!r} "
-                        f"({type(value).__name__}), not a string: the API server would reject it, so Flux would "
-                        f"fail to apply it (post-build substitution re-reads the YAML as YAML 1.1, where values "
-                        f"like 3306, on or 010 are not strings; keep the variable inside a longer string, or "
-                        f"give it a value that stays a string)",
-                        kustomization=e.k.id, kind=kind, namespace=namespace, name=name, field=where, value=value))
-                if kind == "Secret" and "sops" in resource:
-                    self.warnings.append(RenderWarning(
-                        f"Secret {namespace}/{name} is SOPS-encrypted; devenv cannot decrypt it offline (Flux would "
-                        f"apply it decrypted): let the profile generate it under `substituteFrom:` with its keys "
-                        f"({', '.join(secret_keys(resource)) or 'none'})", kustomization=e.k.id))
+        self.warnings += checks.output_warnings([(e.k.id, r) for e in ordered for r in e.resources],
+                                                [r for _, r in self.dropped], self.secret_values)
         rendered = [self._rendered(e) for e in ordered]
         return RenderResult(self.environment, self.profile, self.platform, rendered, self.excluded, adapted,
                             self.env_objects, self.warnings, self._components(), self.not_rendered,
@@ -643,23 +538,6 @@ class _Renderer:
         for e in ordered:
             if e.k.id in by_entry:
                 self._drop(e, by_entry[e.k.id])
-
-    def _warn_applied_twice(self, ordered: list[_Entry]) -> None:
-        """Two Kustomizations applying the same object fight over it in Flux (each prunes or
-        overwrites the other's version)."""
-        appliers: dict[tuple, list[str]] = {}
-        for e in ordered:
-            for resource in e.resources:
-                kind, namespace, name = adapt.identity(resource)
-                key = (aws.api_group(resource), kind, namespace or "", name)
-                if e.k.id not in appliers.setdefault(key, []):
-                    appliers[key].append(e.k.id)
-        for (_, kind, namespace, name), ids in appliers.items():
-            if len(ids) > 1:
-                self.warnings.append(RenderWarning(
-                    f"{kind} {namespace + '/' if namespace else ''}{name} is applied by {len(ids)} Kustomizations "
-                    f"({', '.join(ids)}): Flux would have them fight over it (each applies its own version, and "
-                    f"pruning one deletes it from the other)", kustomization=ids[0]))
 
     def _adapt(self, ordered: list[_Entry]) -> list[Adaptation]:
         kept_resources = [r for e in ordered for r in e.resources]
@@ -710,29 +588,6 @@ BOOTSTRAP_ID = "flux-system/flux-system"
 def _first_line(err: Exception) -> str:
     return str(err).splitlines()[0] if str(err) else type(err).__name__
 
-
-
-def _find_malformed_yaml(directory: Path, message: str) -> PlatformError | None:
-    """After a failed build: the YAML file that does not parse, as a PlatformError with file, line
-    and column (kustomize numbers lines per document). Looks at the file kustomize names, then at
-    every YAML file under the Kustomization's path."""
-    candidates: list[Path] = []
-    named = re.search(r"in File: (\S+?)\"?$", message, re.M)
-    if named:
-        folders = re.findall(r"accumulation of path '([^']+)'", message)
-        candidates.append(Path(folders[-1] if folders else directory) / named.group(1))
-    for base, dirs, files in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        candidates += [Path(base) / name for name in sorted(files)
-                       if name.endswith((".yaml", ".yml")) or name == "Kustomization"]
-    for path in candidates:
-        try:
-            load_documents(read_manifest(path), display(path))
-        except PlatformError as exc:
-            return exc
-        except OSError:
-            continue
-    return None
 
 
 __all__ = ["RenderResult", "RenderWarning", "RenderedKustomization", "SOURCE_ANNOTATION", "default_labels",
