@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Protocol
 
 from devenv.domain.profiles import Profile, ServiceSpec, render_template
 from devenv.domain.target_rules import RULES
 
+# Until every caller hands in the swaps (`swaps=devenv.services.SWAPS`): the same ports, guarded by test_facts_ports.
 CONTAINER_PORTS = {"mariadb": 3306, "opensearch": 9200, "aws": 5000}
 # The local AWS stand-in (an `aws` service, moto): its region, and the access key an AWS SDK needs to sign a
 # request at all. moto checks no signature, so these are placeholders, not credentials: they open nothing.
@@ -17,6 +18,12 @@ LOCAL_ACCESS_KEY_ID = "devenv-local"
 LOCAL_SECRET_ACCESS_KEY = "devenv-local-secret"
 # Shown where a value only exists once `devenv up` has generated it (offline render).
 GENERATED_PLACEHOLDER = "generated-by-devenv-up"
+
+
+class Swap(Protocol):
+    """What the facts need of a data-service swap (devenv.services): the port its server listens on."""
+
+    container_port: int
 
 
 @dataclass(frozen=True)
@@ -29,10 +36,11 @@ def container_name(environment: str, service: str) -> str:
     return f"devenv-{environment}-{service}"
 
 
-def cluster_endpoint(profile: Profile, environment: str, svc: ServiceSpec, namespace: str | None = None) -> Endpoint:
+def cluster_endpoint(profile: Profile, environment: str, svc: ServiceSpec, namespace: str | None = None, *,
+                     swaps: Mapping[str, Swap] | None = None) -> Endpoint:
     """Where an in-cluster workload reaches a service: the container on the kind network, or the
-    StatefulSet's Service in the environment's namespace."""
-    port = CONTAINER_PORTS[svc.type]
+    StatefulSet's Service in the environment's namespace; on the port of its swap (devenv.services.SWAPS)."""
+    port = swaps[svc.type].container_port if swaps is not None else CONTAINER_PORTS[svc.type]
     if RULES[profile.target].shared_cluster:
         ns = namespace or f"{profile.namespace.prefix}-{environment}"
         return Endpoint(f"{svc.name}.{ns}.svc.cluster.local", port)
@@ -110,10 +118,12 @@ def environment_objects(profile: Profile, environment: str, facts: Mapping[str, 
 
 
 def cluster_facts(profile: Profile, environment: str, namespace: str | None = None,
-                  passwords: Mapping[str, str] | None = None) -> dict[str, dict[str, str]]:
+                  passwords: Mapping[str, str] | None = None, *,
+                  swaps: Mapping[str, Swap] | None = None) -> dict[str, dict[str, str]]:
     """Facts of every service as in-cluster workloads see them (passwords as placeholders unless given)."""
     passwords = passwords or {}
     return {
-        svc.name: service_facts(svc, cluster_endpoint(profile, environment, svc, namespace), passwords.get(svc.name))
+        svc.name: service_facts(svc, cluster_endpoint(profile, environment, svc, namespace, swaps=swaps),
+                                passwords.get(svc.name))
         for svc in profile.services
     }

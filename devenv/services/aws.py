@@ -103,9 +103,10 @@ def namespace_seed(profile: Profile, environment: str, namespace: str, service: 
     """The SecretStrings the aws service `service` of a namespace environment is seeded with: from the facts as
     the namespace's pods see them (the Services' in-cluster names) and the environment's real passwords."""
     from devenv.domain.facts import cluster_facts
+    from devenv.services import SWAPS  # the registry imports this module: asked at call time
 
     passwords = {name: c["password"] for name, c in credentials.items() if "password" in c}
-    facts = cluster_facts(profile, environment, namespace, passwords)
+    facts = cluster_facts(profile, environment, namespace, passwords, swaps=SWAPS)
     mine = [d for d in profile.secrets if d.service in (None, service)]
     return secret_strings(mine, facts, {"name": environment, "namespace": namespace}, credentials[service]["seed"])
 

@@ -519,7 +519,7 @@ def readers_facts(plan: Plan, states: list[ServiceState]) -> dict[str, dict[str,
     if not plan.rules.own_cluster:
         return {s.name: dict(s.facts) for s in states}
     passwords = {s.name: s.facts["password"] for s in states if "password" in s.facts}
-    return cluster_facts(plan.profile, plan.environment, passwords=passwords)
+    return cluster_facts(plan.profile, plan.environment, passwords=passwords, swaps=SWAPS)
 
 
 def port_free(port: int) -> bool:

@@ -13,7 +13,7 @@ from devenv.domain import labels
 from devenv.domain.facts import Endpoint, cluster_endpoint, service_facts
 from devenv.domain.plan import Plan, ServicePlan
 from devenv.domain.profiles import ServiceSpec
-from devenv.services import swap_for
+from devenv.services import SWAPS, swap_for
 from devenv.services.workloads import Workload
 from devenv.targets import EnvironmentState, ServiceState
 
@@ -92,7 +92,7 @@ def _service_state(name: str, kind: str, ns: str, sts: Mapping, state: str, cred
 
 def planned_state(plan: Plan, svc: ServicePlan, creds: Mapping[str, str]) -> ServiceState:
     """A data service `up` has just seen Ready: its facts as the environment's workloads see them."""
-    endpoint = cluster_endpoint(plan.profile, plan.environment, svc.spec, plan.namespace)
+    endpoint = cluster_endpoint(plan.profile, plan.environment, svc.spec, plan.namespace, swaps=SWAPS)
     return ServiceState(name=svc.name, type=svc.type, container=f"StatefulSet {plan.namespace}/{svc.name}",
                         container_id=None, state="running", health="ready", image=svc.image, endpoint=endpoint,
                         facts=service_facts(svc.spec, endpoint, creds.get("password")))
