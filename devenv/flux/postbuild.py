@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -69,26 +69,27 @@ class Presubstituted:
     results: dict[int, dict | None]  # index in the output -> substituted; None: failed (redone, to report it)
 
 
+@dataclass
 class Substitution:
     """The render's post-build substitution and its books. `generated`: the profile's ConfigMaps/Secrets (as
     stored); `found`: those of the cluster folder and of outputs rendered so far (both shared with the render,
     which adds to `found`); `warnings`: the render's list; `root_of`: a Kustomization's source folder."""
 
-    def __init__(self, profile: Profile, platform: Path, env_objects: list[dict], generated: Mapping,
-                 found: Mapping, warnings: list[RenderWarning], *, strict: bool, keep_going: bool,
-                 root_of: Callable[[str], Path | None]):
-        self.profile = profile
-        self.profile_name = display(profile.path)
-        self.platform = platform
-        self.env_objects = env_objects
-        self.generated = generated
-        self.found = found
-        self.warnings = warnings
-        self.strict = strict
-        self.keep_going = keep_going
-        self.root_of = root_of
-        self.undefined: dict[tuple[str, str, str], UndefinedVariable] = {}
-        self.missing: dict[tuple[str, str, str, str], MissingObject] = {}
+    profile: Profile
+    platform: Path
+    env_objects: list[dict]
+    generated: Mapping
+    found: Mapping
+    warnings: list[RenderWarning]
+    strict: bool
+    keep_going: bool
+    root_of: Callable[[str], Path | None]
+    undefined: dict[tuple[str, str, str], UndefinedVariable] = field(default_factory=dict)
+    missing: dict[tuple[str, str, str, str], MissingObject] = field(default_factory=dict)
+
+    @property
+    def profile_name(self) -> str:
+        return display(self.profile.path)
 
     def waits_on_missing(self, kid: str) -> bool:
         """Whether a substituteFrom object of this Kustomization is missing (Flux fails it anyway)."""

@@ -5,6 +5,7 @@ with a warning when the deciding value may sit where devenv cannot see."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Mapping
 
 from devenv.domain import aws
@@ -20,21 +21,22 @@ if TYPE_CHECKING:
     from devenv.flux.tenant_rewrite import TenantRewrite
 
 
+@dataclass
 class LeaveOut:
     """`generated`: the profile's ConfigMaps/Secrets (as stored); `found`: those of the cluster folder and the
     outputs rendered so far; `sources()`: every object the render's source resolver knows (chart sources)."""
 
-    def __init__(self, profile: Profile, generated: Mapping, found: Mapping,
-                 secret_values: Mapping[str, Mapping[str, str]], warnings: list[RenderWarning],
-                 tenancy: TenantRewrite | None, sources: Callable[[], Mapping]):
-        self.profile = profile
-        self.profile_name = display(profile.path)
-        self.generated = generated
-        self.found = found
-        self.secret_values = secret_values
-        self.warnings = warnings
-        self.tenancy = tenancy
-        self.sources = sources
+    profile: Profile
+    generated: Mapping
+    found: Mapping
+    secret_values: Mapping[str, Mapping[str, str]]
+    warnings: list[RenderWarning]
+    tenancy: TenantRewrite | None
+    sources: Callable[[], Mapping]
+
+    @property
+    def profile_name(self) -> str:
+        return display(self.profile.path)
 
     def reason(self, resource: dict, local: Mapping[tuple[str, str, str], dict]) -> str | None:
         """Why the object is left out, or None. `local`: the ConfigMaps/Secrets of its own output."""

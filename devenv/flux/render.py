@@ -1,19 +1,19 @@
-"""The render pipeline: what Flux would apply for an environment, computed offline.
+"""The render pipeline: what Flux would apply for an environment, computed offline, as the sequence of its jobs.
 
 For each Flux Kustomization of the profile's cluster folder (as the bootstrap Kustomization applies
-them, substituted) and those nested in their output: resolve its source (one a later Kustomization
-produces, e.g. an ArtifactGenerator's ExternalArtifact, once it has), build its path with kustomize
-and its Flux spec (in parallel), leave out what only works on AWS, remove what needs AWS alone
-(IRSA, ALB annotations) before post-build substitution with the variables Flux would load (the
-profile's objects among them), set commonMetadata, then adapt what stays (dependsOn, ALB ingress,
-storage classes, secret stores) — each exclusion and adaptation with its reason. What devenv cannot
-see or build is "not rendered"; strict substitution problems are reported together at the end.
+them, substituted) and those nested in their output, in dependency waves (flux.scheduler): resolve its
+source (one a later Kustomization produces, e.g. an ArtifactGenerator's ExternalArtifact, once it has),
+build its path with kustomize and its Flux spec (in parallel), leave out what only works on AWS
+(flux.reasons), remove what needs AWS alone (IRSA, ALB annotations) before post-build substitution with the
+variables Flux would load (flux.postbuild, which keeps the books of what is undefined or missing), then adapt
+what stays (flux.adapt's adaptations, run as the Flux patches delivery writes: flux.adapting), set
+commonMetadata, and warn about what Flux would trip over (flux.checks) — each exclusion and adaptation with
+its reason. What devenv cannot see or build is "not rendered"; strict substitution problems are reported
+together at the end.
 
-For a namespace-target profile (a branch in a shared cluster) every Kustomization moves into the
-environment's namespace with `targetNamespace` set to it (devenv.domain.tenancy): one whose output, built as the
-platform wrote it, holds cluster-scoped objects is shared infrastructure and left out, a kept one's own
-Namespace becomes the environment's (devenv creates it), HelmReleases run as the environment's
-ServiceAccount, and the cluster folder's own objects (the bootstrap) stay the cluster's.
+For a namespace-target profile (a branch in a shared cluster) the tenant rewrite (flux.tenant_rewrite) moves
+every Kustomization into the environment's namespace, leaves shared infrastructure to the cluster and runs
+HelmReleases as the environment's ServiceAccount.
 """
 
 from __future__ import annotations

@@ -60,16 +60,21 @@ def kustomization(name: str, spec: dict) -> dict:
             "metadata": {"name": name, "namespace": "flux-system"}, "spec": spec}
 
 
-@pytest.fixture
-def platform(tmp_path: Path) -> Path:
-    root = tmp_path / "platform"
+def cluster_folder(root: Path, *kustomizations: dict) -> Path:
+    """A platform whose cluster folder clusters/dev holds the bootstrap and these Kustomizations."""
     write(root, "clusters/dev/flux-system/gotk-sync.yaml",
           {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
            "metadata": {"name": "flux-system", "namespace": "flux-system"},
            "spec": {"interval": "1m", "url": "https://git.example.com/fleet.git", "ref": {"branch": "main"}}},
           kustomization("flux-system", {"interval": "10m", "path": "./clusters/dev", "prune": True,
                                         "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}))
-    write(root, "clusters/dev/apps.yaml", kustomization("apps", SPEC))
+    write(root, "clusters/dev/kustomizations.yaml", *kustomizations)
+    return root
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Path:
+    root = cluster_folder(tmp_path / "platform", kustomization("apps", SPEC))
     write(root, "apps/manifests.yaml", *APPS)
     return root
 

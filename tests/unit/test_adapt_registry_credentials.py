@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from conftest import find, write_profile
+from test_adapt_patches import cluster_folder, kustomization, write
 from devenv.flux.registry_credentials import (
     REGISTRY_CREDENTIALS_SECRET, namespaces_needing_credentials, use_registry_credentials,
 )
@@ -55,31 +56,14 @@ def test_sources_elsewhere_and_helm_repositories_over_https_are_untouched() -> N
     assert namespaces_needing_credentials(untouched) == []
 
 
-def write(root: Path, rel: str, *docs: dict) -> None:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
-
-
 @pytest.mark.kustomize
 def test_render_and_flux_delivery_both_adapt_the_private_sources(tmp_path: Path) -> None:
     from devenv.delivery.flux import kustomization_objects
     from devenv.flux.render import render_environment
 
-    root = tmp_path / "platform"
-    write(root, "clusters/dev/flux-system/gotk-sync.yaml",
-          {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
-           "metadata": {"name": "flux-system", "namespace": "flux-system"},
-           "spec": {"interval": "1m", "url": "https://git.example.com/fleet.git", "ref": {"branch": "main"}}},
-          {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-           "metadata": {"name": "flux-system", "namespace": "flux-system"},
-           "spec": {"interval": "10m", "path": "./clusters/dev", "prune": True,
-                    "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}})
-    write(root, "clusters/dev/apps.yaml",
-          {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
-           "metadata": {"name": "apps", "namespace": "flux-system"},
-           "spec": {"interval": "10m", "path": "./apps", "prune": True,
-                    "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}})
+    root = cluster_folder(tmp_path / "platform", kustomization("apps", {
+        "interval": "10m", "path": "./apps", "prune": True,
+        "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}))
     write(root, "apps/sources.yaml", helm_repository("platform", f"oci://{ECR}/charts", type="oci", provider="aws"),
           oci_repository("app", f"oci://{ECR}/app", provider="aws"),
           oci_repository("public", "oci://ghcr.io/org/app"))
