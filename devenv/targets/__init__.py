@@ -15,7 +15,8 @@ from typing import Any, Mapping, Protocol
 from devenv.delivery import Progress, Quiet as Silent  # noqa: F401 - where a long operation reports to
 from devenv.errors import DevenvError, EnvironmentNotFound, InvalidInput
 from devenv.domain.facts import Endpoint
-from devenv.domain.plan import RULES, Plan, TargetRules
+from devenv.domain.plan import Plan
+from devenv.domain.target_rules import RULES, TargetRules
 
 MASK = "********"
 
@@ -90,7 +91,7 @@ class UpResult:
 
 class Target(Protocol):
     name: str
-    rules: TargetRules  # what make_plan checks and fills in for it (devenv.domain.plan.RULES)
+    rules: TargetRules  # what make_plan checks and fills in for it (devenv.domain.target_rules.RULES)
 
     def preview(self, plan: Plan) -> list[dict]:
         """`up --dry-run`: what `up` would do to each service (service, action, port, note), after the checks
