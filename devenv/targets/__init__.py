@@ -179,12 +179,14 @@ class Declining:
         return None
 
     def sync_source(self, environment: str, platform: Path | str | None) -> Path | str | None:
-        raise InvalidInput(f"environment {environment} is a {self.name} environment: `devenv sync` needs a cluster "
-                           "with Flux (profile target kind or namespace)")
+        raise self._no_sync(environment)
 
     def sync(self, plan: Plan, passwords: Mapping[str, str], progress: Progress = Silent()) -> list[str]:
-        self.sync_source(plan.environment, None)
-        return []
+        raise self._no_sync(plan.environment)
+
+    def _no_sync(self, environment: str) -> InvalidInput:
+        return InvalidInput(f"environment {environment} is a {self.name} environment: `devenv sync` needs a cluster "
+                            "with Flux (profile target kind or namespace)")
 
     def with_facts(self, state: EnvironmentState) -> EnvironmentState:
         return state  # on the labels of what status read

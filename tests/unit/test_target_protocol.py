@@ -89,6 +89,8 @@ def test_the_docker_target_declines_what_needs_a_cluster_before_touching_docker(
         target.up(plan, merge_kubeconfig=True)
     with pytest.raises(InvalidInput, match="`devenv sync` needs a cluster with Flux"):
         target.sync_source("feat-x", None)
+    with pytest.raises(InvalidInput, match="environment feat-x is a docker environment: `devenv sync` needs"):
+        target.sync(plan, {})
     with pytest.raises(InvalidInput, match="keep the expiry they were created with"):
         target.extend("feat-x", 3600)
     assert target.kubeconfig("feat-x") is None and not target.has_cluster("feat-x")
