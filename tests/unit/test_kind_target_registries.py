@@ -141,3 +141,9 @@ def test_a_profile_without_registries_asks_for_no_nodes(target, profile) -> None
     target.up(make_plan("feat-x", profile))
     assert not any(argv[:3] == ["kind", "get", "nodes"] for argv, _ in target.run.calls)
     assert not any(o["metadata"]["name"] == "devenv-registry-credentials" for o in target.kube.applied)
+
+
+def test_up_dry_run_says_a_registry_has_no_credentials_too(target, private, docker_config) -> None:
+    with pytest.raises(CredentialsMissing, match=f"no credentials for the registry {HOST}"):
+        target.preview(private)
+    assert target.run.calls == [] and target.kube.applied == []
