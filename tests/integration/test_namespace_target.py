@@ -192,7 +192,7 @@ def test_a_branch_environment_on_the_lab_runs_as_its_locked_down_service_account
     status = json.loads(lab.devenv("status", name, "--context", lab.cluster.context, "-o", "json").stdout)
     assert status["kustomizations"] == [{"name": "apps", "ready": "True", "reason": "ReconciliationSucceeded",
                                          "message": status["kustomizations"][0]["message"]}]
-    assert {s["name"]: s["health"] for s in status["services"]} == {"db": "ready", "search": "ready"}
+    assert {s["name"]: s["health"] for s in status["services"]} == {"db": "ready", "search": "ready", "aws": "ready"}
     extended = lab.devenv("extend", name, "--ttl", "1h", "-o", "json")
     assert extended.returncode == 0, extended.stderr
     expires = int(lab.get("namespace", ns)["metadata"]["labels"]["devenv.expires"])
