@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from devenv.domain import aws
 from devenv.flux import adapt, patches, secrets
@@ -16,8 +16,11 @@ from devenv.flux.adapt import Adaptation
 from devenv.flux.postbuild import Substitution, has_reference
 
 if TYPE_CHECKING:
-    from devenv.flux.render import _Entry
     from devenv.flux.tenant_rewrite import TenantRewrite
+
+# A render's book of one Kustomization (devenv.flux.render's _Entry; this module sits below the render, which
+# hands it its entries): k, resources, mirror, adapted, and per built object early, built, index_of, pre, late.
+_Entry = Any
 
 
 def mentions_aws_annotations(resource: Mapping) -> bool:

@@ -18,44 +18,11 @@ from devenv.errors import PlatformError, SubstitutionError
 from devenv.flux import adapt
 from devenv.flux.kustomizations import FluxKustomization
 from devenv.flux.kustomize import build_files, display, resolve_path
-from devenv.flux.result import RenderWarning
+from devenv.flux.result import MissingObject, RenderWarning, UndefinedVariable  # noqa: F401 - re-exported
 
 _VAR_NAME = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")  # Go's [:alpha:] is ASCII-only
 _REFERENCE = re.compile(r"(?<!\$)\$\{([_A-Za-z][_A-Za-z0-9]*)")  # ${NAME...}, not $${NAME} (an escaped one)
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|(^|_)KEY($|_)|CREDENTIAL")  # names that belong in a Secret
-
-
-@dataclass(frozen=True)
-class UndefinedVariable:
-    """A ${VAR} that no variable of its Kustomization defines (and that has no default)."""
-
-    name: str
-    resource: str  # Kind/namespace/name
-    kustomization: str  # namespace/name
-    files: tuple[str, ...] = ()  # the files of the Kustomization's own build that mention it
-    # (kind, namespace, name) of each object the Kustomization reads variables from (postBuild.substituteFrom)
-    read_from: tuple[tuple[str, str, str], ...] = ()
-
-    def describe(self) -> str:
-        where = f" ({', '.join(self.files)})" if self.files else ""
-        return f"{self.name}: in {self.resource}, Kustomization {self.kustomization}{where}"
-
-
-@dataclass(frozen=True)
-class MissingObject:
-    """A postBuild.substituteFrom object that does not exist offline (or cannot be read)."""
-
-    kind: str
-    namespace: str
-    name: str
-    kustomization: str  # describe() of the Kustomization reading it
-    kustomization_id: str
-    why: str = "does not exist"
-    keys: tuple[str, ...] = ()  # the keys it would hold, when known (a SOPS-encrypted Secret)
-
-    @property
-    def id(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}"
 
 
 @dataclass

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import Any, Iterable
 
 from devenv.domain import aws
 from devenv.domain.profiles import Profile
 from devenv.flux.adapt import Adaptation, Exclusion
 from devenv.flux.kustomizations import FluxKustomization, is_flux_kustomization
-
-if TYPE_CHECKING:
-    from devenv.flux.postbuild import MissingObject, UndefinedVariable
 
 
 @dataclass
@@ -151,3 +148,36 @@ def mask_secret(obj: dict) -> dict:
         if isinstance(obj.get(field_name), dict):
             out[field_name] = {key: SECRET_MASK for key in obj[field_name]}
     return out
+
+
+@dataclass(frozen=True)
+class UndefinedVariable:
+    """A ${VAR} that no variable of its Kustomization defines (and that has no default)."""
+
+    name: str
+    resource: str  # Kind/namespace/name
+    kustomization: str  # namespace/name
+    files: tuple[str, ...] = ()  # the files of the Kustomization's own build that mention it
+    # (kind, namespace, name) of each object the Kustomization reads variables from (postBuild.substituteFrom)
+    read_from: tuple[tuple[str, str, str], ...] = ()
+
+    def describe(self) -> str:
+        where = f" ({', '.join(self.files)})" if self.files else ""
+        return f"{self.name}: in {self.resource}, Kustomization {self.kustomization}{where}"
+
+
+@dataclass(frozen=True)
+class MissingObject:
+    """A postBuild.substituteFrom object that does not exist offline (or cannot be read)."""
+
+    kind: str
+    namespace: str
+    name: str
+    kustomization: str  # describe() of the Kustomization reading it
+    kustomization_id: str
+    why: str = "does not exist"
+    keys: tuple[str, ...] = ()  # the keys it would hold, when known (a SOPS-encrypted Secret)
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
