@@ -1,0 +1,98 @@
+"""The namespace target's `aws` stand-in and the embedded platform's ledger on a real kubelet (the offline kind node,
+the real kind CLI): the stand-in's objects as devenv makes them for a branch namespace become Available only once
+their readiness probe (ListSecrets holding every seeded secret) passes in the pod; ledger, as devenv renders it for
+that namespace (the IRSA adaptation's SDK variables pointing at the in-cluster Service), reads its RDS-style
+secret there and becomes Available only once its readiness probe logs in to MariaDB with it. The images are the
+offline ones, loaded into the node (`kind load`); the cluster is deleted and nothing of it is left.
+
+Needs Docker, the real kind (DEVENV_KIND), the node image, and the moto and MariaDB images; skipped otherwise."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+
+import pytest
+from it_helpers import mariadb_image
+from test_aws_secrets import _aws_image_present, aws_image  # noqa: F401 - the image check is an autouse fixture
+from test_kind_real_node import free_port, in_node, kind_path, node_image  # noqa: F401 - kind_path: a fixture
+
+from devenv.clients.kind import KindClusters, cluster_name
+from devenv.domain import labels
+from devenv.domain.profiles import NamespaceSpec, load_profile
+from devenv.services.aws import namespace_seed
+from devenv.services.workloads import objects
+
+pytestmark = [pytest.mark.docker, pytest.mark.mariadb_image, pytest.mark.kustomize, pytest.mark.timeout(900)]
+
+
+def _database(ns: str, password: str) -> list[dict]:
+    """MariaDB as the `db` Service of the namespace (a plain Deployment: the data service's own StatefulSet is
+    not what this test is about)."""
+    selector = {"app": "db"}
+    return [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db", "namespace": ns},
+         "spec": {"selector": selector, "ports": [{"port": 3306, "targetPort": 3306}]}},
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "db", "namespace": ns},
+         "spec": {"selector": {"matchLabels": selector}, "template": {"metadata": {"labels": selector}, "spec": {
+             "containers": [{"name": "db", "image": mariadb_image(), "env": [
+                 {"name": "MARIADB_USER", "value": "orders"}, {"name": "MARIADB_PASSWORD", "value": password},
+                 {"name": "MARIADB_DATABASE", "value": "orders"}, {"name": "MARIADB_RANDOM_ROOT_PASSWORD", "value": "1"}],
+                 "readinessProbe": {"tcpSocket": {"port": 3306}, "periodSeconds": 2}}]}}}},
+    ]
+
+
+def test_the_stand_in_and_ledger_become_ready_on_a_real_kubelet(kind_path, tmp_path) -> None:
+    from devenv.flux.render import render_environment
+
+    environment = "ka" + secrets.token_hex(3)
+    ns = f"devenv-{environment}"
+    clusters = KindClusters(home=tmp_path / "state")
+    tags = {labels.MANAGED: "true", labels.ENVIRONMENT: environment}
+    profile = load_profile("branch")
+    password = secrets.token_urlsafe(18)
+    seed = namespace_seed(profile, environment, ns, "aws", {"db": {"password": password},
+                                                             "aws": {"seed": secrets.token_hex(8)}})
+    aws_spec = next(s for s in profile.services if s.type == "aws")
+    stand_in = objects(aws_spec, ns, tags, aws_image(), NamespaceSpec(), seed=seed)
+
+    rendered = render_environment(profile, environment, namespace=ns)
+    ledger = [r for _, r in rendered.resources() if r["metadata"]["name"] in ("ledger", "ledger-scripts")]
+    assert sorted(r["kind"] for r in ledger) == ["ConfigMap", "Deployment", "ServiceAccount"]
+    offline = {"motoserver/moto:5.2.3": aws_image(), "mariadb:10.11": mariadb_image()}
+    for r in ledger:
+        if r["kind"] == "Deployment":
+            pod = r["spec"]["template"]["spec"]
+            for container in pod["initContainers"] + pod["containers"]:
+                container["image"] = offline[container["image"]]  # the images the offline machines have
+
+    try:
+        clusters.create(environment, tags, node_image=node_image(), http_port=free_port(), https_port=free_port())
+        for image in sorted(set(offline.values())):
+            subprocess.run([kind_path, "load", "docker-image", image, "--name", cluster_name(environment)],
+                           check=True, capture_output=True, timeout=600)
+        in_node(environment, "create", "namespace", ns)
+        apply = lambda docs: in_node(environment, "apply", "-f", "-",  # noqa: E731
+                                     stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}))
+        apply(_database(ns, password) + stand_in)
+        in_node(environment, "wait", "-n", ns, "--for=condition=Available", "deployment/aws", "deployment/db",
+                "--timeout=300s")
+        assert "seeded with 1 secret(s): shop/ledger/db" in in_node(environment, "logs", "-n", ns, "deployment/aws")
+
+        apply(ledger)
+        waited = in_node(environment, "wait", "-n", ns, "--for=condition=Available", "deployment/ledger",
+                         "--timeout=300s", check=False)
+        logs = in_node(environment, "logs", "-n", ns, "deployment/ledger", "--all-containers", check=False)
+        assert waited, logs + in_node(environment, "describe", "pods", "-n", ns, "-l",
+                                      "app.kubernetes.io/name=ledger", check=False)
+        assert (f"mariadb credentials of orders@db.{ns}.svc.cluster.local:3306/orders read from Secrets Manager "
+                "secret shop/ledger/db") in logs
+        assert "ledger: connected as orders@" in logs
+        assert password not in logs
+    finally:
+        clusters.delete(environment, verify=False)
+    assert environment not in clusters.names()
+    left = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"label=io.x-k8s.kind.cluster={cluster_name(environment)}"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert left == []
