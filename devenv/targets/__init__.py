@@ -254,13 +254,13 @@ def on_this_machine() -> Target:
 def in_shared_clusters(context: str | None = None) -> Target:
     """The target of shared-cluster environments, looking in every known context, or only in `context`
     (refused unless known)."""
+    shared = target_for(SHARED)
     if context is None:
-        return target_for(SHARED)
+        return shared
     from devenv.domain import contexts
-    from devenv.targets.namespace import NamespaceTarget
 
     contexts.check_known(context)
-    return NamespaceTarget(known_contexts=lambda: (context,))
+    return type(shared)(known_contexts=lambda: (context,))  # the same implementation, looking in that one only
 
 
 def with_own_cluster() -> Target:
