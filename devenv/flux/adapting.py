@@ -90,14 +90,14 @@ def _patch(e: _Entry, resource: dict, ops: list[dict], substitution: Substitutio
     resource.update(final)
 
 
-def flux_patches(e: _Entry) -> tuple[list[dict], list[dict]]:
-    """The Kustomization's Flux patches (a delete for each object built and left out, each kept object's
-    adaptation operations, those the render ran) and the patch identity of each kept object."""
-    prefix, suffix = str(e.k.spec.get("namePrefix") or ""), str(e.k.spec.get("nameSuffix") or "")
+def flux_patches(e: _Entry) -> tuple[list[tuple[dict, list[dict] | None]], list[dict]]:
+    """What the Kustomization's Flux patches are made of, as (identity, operations) with None for a delete: one
+    for each object built and left out, then each kept object's adaptation operations (those the render ran);
+    and the patch identity of each kept object. RenderedKustomization.patches writes them when asked."""
     kept = [e.index_of[id(r)] for r in e.resources]
-    out = [patches.delete_patch(b, prefix, suffix) for i, b in enumerate(e.built) if i not in set(kept)]
+    out: list[tuple[dict, list[dict] | None]] = [(b, None) for i, b in enumerate(e.built) if i not in set(kept)]
     for i in kept:
         ops = e.early[i][1] + e.late.get(i, [])
         if ops:
-            out.append(patches.ops_patch(e.built[i], ops, prefix, suffix))
+            out.append((e.built[i], ops))
     return out, [e.built[i] for i in kept]

@@ -207,13 +207,20 @@ def target(built: Mapping[str, Any], prefix: str = "", suffix: str = "") -> dict
             "name": re.escape(name)}
 
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def _dump(data: Any) -> str:
+    return yaml.dump(data, Dumper=_DUMPER, sort_keys=False)
+
+
 def ops_patch(built: Mapping[str, Any], ops: list[dict], prefix: str = "", suffix: str = "") -> dict:
     """A Kustomization `spec.patches` entry running `ops` on this object."""
-    return {"patch": yaml.safe_dump(ops, sort_keys=False), "target": target(built, prefix, suffix)}
+    return {"patch": _dump(ops), "target": target(built, prefix, suffix)}
 
 
 def delete_patch(built: Mapping[str, Any], prefix: str = "", suffix: str = "") -> dict:
     """A `spec.patches` entry taking this object out of the build (an exclusion)."""
     patch = {"$patch": "delete", "apiVersion": built.get("apiVersion"), "kind": built.get("kind"),
              "metadata": {"name": original_name(str(built["metadata"]["name"]), prefix, suffix)}}
-    return {"patch": yaml.safe_dump(patch, sort_keys=False), "target": target(built, prefix, suffix)}
+    return {"patch": _dump(patch), "target": target(built, prefix, suffix)}

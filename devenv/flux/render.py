@@ -44,6 +44,7 @@ from devenv.flux.scheduler import run_waves
 from devenv.flux.sources import SourceResolver
 from devenv.flux.tenant_rewrite import TenantRewrite
 from devenv.domain.profiles import EMBEDDED_PLATFORM, Profile
+from devenv.services import SWAPS
 
 KEPT, EXCLUDED, NOT_RENDERED, PENDING = "kept", "excluded", "not-rendered", "pending"
 SOURCE_ANNOTATION = "devenv.io/kustomization"  # how output names the Kustomization of each document
@@ -87,7 +88,7 @@ def render_environment(profile: Profile, environment: str, *, platform: str | os
     root = root.resolve()
     if profile.target == "namespace" and namespace is None:
         namespace = tenancy.namespace_name(profile, environment)
-    service_facts = facts.cluster_facts(profile, environment, namespace, passwords)
+    service_facts = facts.cluster_facts(profile, environment, namespace, passwords, swaps=SWAPS)
     env_objects = facts.environment_objects(
         profile, environment, service_facts,
         dict(labels) if labels is not None else default_labels(profile, environment), namespace)
@@ -523,8 +524,8 @@ class _Renderer:
                             self.tenant_sources)
 
     def _rendered(self, e: _Entry) -> RenderedKustomization:
-        flux_patches, built = adapting.flux_patches(e)
-        return RenderedKustomization(e.k, e.source, e.resources, flux_patches, built, mirror=e.mirror)
+        patch_parts, built = adapting.flux_patches(e)
+        return RenderedKustomization(e.k, e.source, e.resources, patch_parts, built, mirror=e.mirror)
 
     def _drop_orphans(self, ordered: list[_Entry]) -> None:
         """Leave out supporting objects (chart sources, Crossplane runtime configs) that only

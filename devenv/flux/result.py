@@ -10,6 +10,7 @@ from typing import Any, Iterable
 
 from devenv.domain import aws
 from devenv.domain.profiles import Profile
+from devenv.flux import patches
 from devenv.flux.adapt import Adaptation, Exclusion
 from devenv.flux.kustomizations import FluxKustomization, is_flux_kustomization
 
@@ -40,16 +41,25 @@ class RenderedKustomization:
     kustomization: FluxKustomization
     source: str
     resources: list[dict]
-    # For Flux delivery: the `spec.patches` that turn Flux's build of this Kustomization into `resources` (each
-    # adaptation's operations, a delete for each object left out: what the render itself applied), and per
-    # resource its identity in the build (apiVersion, kind, metadata.name as kustomize built it: patches.target).
-    patches: list[dict] = field(default_factory=list)
+    # For Flux delivery: what the `spec.patches` that turn Flux's build of this Kustomization into `resources` are
+    # made of ((identity, operations), None for a delete: see `patches`), and per resource its identity in the
+    # build (apiVersion, kind, metadata.name as kustomize built it: devenv.flux.patches.target).
+    patch_parts: list[tuple[dict, list[dict] | None]] = field(default_factory=list)
     built: list[dict] = field(default_factory=list)
     mirror: bool = False  # the cluster folder's own objects (what the bootstrap Kustomization applies)
 
     @property
     def name(self) -> str:
         return self.kustomization.name
+
+    @property
+    def patches(self) -> list[dict]:
+        """The Flux patches: each adaptation's operations and a delete for each object left out, which the render
+        ran on the build before substitution as kustomize-controller runs them (written only when asked)."""
+        spec = self.kustomization.spec
+        prefix, suffix = str(spec.get("namePrefix") or ""), str(spec.get("nameSuffix") or "")
+        return [patches.delete_patch(built, prefix, suffix) if ops is None else
+                patches.ops_patch(built, ops, prefix, suffix) for built, ops in self.patch_parts]
 
     @property
     def namespace(self) -> str:
