@@ -109,6 +109,7 @@ def wait_ready(kube: Kube, kustomizations: list[dict], *, timeout: float, progre
                     cid = f"{child['metadata']['namespace']}/{child['metadata']['name']}"
                     if cid not in states and cid not in pending:
                         pending[cid] = child
+                        states[cid] = _Seen(reason="NotFound", message="not looked at yet")  # looked at next pass
                 # kustomize-controller looks at a Kustomization blocked on its dependsOn again only after
                 # --requeue-dependency (30s): ask for those now unblocked at once, as `flux reconcile` would
                 unblocked = [p for p in pending if needs.get(p) and kid in needs[p] and needs[p] <= ready]
