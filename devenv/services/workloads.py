@@ -168,9 +168,13 @@ def aws_objects(spec: ServiceSpec, namespace: str, tags: Mapping[str, str], imag
 
 
 # A real query in the pod: the image's own health check (it logs in over a socket with the account the
-# entry point makes for it) and OpenSearch's cluster health, answered 200 only at yellow or green.
+# entry point makes for it), else (an image without healthcheck.sh, as the offline build) the service's own
+# account logs in over TCP and runs SELECT 1; and OpenSearch's cluster health, answered 200 only at yellow or green.
+_MARIADB_READY = ('if command -v healthcheck.sh >/dev/null 2>&1; then exec healthcheck.sh --connect --innodb_initialized; '
+                  'fi; MYSQL_PWD="${MARIADB_PASSWORD:-$MARIADB_ROOT_PASSWORD}" exec mariadb --protocol=tcp -h127.0.0.1 '
+                  '-u"${MARIADB_USER:-root}" -e "SELECT 1" "$MARIADB_DATABASE"')
 READINESS = {
-    "mariadb": {"exec": {"command": ["healthcheck.sh", "--connect", "--innodb_initialized"]}},
+    "mariadb": {"exec": {"command": ["sh", "-c", _MARIADB_READY]}},
     "opensearch": {"httpGet": {"path": "/_cluster/health?wait_for_status=yellow&timeout=1s", "port": 9200}},
 }
 READINESS_ENV = {"mariadb": {"MARIADB_MYSQL_LOCALHOST_USER": "1"}}  # makes healthcheck.sh's account

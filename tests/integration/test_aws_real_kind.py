@@ -1,6 +1,7 @@
 """The namespace target's `aws` stand-in and the embedded platform's ledger on a real kubelet (the offline kind node,
 the real kind CLI): the stand-in's objects as devenv makes them for a branch namespace become Available only once
-their readiness probe (ListSecrets holding every seeded secret) passes in the pod; ledger, as devenv renders it for
+their readiness probe (ListSecrets holding every seeded secret) passes in the pod, beside the MariaDB StatefulSet
+devenv makes there (seeded, its PVC bound, ready once its probe's query ran); ledger, as devenv renders it for
 that namespace (the IRSA adaptation's SDK variables pointing at the in-cluster Service), reads its RDS-style
 secret there and becomes Available only once its readiness probe logs in to MariaDB with it. The images are the
 offline ones, loaded into the node (`kind load`); the cluster is deleted and nothing of it is left.
@@ -22,25 +23,9 @@ from devenv.clients.kind import KindClusters, cluster_name
 from devenv.domain import labels
 from devenv.domain.profiles import NamespaceSpec, load_profile
 from devenv.services.aws import namespace_seed
-from devenv.services.workloads import objects
+from devenv.services.workloads import credentials_secret, objects
 
 pytestmark = [pytest.mark.docker, pytest.mark.mariadb_image, pytest.mark.kustomize, pytest.mark.timeout(900)]
-
-
-def _database(ns: str, password: str) -> list[dict]:
-    """MariaDB as the `db` Service of the namespace (a plain Deployment: the data service's own StatefulSet is
-    not what this test is about)."""
-    selector = {"app": "db"}
-    return [
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db", "namespace": ns},
-         "spec": {"selector": selector, "ports": [{"port": 3306, "targetPort": 3306}]}},
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "db", "namespace": ns},
-         "spec": {"selector": {"matchLabels": selector}, "template": {"metadata": {"labels": selector}, "spec": {
-             "containers": [{"name": "db", "image": mariadb_image(), "env": [
-                 {"name": "MARIADB_USER", "value": "orders"}, {"name": "MARIADB_PASSWORD", "value": password},
-                 {"name": "MARIADB_DATABASE", "value": "orders"}, {"name": "MARIADB_RANDOM_ROOT_PASSWORD", "value": "1"}],
-                 "readinessProbe": {"tcpSocket": {"port": 3306}, "periodSeconds": 2}}]}}}},
-    ]
 
 
 def test_the_stand_in_and_ledger_become_ready_on_a_real_kubelet(kind_path, tmp_path) -> None:
@@ -56,6 +41,9 @@ def test_the_stand_in_and_ledger_become_ready_on_a_real_kubelet(kind_path, tmp_p
                                                              "aws": {"seed": secrets.token_hex(8)}})
     aws_spec = next(s for s in profile.services if s.type == "aws")
     stand_in = objects(aws_spec, ns, tags, aws_image(), NamespaceSpec(), seed=seed)
+    db_spec = next(s for s in profile.services if s.name == "db")
+    database = [credentials_secret(db_spec, ns, tags, {"password": password, "root_password": secrets.token_hex(9)}),
+                *objects(db_spec, ns, tags, mariadb_image(), NamespaceSpec())]  # its StatefulSet, as devenv makes it
 
     rendered = render_environment(profile, environment, namespace=ns)
     ledger = [r for _, r in rendered.resources() if r["metadata"]["name"] in ("ledger", "ledger-scripts")]
@@ -75,9 +63,10 @@ def test_the_stand_in_and_ledger_become_ready_on_a_real_kubelet(kind_path, tmp_p
         in_node(environment, "create", "namespace", ns)
         apply = lambda docs: in_node(environment, "apply", "-f", "-",  # noqa: E731
                                      stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}))
-        apply(_database(ns, password) + stand_in)
-        in_node(environment, "wait", "-n", ns, "--for=condition=Available", "deployment/aws", "deployment/db",
-                "--timeout=300s")
+        apply(database + stand_in)
+        in_node(environment, "wait", "-n", ns, "--for=condition=Available", "deployment/aws", "--timeout=300s")
+        in_node(environment, "wait", "-n", ns, "--for=jsonpath={.status.readyReplicas}=1", "statefulset/db",
+                "--timeout=300s")  # its readiness probe logged in
         assert "seeded with 1 secret(s): shop/ledger/db" in in_node(environment, "logs", "-n", ns, "deployment/aws")
 
         apply(ledger)

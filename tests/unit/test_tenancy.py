@@ -109,7 +109,8 @@ def test_guard_rails_and_data_services_carry_only_valid_labels(monkeypatch):
     container = statefulset["spec"]["template"]["spec"]["containers"][0]
     secret_env = {e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"] if "valueFrom" in e}
     assert secret_env == {"MARIADB_PASSWORD": "password", "MARIADB_ROOT_PASSWORD": "root_password"}
-    assert container["readinessProbe"]["exec"]["command"][0] == "healthcheck.sh"
+    probe = container["readinessProbe"]["exec"]["command"]
+    assert probe[:2] == ["sh", "-c"] and "healthcheck.sh --connect" in probe[2] and 'SELECT 1' in probe[2]
     assert "storageClassName" not in statefulset["spec"]["volumeClaimTemplates"][0]["spec"]  # the cluster's default
 
 
