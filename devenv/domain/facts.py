@@ -9,8 +9,6 @@ from typing import Mapping, Protocol
 from devenv.domain.profiles import Profile, ServiceSpec, render_template
 from devenv.domain.target_rules import RULES
 
-# Until every caller hands in the swaps (`swaps=devenv.services.SWAPS`): the same ports, guarded by test_facts_ports.
-CONTAINER_PORTS = {"mariadb": 3306, "opensearch": 9200, "aws": 5000}
 # The local AWS stand-in (an `aws` service, moto): its region, and the access key an AWS SDK needs to sign a
 # request at all. moto checks no signature, so these are placeholders, not credentials: they open nothing.
 AWS_REGION = "us-east-1"
@@ -37,10 +35,10 @@ def container_name(environment: str, service: str) -> str:
 
 
 def cluster_endpoint(profile: Profile, environment: str, svc: ServiceSpec, namespace: str | None = None, *,
-                     swaps: Mapping[str, Swap] | None = None) -> Endpoint:
+                     swaps: Mapping[str, Swap]) -> Endpoint:
     """Where an in-cluster workload reaches a service: the container on the kind network, or the
     StatefulSet's Service in the environment's namespace; on the port of its swap (devenv.services.SWAPS)."""
-    port = swaps[svc.type].container_port if swaps is not None else CONTAINER_PORTS[svc.type]
+    port = swaps[svc.type].container_port
     if RULES[profile.target].shared_cluster:
         ns = namespace or f"{profile.namespace.prefix}-{environment}"
         return Endpoint(f"{svc.name}.{ns}.svc.cluster.local", port)
@@ -119,8 +117,9 @@ def environment_objects(profile: Profile, environment: str, facts: Mapping[str, 
 
 def cluster_facts(profile: Profile, environment: str, namespace: str | None = None,
                   passwords: Mapping[str, str] | None = None, *,
-                  swaps: Mapping[str, Swap] | None = None) -> dict[str, dict[str, str]]:
-    """Facts of every service as in-cluster workloads see them (passwords as placeholders unless given)."""
+                  swaps: Mapping[str, Swap]) -> dict[str, dict[str, str]]:
+    """Facts of every service as in-cluster workloads see them (passwords as placeholders unless given), on the
+    ports of their swaps (`swaps`: devenv.services.SWAPS)."""
     passwords = passwords or {}
     return {
         svc.name: service_facts(svc, cluster_endpoint(profile, environment, svc, namespace, swaps=swaps),

@@ -11,6 +11,7 @@ from conftest import write_profile
 
 from devenv.errors import ProfileError
 from devenv.domain.profiles import BUILTIN_PROFILES, find_profile, load_profile, parse_duration, render_template
+from devenv.services import SWAPS
 
 DATA = Path(__file__).parents[1] / "data" / "profiles"
 VALID = sorted(DATA.glob("valid-*.yaml")) + sorted(BUILTIN_PROFILES.glob("*.yaml"))
@@ -94,7 +95,7 @@ def test_several_substitution_objects_and_literal_braces_render_into_objects() -
     from devenv.flux.secrets import store_values
 
     profile = load_profile(DATA / "valid-substitute-from.yaml")
-    service_facts = facts.cluster_facts(profile, "demo")
+    service_facts = facts.cluster_facts(profile, "demo", swaps=SWAPS)
     objects = facts.environment_objects(profile, "demo", service_facts, {"devenv.io/environment": "demo"})
     assert [(o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects] == [
         ("ConfigMap", "flux-system", "environment"), ("Secret", "network", "tunnel-id-secret"),
@@ -111,7 +112,7 @@ def test_the_single_environment_form_still_gives_configmap_and_secret() -> None:
     from devenv.domain import facts
 
     profile = load_profile(DATA / "valid-full.yaml")
-    objects = facts.environment_objects(profile, "demo", facts.cluster_facts(profile, "demo"), {})
+    objects = facts.environment_objects(profile, "demo", facts.cluster_facts(profile, "demo", swaps=SWAPS), {})
     assert [o["kind"] for o in objects] == ["ConfigMap", "Secret"][:len(objects)]
     assert objects[0]["metadata"]["name"] == profile.environment.name
 
