@@ -224,6 +224,7 @@ class KindTarget(Declining):
             warning = kube.check_version()
             if warning:
                 progress.warn(warning)
+            said += _remove_stale_credentials(kube, plan.environment, secrets)
             if flux:
                 with phase("flux controllers"):
                     self.ensure_flux(kube, kubeconfig, progress, controllers=FLUX_DELIVERY_CONTROLLERS)
@@ -353,6 +354,20 @@ def _credential_secrets(rendered, credentials: registry_auth.Credentials | None)
     objects = [resource for _, resource in rendered.resources()]
     return [credentials.secret(REGISTRY_CREDENTIALS_SECRET, namespace)
             for namespace in namespaces_needing_credentials(objects)]
+
+
+def _remove_stale_credentials(kube: Kube, environment: str, kept: list[dict]) -> list[str]:
+    """The registry-credentials Secrets of an earlier `up` in namespaces whose sources no longer read them (the
+    profile dropped the registry, the source moved): deleted."""
+    from devenv.flux.registry_credentials import REGISTRY_CREDENTIALS_SECRET
+
+    keep = {o["metadata"]["namespace"] for o in kept}
+    stale = [live for live in kube.list("v1", "Secret", selector=labels.selector(environment))
+             if live["metadata"]["name"] == REGISTRY_CREDENTIALS_SECRET and live["metadata"]["namespace"] not in keep]
+    for live in stale:
+        kube.delete(live)
+    return [f"registry credentials: Secret {REGISTRY_CREDENTIALS_SECRET} in {live['metadata']['namespace']} removed "
+            "(no source there reads it now)" for live in stale]
 
 
 def _say_retained(failure: BaseException, environment: str, *, cluster_existed: bool) -> None:

@@ -147,3 +147,26 @@ def test_up_dry_run_says_a_registry_has_no_credentials_too(target, private, dock
     with pytest.raises(CredentialsMissing, match=f"no credentials for the registry {HOST}"):
         target.preview(private)
     assert target.run.calls == [] and target.kube.applied == []
+
+
+def test_a_credentials_secret_no_source_reads_any_more_is_removed_at_the_next_up(target, profile) -> None:  # noqa: F811
+    class Listing(FakeKube):
+        deleted: list = []
+
+        def list(self, api_version, kind, *, namespace=None, selector=None):
+            if kind != "Secret":
+                return super().list(api_version, kind, namespace=namespace, selector=selector)
+            assert selector == {"devenv.managed": "true", "devenv.environment": "feat-x"}
+            return [{"kind": "Secret", "metadata": {"name": "devenv-registry-credentials", "namespace": "charts"}},
+                    {"kind": "Secret", "metadata": {"name": "environment-secrets", "namespace": "flux-system"}}]
+
+        def delete(self, obj, **_):
+            self.deleted.append((obj["metadata"]["namespace"], obj["metadata"]["name"]))
+            return True
+
+    kube = Listing()
+    target.connect = lambda kubeconfig: kube
+    result = target.up(make_plan("feat-x", profile))  # the profile lists no registries now
+    assert kube.deleted == [("charts", "devenv-registry-credentials")]
+    assert "registry credentials: Secret devenv-registry-credentials in charts removed (no source there reads it " \
+           "now)" in result.changes
