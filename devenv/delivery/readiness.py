@@ -124,11 +124,13 @@ def wait_ready(kube: Kube, kustomizations: list[dict], *, timeout: float, progre
                 progress.note(f"• Kustomization {kid}: {seen.reason}: {seen.message[:200]}")
         if not pending:
             return revision
-        return wait.NotYet([f"Kustomization {kid}: {states[kid].reason}" for kid in pending])
+        return wait.NotYet([f"Kustomization {kid}: {states[kid].reason if kid in states else 'not looked at yet'}"
+                            for kid in pending])  # a nested one just found is looked at next time
 
     def give_up(_: wait.NotYet) -> DeliveryFailed:
         culprit = _culprit(pending, states)
-        return _failed(kube, culprit, states[culprit], waited=timeout)
+        seen = states.get(culprit) or _Seen(reason="NotFound", message="not looked at yet")
+        return _failed(kube, culprit, seen, waited=timeout)
 
     return wait.until(look, what="Flux's Kustomizations", timeout=max(0.0, timeout - (time.monotonic() - started)),
                       poll=poll, between=(lambda _: check()) if check is not None else None, give_up=give_up)
@@ -163,7 +165,7 @@ def _culprit(pending: Mapping[str, dict], states: Mapping[str, _Seen]) -> str:
     DependencyNotReady is a symptom), else the first."""
     for unblamed in (("DependencyNotReady", "Progressing", "NotFound"), ("DependencyNotReady",)):
         for kid in pending:
-            if states[kid].reason not in unblamed:
+            if kid in states and states[kid].reason not in unblamed:
                 return kid
     return next(iter(pending))
 

@@ -206,3 +206,16 @@ def test_a_kustomization_blocked_on_its_dependency_is_asked_to_reconcile_once_th
     asked = [(obj["metadata"]["name"], manager) for obj, manager in kube.applied]
     assert asked == [("apps", "devenv-reconcile")]
     assert "reconcile.fluxcd.io/requestedAt" in kube.applied[0][0]["metadata"]["annotations"]
+
+
+def test_a_nested_kustomization_found_in_its_parents_inventory_is_waited_for_too() -> None:
+    """The parent is Ready in the same look that finds its child: the wait goes on (naming the child as not looked
+    at yet) and ends when the child is Ready."""
+    child = {"id": "flux-system_team-a_kustomize.toolkit.fluxcd.io_Kustomization", "v": "v1"}
+    kube = FakeKube({
+        ("Kustomization", "flux-system", "tenants"): [flux_object("Kustomization", "tenants", inventory=[child])],
+        ("Kustomization", "flux-system", "team-a"): [
+            flux_object("Kustomization", "team-a", status="Unknown", reason="Progressing"),
+            flux_object("Kustomization", "team-a")]})
+    assert wait_ready(kube, [ref("tenants")], timeout=30, poll=0) == ""
+    assert [o["metadata"]["name"] for o, _ in kube.applied] == []  # nothing to ask: no dependsOn
