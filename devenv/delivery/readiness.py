@@ -23,6 +23,8 @@ FATAL_REASONS = {"BuildFailed", "ArtifactFailed"}
 # CRD another Kustomization is still installing is waited for.
 FAILED_REASONS = {"HealthCheckFailed", "ReconciliationFailed"}
 TRANSIENT_MESSAGES = ("no matches for kind", "ensure CRDs are installed first")
+# ArtifactFailed while the source has no artifact in kustomize-controller's view yet: it retries by itself.
+SOURCE_NOT_FETCHED = "Source artifact not found"
 
 
 @dataclass
@@ -116,7 +118,8 @@ def wait_ready(kube: Kube, kustomizations: list[dict], *, timeout: float, progre
                 if unblocked:
                     token = request_reconcile(kube, [pending[p] for p in unblocked])
                     asked.update({p: token for p in unblocked})
-            elif seen.revision == revision and (seen.reason in FATAL_REASONS or (
+            elif seen.revision == revision and not seen.message.startswith(SOURCE_NOT_FETCHED) and (
+                    seen.reason in FATAL_REASONS or (
                     seen.reason in FAILED_REASONS and not any(m in seen.message for m in TRANSIENT_MESSAGES))):
                 raise _failed(kube, kid, seen)
             elif kid not in announced and seen.reason != "Progressing":

@@ -219,3 +219,16 @@ def test_a_nested_kustomization_found_in_its_parents_inventory_is_waited_for_too
             flux_object("Kustomization", "team-a")]})
     assert wait_ready(kube, [ref("tenants")], timeout=30, poll=0) == ""
     assert [o["metadata"]["name"] for o, _ in kube.applied] == []  # nothing to ask: no dependsOn
+
+
+def test_a_kustomization_that_saw_no_artifact_yet_is_waited_for_as_kustomize_controller_retries_it() -> None:
+    """kustomize-controller reports ArtifactFailed 'Source artifact not found, retrying in 30s' when its view of the
+    source has no artifact yet (seen on the lab while the OCIRepository was just stored): not a failure."""
+    early = flux_object("Kustomization", "apps", status="False", reason="ArtifactFailed",
+                        message="Source artifact not found, retrying in 30s", revision="", attempted="sha256:new")
+    kube = FakeKube({
+        ("OCIRepository", "flux-system", "devenv-platform"): [flux_object("OCIRepository", "devenv-platform")],
+        ("Kustomization", "flux-system", "apps"): [early, flux_object("Kustomization", "apps")]})
+    source = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+              "metadata": {"name": "devenv-platform", "namespace": "flux-system"}}
+    assert wait_ready(kube, [ref("apps")], timeout=30, source=source, poll=0) == "sha256:new"
