@@ -354,12 +354,13 @@ def main(argv: list[str]) -> int:
     tag = argv[0] if argv else f"devenv-offline/kind-node:{KUBE_VERSION}"
     started = time.monotonic()
     try:
-        build_programs()
         with tempfile.TemporaryDirectory(prefix="devenv-kindnode-") as tmp:
             work = Path(tmp)
+            # debootstrap waits on the mirror more than on the CPU: the Debian roots overlap the Go builds
             with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
                 node = pool.submit(debian_image, "node", BASE_PACKAGES, prepare_node_root, work)
                 tools = pool.submit(debian_image, "tools", TOOLS_PACKAGES, prepare_tools_root, work)
+                build_programs()
                 bases = (node.result(), tools.result())
             key = build_key(bases)
             if label_of(tag, "devenv.build-key") == key:
