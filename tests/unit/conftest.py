@@ -15,6 +15,15 @@ BROKEN = PLATFORMS / "broken"
 ACME_PROFILE = DATA / "profiles" / "valid-acme.yaml"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def kustomize_resolved_before_any_fake() -> None:
+    """devenv resolves its kustomize command once per process (devenv.flux.kustomize); resolve it for real
+    before a test fakes `which`, or the first render under a fake would remember a kustomize that is not there."""
+    from devenv.flux.kustomize import kustomize_available
+
+    kustomize_available()
+
+
 @pytest.fixture(scope="session")
 def local_profile():
     from devenv.domain.profiles import load_profile
