@@ -135,8 +135,8 @@ class KindTarget(Declining):
         return kind
 
     def preflight(self, plan: Plan, builds: BuildCache | None = None) -> None:
-        """What `up` checks before it creates anything (`up --dry-run` too): the tools it needs are installed,
-        and the platform renders offline (a platform, profile or substitution error stops here)."""
+        """What `up` checks before it creates anything (`up --dry-run` too): the platform renders offline (a
+        platform, profile or substitution error stops here), and the tools it needs are installed."""
         if plan.profile.delivery not in ("apply", "flux"):
             raise InvalidInput(
                 f"profile {plan.profile.name!r} asks for delivery {plan.profile.delivery!r}, which the kind target "
@@ -144,11 +144,11 @@ class KindTarget(Declining):
                 hint="set `delivery: flux` (Flux's controllers apply the platform) or `delivery: apply` (devenv "
                      "renders and applies the Kustomizations itself) in the profile",
             )
-        for tool in ("kind",) + (("flux",) if plan.profile.delivery == "flux" else ()):  # first: the cheap check
+        self.render(plan, passwords=None, builds=builds)
+        for tool in ("kind",) + (("flux",) if plan.profile.delivery == "flux" else ()):
             if process.which(tool) is None:
                 raise ToolMissing(f"{tool} is not installed (not found on PATH); the kind target needs it",
                                   hint=process.INSTALL_HINTS[tool])
-        self.render(plan, passwords=None, builds=builds)
 
     def roll_back(self, plan: Plan, *, cluster_existed: bool) -> None:
         """Remove what this run made: the cluster if it is new, the containers and volumes of this run.
