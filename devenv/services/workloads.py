@@ -105,7 +105,10 @@ def objects(spec: ServiceSpec, namespace: str, tags: Mapping[str, str], image: s
     out.append({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta(spec.name),
                 "spec": {"replicas": 1, "serviceName": spec.name, "selector": {"matchLabels": selector},
                          "template": {"metadata": {"labels": {**labelled, **selector}},
-                                      "spec": {"containers": [container], "volumes": volumes,
+                                      # what Pod Security's `restricted` asks: moto needs no root
+                               "spec": {"securityContext": {"runAsNonRoot": True, "runAsUser": AWS_USER,
+                                                            "seccompProfile": {"type": "RuntimeDefault"}},
+                                        "containers": [container], "volumes": volumes,
                                                "automountServiceAccountToken": False}},
                          "volumeClaimTemplates": [claim]}})
     return out
@@ -113,6 +116,7 @@ def objects(spec: ServiceSpec, namespace: str, tags: Mapping[str, str], image: s
 
 AWS_SCRIPT = Path(__file__).with_name("aws_pod.py")  # the pod's start script and readiness probe
 AWS_SCRIPT_DIR, AWS_SEED_DIR = "/opt/devenv-aws", "/etc/devenv-aws"
+AWS_USER = 10001  # any uid: the image's Python and moto are readable by all
 
 
 def aws_objects(spec: ServiceSpec, namespace: str, tags: Mapping[str, str], image: str,
@@ -148,6 +152,7 @@ def aws_objects(spec: ServiceSpec, namespace: str, tags: Mapping[str, str], imag
                            "failureThreshold": 3},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
                       "limits": {"memory": memory_quantity(spec.memory) or MEMORY[spec.type]}},
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
     }
     return [
         {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": meta(names.seed),
@@ -160,7 +165,10 @@ def aws_objects(spec: ServiceSpec, namespace: str, tags: Mapping[str, str], imag
          "spec": {"replicas": 1, "strategy": {"type": "Recreate"}, "selector": {"matchLabels": selector},
                   "template": {"metadata": {"labels": {**labelled, **selector},
                                             "annotations": {keys.CONFIG_HASH: checksum}},
-                               "spec": {"containers": [container],
+                               # what Pod Security's `restricted` asks: moto needs no root
+                               "spec": {"securityContext": {"runAsNonRoot": True, "runAsUser": AWS_USER,
+                                                            "seccompProfile": {"type": "RuntimeDefault"}},
+                                        "containers": [container],
                                         "volumes": [{"name": "start", "configMap": {"name": names.start}},
                                                     {"name": "seed", "secret": {"secretName": names.seed}}],
                                         "automountServiceAccountToken": False}}}},

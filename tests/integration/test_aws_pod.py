@@ -78,7 +78,8 @@ def test_the_stand_ins_pod_seeds_moto_and_ledger_reads_its_secret_and_logs_in(cl
         started.append(db)
         aws = client.containers.run(
             aws_image(), detach=True, name=container_name(name, "aws"), network=network.name, labels=tags,
-            entrypoint=stand_in["command"], environment=_env(stand_in),
+            entrypoint=stand_in["command"], environment=_env(stand_in), user=str(pod["securityContext"]["runAsUser"]),
+            cap_drop=stand_in["securityContext"]["capabilities"]["drop"], security_opt=["no-new-privileges"],
             volumes={str(tmp_path / "start"): {"bind": mounts["start"], "mode": "ro"},
                      str(tmp_path / "seed"): {"bind": mounts["seed"], "mode": "ro"}})
         started.append(aws)

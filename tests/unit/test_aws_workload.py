@@ -55,6 +55,8 @@ def test_the_stand_in_is_a_deployment_with_its_seed_script_service_and_a_real_pr
     assert container["readinessProbe"]["exec"]["command"] == ["python3", "/opt/devenv-aws/start.py", "ready"]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["DEVENV_AWS_SEED"] == "/etc/devenv-aws/secrets.json" and env["DEVENV_ENVIRONMENT"] == "feat-x"
+    assert pod["securityContext"]["runAsNonRoot"] is True  # Pod Security restricted (checked on a real cluster)
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert {v["name"]: v.get("secret", v.get("configMap")) for v in pod["volumes"]} == {
         "start": {"name": "aws-start"}, "seed": {"secretName": "aws-seed"}}
     selector = deployment["spec"]["selector"]["matchLabels"]
