@@ -105,10 +105,7 @@ def objects(spec: ServiceSpec, namespace: str, tags: Mapping[str, str], image: s
     out.append({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta(spec.name),
                 "spec": {"replicas": 1, "serviceName": spec.name, "selector": {"matchLabels": selector},
                          "template": {"metadata": {"labels": {**labelled, **selector}},
-                                      # what Pod Security's `restricted` asks: moto needs no root
-                               "spec": {"securityContext": {"runAsNonRoot": True, "runAsUser": AWS_USER,
-                                                            "seccompProfile": {"type": "RuntimeDefault"}},
-                                        "containers": [container], "volumes": volumes,
+                                      "spec": {"containers": [container], "volumes": volumes,
                                                "automountServiceAccountToken": False}},
                          "volumeClaimTemplates": [claim]}})
     return out

@@ -146,3 +146,9 @@ def test_up_dry_run_lists_the_stand_in_with_its_seed_masked(branch, tmp_path, mo
     assert json.loads(seed["stringData"]["secrets.json"]) == {"shop/ledger/db": "********"}  # names only
     config = next(o for o in made if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "environment")
     assert config["data"]["AWS_ENDPOINT_URL"] == "http://aws.devenv-x.svc.cluster.local:5000"
+
+
+def test_only_the_stand_ins_pod_runs_as_the_non_root_user(branch) -> None:
+    db = next(s for s in branch.services if s.name == "db")
+    statefulset = next(o for o in objects(db, "ns", TAGS, "mariadb:10.11", NamespaceSpec()) if o["kind"] == "StatefulSet")
+    assert "securityContext" not in statefulset["spec"]["template"]["spec"]  # the image's entry point starts as root
