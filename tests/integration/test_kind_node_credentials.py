@@ -28,7 +28,7 @@ from devenv.clients import docker, registry_auth
 from devenv.clients.kind import KIND_NETWORK, KindClusters, cluster_name, node_container
 from devenv.domain import labels
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.docker, pytest.mark.kind_node, pytest.mark.timeout(900)]
 
 NODE_IMAGE = os.environ.get("DEVENV_KIND_NODE_IMAGE") or "devenv-offline/kind-node:v1.36.3"
 

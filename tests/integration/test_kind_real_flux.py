@@ -23,7 +23,7 @@ from devenv.domain import labels
 sys.path.insert(0, str(Path(__file__).parents[1] / "lab" / "kindnode"))
 import flux as lab_flux  # noqa: E402  (tests/lab/kindnode/flux.py)
 
-pytestmark = [pytest.mark.docker]  # and kind_node once pyproject.toml registers it (requested)
+pytestmark = [pytest.mark.docker, pytest.mark.kind_node]
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import pytest
 from devenv.clients.kind import KindClusters, cluster_name, node_container
 from devenv.domain import labels
 
-pytestmark = [pytest.mark.docker]  # and kind_node once pyproject.toml registers it (requested)
+pytestmark = [pytest.mark.docker, pytest.mark.kind_node]
 
 DEFAULT_IMAGE = "devenv-offline/kind-node:v1.36.3"
 

@@ -24,7 +24,7 @@ from devenv.domain import labels
 sys.path.insert(0, str(Path(__file__).parents[1] / "lab" / "kindnode"))
 import flux as lab_images  # noqa: E402  (tests/lab/kindnode/flux.py: the registry image)
 
-pytestmark = [pytest.mark.docker]  # and kind_node once pyproject.toml registers it (requested)
+pytestmark = [pytest.mark.docker, pytest.mark.kind_node]
 
 
 def test_a_pod_pulls_an_image_pushed_to_the_local_registry_through_containerds_mirror(kind_path, tmp_path) -> None:
