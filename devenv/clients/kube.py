@@ -317,24 +317,33 @@ class Kube:
         """Wait until every object is Current (kstatus); raise ReadinessTimeout naming each one that is not,
         with its last status, or KubeError at once when one has Failed."""
         pending = {describe(o): o for o in objects}
-
-        def look() -> NotYet | None:
-            last = []
-            for name, obj in list(pending.items()):
-                state, message = self.status(obj)
-                if state == CURRENT:
-                    del pending[name]
-                elif state == FAILED:
-                    raise KubeError(f"{name} failed{f' ({what})' if what else ''}: {message}")
-                else:
-                    last.append(f"{name}: {state}: {message}")
-            return NotYet(last) if pending else None
-
+        look = current_look(self, pending, lambda name, message: KubeError(
+            f"{name} failed{f' ({what})' if what else ''}: {message}"))
         until(look, what=what or "objects to be ready", timeout=timeout, poll=poll,
               clock=Clock(monotonic=time.monotonic, sleep=sleep),
               give_up=lambda seen: ReadinessTimeout(
                   f"{len(pending)} object(s) not ready within {timeout:g}s{f' ({what})' if what else ''}",
                   context=seen.lines, hint="`kubectl describe` the objects named for their events"))
+
+
+def current_look(kube: Kube, pending: dict[str, Mapping], failed: Callable[[str, str], Exception]
+                 ) -> Callable[[], NotYet | None]:
+    """A look for devenv.wait.until over `pending` (name -> object): each object leaves it once Current (kstatus),
+    one that has Failed raises failed(name, message) at once, the others are named with their last status."""
+
+    def look() -> NotYet | None:
+        last = []
+        for name, obj in list(pending.items()):
+            state, message = kube.status(obj)
+            if state == CURRENT:
+                del pending[name]
+            elif state == FAILED:
+                raise failed(name, message)
+            else:
+                last.append(f"{name}: {state}: {message}")
+        return NotYet(last) if pending else None
+
+    return look
 
 
 # -- kstatus ---------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from devenv.errors import (
     DeliveryFailed, DevenvError, EnvironmentNotFound, InvalidInput, KubeError, ReadinessTimeout, ToolMissing,
 )
 from devenv.flux.kustomize import BuildCache
-from devenv.clients.kube import CURRENT, FAILED, Kube, describe
+from devenv.clients.kube import CURRENT, Kube, current_look, describe
 from devenv.domain.plan import RULES, Plan
 from devenv.clients.registry import ENV as REGISTRY_ENV, Registry
 from devenv.services import swap_for
@@ -47,7 +47,7 @@ from devenv.targets import (
 from devenv.targets.namespace_removal import contents, namespace_ref, remove
 from devenv.targets.namespace_state import expiry, from_labels, planned_state, read_state
 from devenv.timings import phase
-from devenv.wait import SYSTEM, Clock, NotYet, until
+from devenv.wait import SYSTEM, Clock, until
 
 log = logging.getLogger(__name__)
 
@@ -238,18 +238,8 @@ class NamespaceTarget(Declining):
         pending = {svc.name: Workload(svc.name, plan.namespace).controller(svc.type) for svc in plan.services}
         timeout = max((readiness_timeout(swap_for(s.type)) for s in plan.services), default=0) + 60
 
-        def look() -> NotYet | None:
-            last = []
-            for name, ref in list(pending.items()):
-                state, message = kube.status(ref)
-                if state == CURRENT:
-                    del pending[name]
-                elif state == FAILED:
-                    raise ReadinessTimeout(f"data service {name} failed in namespace {plan.namespace}: {message}")
-                else:
-                    last.append(f"{name}: {state}: {message}")
-            return NotYet(last) if pending else None
-
+        look = current_look(kube, pending, lambda name, message: ReadinessTimeout(
+            f"data service {name} failed in namespace {plan.namespace}: {message}"))
         until(look, what=f"data services in namespace {plan.namespace}", timeout=timeout, poll=1.0, clock=clock,
               between=lambda _: check(),
               give_up=lambda seen: ReadinessTimeout(
