@@ -25,7 +25,8 @@ from devenv.domain.profiles import NamespaceSpec, load_profile
 from devenv.services.aws import namespace_seed
 from devenv.services.workloads import credentials_secret, objects
 
-pytestmark = [pytest.mark.docker, pytest.mark.mariadb_image, pytest.mark.kustomize, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.docker, pytest.mark.kind_node, pytest.mark.mariadb_image, pytest.mark.kustomize,
+              pytest.mark.timeout(900)]
 
 
 def _ready(environment: str, ns: str, what: str, condition: str) -> bool:
