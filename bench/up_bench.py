@@ -141,7 +141,7 @@ def devenv_lib(samples: dict, profile: Path, check=None) -> None:
         samples["down (lib)"].append(time.monotonic() - started)
 
 
-SCRIPT = ("import sys; from pathlib import Path; from devenv import environments; "
+SCRIPT = ("import sys; from pathlib import Path; from devenv.lifecycle import environments; "
           "environments.up(sys.argv[1], Path(sys.argv[2]), cache=False)")
 
 

@@ -64,7 +64,7 @@ def test_the_docker_processes_devenv_runs_get_the_same_engine(context):
     """devenv.clients.process hands DOCKER_HOST (the context's endpoint) to `docker` (and `kind`, which runs the docker
     CLI): the real docker CLI's requests cross the proxy, and it was told the endpoint, not the context."""
     proxy, env = context
-    probe = ("import json; from devenv import docker, process; "
+    probe = ("import json; from devenv.clients import docker, process; "
              "r = process.run(['docker', 'version', '--format', '{{json .Server.Version}}'], timeout=30); "
              "print(json.dumps([docker.engine_origin(), r.stdout.strip()]))")
     before = proxy.seen
