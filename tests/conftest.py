@@ -60,17 +60,17 @@ def pytest_collection_modifyitems(config, items) -> None:
                 item.add_marker(need)
 
 
-def missing_tool(needs: set[str]) -> str | None:
-    """Why a tool a marker names is absent, or None. Checked when the test runs (never by a collection-time
+def missing_tool(needs: set[str]) -> tuple[str, str] | None:
+    """The marker whose tool is absent and why, or None. Checked when the test runs (never by a collection-time
     skip mark), so DEVENV_REQUIRE can turn the skip into a failure."""
     import shutil
 
     if "kind" in needs and (absent := [t for t in ("kind", "kubectl") if shutil.which(t) is None]):
-        return f"needs {' and '.join(absent)} on PATH to create a real kind cluster (not installed here)"
+        return "kind", f"needs {' and '.join(absent)} on PATH to create a real kind cluster (not installed here)"
     if "kind_node" in needs and (why := missing_kind_node()):
-        return why
+        return "kind_node", why
     if "kustomize" in needs and not (shutil.which("kustomize") or shutil.which("kubectl")):
-        return "needs `kustomize` or `kubectl` (for `kubectl kustomize`) on PATH; neither is"
+        return "kustomize", "needs `kustomize` or `kubectl` (for `kubectl kustomize`) on PATH; neither is"
     return None
 
 
@@ -111,16 +111,26 @@ def missing_kind_node() -> str | None:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     needs = {mark.name for mark in item.iter_markers()}
-    if why := missing_tool(needs):
-        pytest.skip(why)
+    if missing := missing_tool(needs):
+        skip_for(item, *missing)
     if needs & {"cluster", "flux"}:
         from lab_env import cluster, flux_ready
 
         found, why = cluster()
         if found is None:
-            pytest.skip(why)
+            skip_for(item, "cluster", why)
         if "flux" in needs and (why := flux_ready(found)):
-            pytest.skip(why)
+            skip_for(item, "flux", why)
+
+
+SKIPPED_FOR = pytest.StashKey[str]()
+
+
+def skip_for(item: pytest.Item, prerequisite: str, why: str) -> None:
+    """Skip because `prerequisite` is missing: only that one decides whether DEVENV_REQUIRE fails the test (a test
+    marked docker and kind, with Docker here and kind not, stays a skip unless kind is required)."""
+    item.stash[SKIPPED_FOR] = prerequisite
+    pytest.skip(why)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -129,7 +139,8 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     report = outcome.get_result()
     if not report.skipped or call.excinfo is None:
         return
-    needs = {mark.name for mark in item.iter_markers()} & required()
+    cause = item.stash.get(SKIPPED_FOR, None)
+    needs = ({cause} if cause else {mark.name for mark in item.iter_markers()}) & required()
     if needs and not item.get_closest_marker("skip"):
         reason = call.excinfo.value.msg if hasattr(call.excinfo.value, "msg") else str(call.excinfo.value)
         report.outcome = "failed"

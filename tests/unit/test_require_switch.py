@@ -45,6 +45,11 @@ def test_reads_the_crds(crd_dir):
 def test_reference_case(case):
     pytest.skip(case)
 
+@pytest.mark.docker
+@pytest.mark.kind
+def test_needs_docker_and_kind():
+    pass
+
 def test_needs_nothing():
     pass
 '''
@@ -64,7 +69,7 @@ def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: 
 def test_without_the_switch_each_missing_prerequisite_is_a_skip_with_its_reason(suite, monkeypatch) -> None:
     monkeypatch.delenv("DEVENV_REQUIRE", raising=False)
     result = suite.runpytest_inprocess("-rs", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, skipped=4)
+    result.assert_outcomes(passed=1, skipped=5)
     result.stdout.fnmatch_lines(["*needs `kustomize` or `kubectl`*", "*needs kind and kubectl on PATH*",
                                  "*no Flux CRDs here*", "*cases.jsonl not found*"])
 
@@ -73,7 +78,7 @@ def test_with_the_switch_every_required_missing_prerequisite_fails_the_run(suite
     monkeypatch.setenv("DEVENV_REQUIRE", "kustomize,kind,shared")
     result = suite.runpytest_inprocess("-p", "no:cacheprovider")
     # a skip in set-up (a marker's tool, a fixture) becomes an error, one in the test a failure: either fails
-    result.assert_outcomes(passed=1, failed=1, errors=3)
+    result.assert_outcomes(passed=1, failed=1, errors=4)
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*required prerequisite missing (DEVENV_REQUIRE names kustomize)*"])
 
@@ -81,4 +86,11 @@ def test_with_the_switch_every_required_missing_prerequisite_fails_the_run(suite
 def test_the_switch_fails_only_what_it_names(suite, monkeypatch) -> None:
     monkeypatch.setenv("DEVENV_REQUIRE", "shared")
     result = suite.runpytest_inprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, skipped=2, failed=1, errors=1)
+    result.assert_outcomes(passed=1, skipped=3, failed=1, errors=1)
+
+
+def test_only_the_missing_prerequisite_decides(suite, monkeypatch) -> None:
+    """Docker is required and here, kind is not required and missing: a test marked with both stays a skip."""
+    monkeypatch.setenv("DEVENV_REQUIRE", "docker")
+    result = suite.runpytest_inprocess("-rs", "-p", "no:cacheprovider", "-k", "docker_and_kind")
+    result.assert_outcomes(skipped=1)
