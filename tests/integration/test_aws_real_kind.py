@@ -17,7 +17,8 @@ import subprocess
 import pytest
 from it_helpers import mariadb_image
 from test_aws_secrets import _aws_image_present, aws_image  # noqa: F401 - the image check is an autouse fixture
-from test_kind_real_node import free_port, in_node, kind_path, node_image  # noqa: F401 - kind_path: a fixture
+from test_kind_real_node import (  # noqa: F401 - kind_path: a fixture
+    assert_cluster_gone, free_port, in_node, kind_path, node_image)
 
 from devenv.clients.kind import KindClusters, cluster_name
 from devenv.domain import labels
@@ -103,7 +104,4 @@ def test_the_stand_in_and_ledger_become_ready_on_a_real_kubelet(kind_path, tmp_p
         assert password not in logs
     finally:
         clusters.delete(environment, verify=False)
-    assert environment not in clusters.names()
-    left = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"label=io.x-k8s.kind.cluster={cluster_name(environment)}"],
-                          capture_output=True, text=True, check=True).stdout.split()
-    assert left == []
+    assert_cluster_gone(clusters, environment)

@@ -150,8 +150,13 @@ def test_a_real_node_from_the_offline_image_runs_pods_with_dns_storage_and_ingre
         assert answer == "OK"
     finally:
         clusters.delete(environment, verify=False)
+    assert_cluster_gone(clusters, environment)
+    assert kubeconfig is not None and not kubeconfig.exists()
+
+
+def assert_cluster_gone(clusters: KindClusters, environment: str) -> None:
+    """The census after a real kind cluster: kind lists it no more and no node container of it is left."""
     assert environment not in clusters.names()
     left = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"label=io.x-k8s.kind.cluster={cluster_name(environment)}"],
                           capture_output=True, text=True, check=True).stdout.split()
     assert left == []
-    assert kubeconfig is not None and not kubeconfig.exists()
